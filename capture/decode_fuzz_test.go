@@ -1,0 +1,95 @@
+package capture
+
+import (
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// FuzzDecode feeds arbitrary frames of every supported link type to the
+// decoder. It must never panic, must only return the package's typed errors,
+// must keep offsets inside the frame, and where gopacket's full decoder
+// decodes an unfragmented packet cleanly, both must agree on addresses and
+// ports.
+func FuzzDecode(f *testing.F) {
+	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, linkTypeSLL2,
+		layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6}
+	seeds := [][]byte{
+		serialize(f, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp(), payload),
+		serialize(f, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP), udp(), payload),
+		serialize(f, eth(layers.EthernetTypeQinQ), &layers.Dot1Q{VLANIdentifier: 2, Type: layers.EthernetTypeDot1Q},
+			&layers.Dot1Q{VLANIdentifier: 3, Type: layers.EthernetTypeIPv4}, ip4(layers.IPProtocolICMPv4),
+			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 1, Seq: 2}),
+		serialize(f, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv6HopByHop), gopacket.Payload{44, 0, 1, 4, 0, 0, 0, 0},
+			frag6(6, 0, true, 9), tcp()),
+		serialize(f, ip6(layers.IPProtocolIPv6Fragment), frag6(17, 8, false, 9), payload),
+		{},
+	}
+	for i, s := range seeds {
+		f.Add(uint8(i%len(links)), s)
+		f.Add(uint8(0), s)
+	}
+	f.Fuzz(func(t *testing.T, li uint8, frame []byte) {
+		lt := links[int(li)%len(links)]
+		d, err := NewDecoder(lt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p Packet
+		err = d.Decode(frame, gopacket.CaptureInfo{}, &p)
+		if err != nil && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("untyped error %v", err)
+		}
+		if p.L3Offset > len(frame) || p.L4Offset > len(frame) {
+			t.Fatalf("offsets %d, %d beyond frame of %d", p.L3Offset, p.L4Offset, len(frame))
+		}
+		if p.IPVersion != 0 && p.IPVersion != 4 && p.IPVersion != 6 {
+			t.Fatalf("IPVersion %d", p.IPVersion)
+		}
+		if p.HasPorts && p.FragmentOffset != 0 {
+			t.Fatal("ports on a later fragment")
+		}
+		// gopacket reads EtherType 0xFFFF as raw IP, which no standard
+		// does: compare real IP frames only.
+		if err != nil || p.IPVersion == 0 || p.Fragment() || p.NumVLANs > 0 || lt != layers.LinkTypeEthernet {
+			return
+		}
+		compareGopacket(t, frame, &p)
+	})
+}
+
+// compareGopacket checks p against gopacket's own decoding of an Ethernet
+// frame, when gopacket decoded it without error.
+func compareGopacket(t *testing.T, frame []byte, p *Packet) {
+	pkt := gopacket.NewPacket(frame, layers.LayerTypeEthernet, gopacket.NoCopy)
+	if pkt.ErrorLayer() != nil {
+		return
+	}
+	var src, dst netip.Addr
+	switch l := pkt.NetworkLayer().(type) {
+	case *layers.IPv4:
+		src, _ = netip.AddrFromSlice(l.SrcIP)
+		dst, _ = netip.AddrFromSlice(l.DstIP)
+	case *layers.IPv6:
+		src, _ = netip.AddrFromSlice(l.SrcIP)
+		dst, _ = netip.AddrFromSlice(l.DstIP)
+	default:
+		return
+	}
+	if src != p.Src || dst != p.Dst {
+		t.Fatalf("addresses %v -> %v, gopacket says %v -> %v", p.Src, p.Dst, src, dst)
+	}
+	switch l := pkt.TransportLayer().(type) {
+	case *layers.TCP:
+		if !p.HasPorts || p.SrcPort != uint16(l.SrcPort) || p.DstPort != uint16(l.DstPort) {
+			t.Fatalf("tcp ports %v %d -> %d, gopacket says %d -> %d", p.HasPorts, p.SrcPort, p.DstPort, l.SrcPort, l.DstPort)
+		}
+	case *layers.UDP:
+		if !p.HasPorts || p.SrcPort != uint16(l.SrcPort) || p.DstPort != uint16(l.DstPort) {
+			t.Fatalf("udp ports %v %d -> %d, gopacket says %d -> %d", p.HasPorts, p.SrcPort, p.DstPort, l.SrcPort, l.DstPort)
+		}
+	}
+}
