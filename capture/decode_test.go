@@ -207,12 +207,12 @@ func TestDecodeTruncatedAndMalformed(t *testing.T) {
 		loop6 = append(loop6, 0, 0, 1, 4, 0, 0, 0, 0) // hop-by-hop pointing to hop-by-hop
 	}
 	tests := []struct {
-		name    string
-		link    layers.LinkType
-		frame   []byte
-		layer   string
+		name     string
+		link     layers.LinkType
+		frame    []byte
+		layer    string
 		sentinel error
-		ipv     uint8
+		ipv      uint8
 	}{
 		{"empty ethernet", layers.LinkTypeEthernet, nil, "ethernet", ErrTruncated, 0},
 		{"ethernet cut", layers.LinkTypeEthernet, full[:13], "ethernet", ErrTruncated, 0},
