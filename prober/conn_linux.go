@@ -1,0 +1,390 @@
+//go:build linux
+
+package prober
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// tsFlags asks for software transmit stamps, reported through the error
+// queue without the packet (TSONLY), keyed by the id we give each packet
+// (OPT_ID with SCM_TS_OPT_ID).
+const tsFlags = unix.SOF_TIMESTAMPING_TX_SOFTWARE | unix.SOF_TIMESTAMPING_SOFTWARE |
+	unix.SOF_TIMESTAMPING_OPT_ID | unix.SOF_TIMESTAMPING_OPT_TSONLY
+
+// linuxConn is one ICMP socket (datagram or raw) of one family.
+type linuxConn struct {
+	fd     int
+	stopFD int // eventfd that wakes the reader to stop
+	v6     bool
+	raw    bool
+	dev    string
+	id     uint16
+	tx, rx bool
+	// keyCmsg: the kernel accepts SCM_TS_OPT_ID (Linux >= 6.13). Without
+	// it transmit stamps cannot be tied to a probe and are not used.
+	keyCmsg atomic.Bool
+
+	sendMu sync.Mutex
+	oob    []byte
+
+	done chan struct{}
+	// life guards started and closed: close waits for a started reader.
+	life            sync.Mutex
+	started, closed bool
+}
+
+// openConn opens an ICMP socket: a datagram ("ping") socket when mode is
+// datagram, or auto and net.ipv4.ping_group_range admits our group; a raw
+// socket otherwise.
+func openConn(v6 bool, mode Mode, dev string, rawID uint16) (conn, error) {
+	fam, proto := unix.AF_INET, unix.IPPROTO_ICMP
+	if v6 {
+		fam, proto = unix.AF_INET6, unix.IPPROTO_ICMPV6
+	}
+	c := &linuxConn{v6: v6, dev: dev, fd: -1, stopFD: -1, done: make(chan struct{})}
+	var err error
+	if mode != ModeRaw {
+		c.fd, err = unix.Socket(fam, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		if err != nil && mode == ModeDatagram {
+			return nil, fmt.Errorf("ICMP datagram socket (is our group in net.ipv4.ping_group_range?): %w", err)
+		}
+	}
+	if mode == ModeRaw || err != nil {
+		c.fd, err = unix.Socket(fam, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, proto)
+		if err != nil {
+			return nil, fmt.Errorf("raw ICMP socket (needs CAP_NET_RAW, or a group in net.ipv4.ping_group_range for datagram sockets): %w", err)
+		}
+		c.raw, c.id = true, rawID
+	}
+	if err := c.setup(); err != nil {
+		unix.Close(c.fd)
+		return nil, err
+	}
+	c.stopFD, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(c.fd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	c.keyCmsg.Store(true)
+	c.oob = make([]byte, 0, 256)
+	return c, nil
+}
+
+func (c *linuxConn) setup() error {
+	fd := c.fd
+	if c.dev != "" {
+		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.dev); err != nil {
+			return fmt.Errorf("bind ICMP socket to device %q: %w", c.dev, err)
+		}
+	}
+	if c.raw {
+		if err := c.setFilter(); err != nil {
+			return err
+		}
+	} else {
+		// The kernel uses the bound port as echo id: bind to learn it.
+		var sa unix.Sockaddr = &unix.SockaddrInet4{}
+		if c.v6 {
+			sa = &unix.SockaddrInet6{}
+		}
+		if err := unix.Bind(fd, sa); err != nil {
+			return fmt.Errorf("bind ICMP datagram socket: %w", err)
+		}
+		got, err := unix.Getsockname(fd)
+		if err != nil {
+			return fmt.Errorf("getsockname: %w", err)
+		}
+		switch a := got.(type) {
+		case *unix.SockaddrInet4:
+			c.id = uint16(a.Port)
+		case *unix.SockaddrInet6:
+			c.id = uint16(a.Port)
+		}
+		// ICMP errors reach datagram sockets only through the error queue.
+		lvl, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+		if c.v6 {
+			lvl, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+		}
+		if err := unix.SetsockoptInt(fd, lvl, opt, 1); err != nil {
+			return fmt.Errorf("IP_RECVERR: %w", err)
+		}
+	}
+	if c.v6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_RECVHOPLIMIT, 1); err != nil {
+			return fmt.Errorf("IPV6_RECVHOPLIMIT: %w", err)
+		}
+	} else if !c.raw {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_RECVTTL, 1); err != nil {
+			return fmt.Errorf("IP_RECVTTL: %w", err)
+		}
+	}
+	// Timestamps are best effort: without them the prober falls back to
+	// userspace time and says so.
+	c.rx = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) == nil
+	c.tx = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, tsFlags) == nil
+	// A large receive buffer absorbs reply bursts of many targets.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	return nil
+}
+
+// setFilter makes a raw socket accept only echo replies and the errors
+// that can quote an echo request.
+func (c *linuxConn) setFilter() error {
+	if c.v6 {
+		// ICMP6_FILTER: a set bit blocks the type.
+		var f [8]uint32
+		for i := range f {
+			f[i] = 0xffffffff
+		}
+		for _, t := range []int{icmp6EchoReply, icmp6DestUnreach, icmp6PacketTooBig, icmp6TimeExceeded, icmp6ParamProblem} {
+			f[t>>5] &^= 1 << (uint(t) & 31)
+		}
+		b := (*[32]byte)(unsafe.Pointer(&f))[:]
+		if err := unix.SetsockoptString(c.fd, unix.IPPROTO_ICMPV6, unix.ICMPV6_FILTER, string(b)); err != nil {
+			return fmt.Errorf("ICMPV6_FILTER: %w", err)
+		}
+		return nil
+	}
+	mask := ^uint32(1<<icmp4EchoReply | 1<<icmp4DestUnreach | 1<<icmp4SourceQuench | 1<<icmp4TimeExceeded | 1<<icmp4ParamProblem)
+	if err := unix.SetsockoptInt(c.fd, unix.SOL_RAW, unix.ICMP_FILTER, int(int32(mask))); err != nil {
+		return fmt.Errorf("ICMP_FILTER: %w", err)
+	}
+	return nil
+}
+
+func (c *linuxConn) info() SocketInfo {
+	m := ModeDatagram
+	if c.raw {
+		m = ModeRaw
+	}
+	return SocketInfo{IPv6: c.v6, Mode: m, Interface: c.dev, EchoID: c.id, TxStamps: c.tx && c.keyCmsg.Load(), RxStamps: c.rx}
+}
+
+func (c *linuxConn) ipHeader() bool { return c.raw && !c.v6 }
+
+func appendCmsg(b []byte, level, typ int, data []byte) []byte {
+	n := len(b)
+	sp := unix.CmsgSpace(len(data))
+	b = append(b, make([]byte, sp)...)
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b[n]))
+	h.Level, h.Type = int32(level), int32(typ)
+	h.SetLen(unix.CmsgLen(len(data)))
+	copy(b[n+unix.CmsgLen(0):], data)
+	return b
+}
+
+func appendCmsgInt(b []byte, level, typ, v int) []byte {
+	var d [4]byte
+	binary.NativeEndian.PutUint32(d[:], uint32(v))
+	return appendCmsg(b, level, typ, d[:])
+}
+
+// send sends one echo request with the target's per-packet options as
+// control messages: source address (PKTINFO), TOS or traffic class,
+// TTL or hop limit, and the transmit timestamp key.
+func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	oob := c.oob[:0]
+	if c.v6 {
+		if o.src.IsValid() || o.zone != 0 {
+			var pi unix.Inet6Pktinfo
+			if o.src.IsValid() {
+				pi.Addr = o.src.As16()
+			}
+			pi.Ifindex = uint32(o.zone)
+			oob = appendCmsg(oob, unix.IPPROTO_IPV6, unix.IPV6_PKTINFO, (*[unix.SizeofInet6Pktinfo]byte)(unsafe.Pointer(&pi))[:])
+		}
+		if o.tos != 0 {
+			oob = appendCmsgInt(oob, unix.IPPROTO_IPV6, unix.IPV6_TCLASS, o.tos)
+		}
+		if o.ttl != 0 {
+			oob = appendCmsgInt(oob, unix.IPPROTO_IPV6, unix.IPV6_HOPLIMIT, o.ttl)
+		}
+	} else {
+		if o.src.IsValid() {
+			var pi unix.Inet4Pktinfo
+			pi.Spec_dst = o.src.As4()
+			oob = appendCmsg(oob, unix.IPPROTO_IP, unix.IP_PKTINFO, (*[unix.SizeofInet4Pktinfo]byte)(unsafe.Pointer(&pi))[:])
+		}
+		if o.tos != 0 {
+			// IP_TOS as a control message is one byte.
+			oob = appendCmsg(oob, unix.IPPROTO_IP, unix.IP_TOS, []byte{byte(o.tos)})
+		}
+		if o.ttl != 0 {
+			oob = appendCmsgInt(oob, unix.IPPROTO_IP, unix.IP_TTL, o.ttl)
+		}
+	}
+	base := len(oob)
+	if c.tx && c.keyCmsg.Load() {
+		oob = appendCmsgInt(oob, unix.SOL_SOCKET, unix.SCM_TS_OPT_ID, int(o.key))
+	}
+	var sa unix.Sockaddr
+	if c.v6 {
+		sa = &unix.SockaddrInet6{Addr: dst.As16(), ZoneId: uint32(o.zone)}
+	} else {
+		sa = &unix.SockaddrInet4{Addr: dst.As4()}
+	}
+	_, err := unix.SendmsgN(c.fd, b, oob, sa, 0)
+	if err == unix.EINVAL && len(oob) > base {
+		// A kernel older than 6.13 refuses SCM_TS_OPT_ID: send without
+		// it and use userspace send times from now on.
+		c.keyCmsg.Store(false)
+		_, err = unix.SendmsgN(c.fd, b, oob[:base], sa, 0)
+	}
+	c.oob = oob[:0]
+	if err != nil {
+		return fmt.Errorf("send echo to %s: %w", dst, err)
+	}
+	return nil
+}
+
+// run reads replies and error-queue messages until close. It polls the
+// socket itself rather than through Go's netpoller: the netpoller reports
+// an error-queue-only wakeup (EPOLLERR) as an error, which would turn a
+// pending transmit stamp into a busy loop.
+func (c *linuxConn) run(h handler) {
+	c.life.Lock()
+	if c.closed {
+		c.life.Unlock()
+		return
+	}
+	c.started = true
+	c.life.Unlock()
+	defer close(c.done)
+	buf := make([]byte, 65536)
+	oob := make([]byte, 512)
+	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}, {Fd: int32(c.stopFD), Events: unix.POLLIN}}
+	for {
+		fds[0].Revents, fds[1].Revents = 0, 0
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return
+		}
+		if fds[1].Revents != 0 {
+			return
+		}
+		for {
+			// The transmit stamp of a probe is queued before its reply can
+			// arrive; reading the error queue first keeps that order.
+			c.drainErrQueue(h, buf, oob)
+			n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_DONTWAIT)
+			if err != nil {
+				break
+			}
+			rx, rxKernel, ttl := parseRxCmsgs(oob[:oobn])
+			if !rxKernel {
+				rx = time.Now().UnixNano()
+			}
+			h.onMessage(c, sockaddrAddr(from), buf[:n], rx, rxKernel, ttl)
+		}
+	}
+}
+
+func (c *linuxConn) drainErrQueue(h handler, buf, oob []byte) {
+	for {
+		n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_ERRQUEUE|unix.MSG_DONTWAIT)
+		if err != nil {
+			return
+		}
+		var ee *unix.SockExtendedErr
+		var stamp int64
+		msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])
+		if perr != nil {
+			continue
+		}
+		for _, m := range msgs {
+			switch {
+			case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPING && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
+				ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+				stamp = ts.Nano()
+			case (m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR ||
+				m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR) &&
+				len(m.Data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})):
+				e := *(*unix.SockExtendedErr)(unsafe.Pointer(&m.Data[0]))
+				ee = &e
+			}
+		}
+		if ee == nil {
+			continue
+		}
+		switch ee.Origin {
+		case unix.SO_EE_ORIGIN_TIMESTAMPING:
+			if stamp != 0 && c.keyCmsg.Load() {
+				h.onTxStamp(c, ee.Data, stamp)
+			}
+		case unix.SO_EE_ORIGIN_ICMP, unix.SO_EE_ORIGIN_ICMP6:
+			h.onQueuedError(c, sockaddrAddr(from), ee.Type, ee.Code, buf[:n])
+		}
+	}
+}
+
+// parseRxCmsgs extracts the kernel receive stamp and the TTL or hop limit.
+func parseRxCmsgs(oob []byte) (rx int64, kernel bool, ttl int) {
+	ttl = -1
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false, ttl
+	}
+	for _, m := range msgs {
+		switch {
+		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+			rx, kernel = ts.Nano(), true
+		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TTL && len(m.Data) >= 1:
+			ttl = int(m.Data[0])
+		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_HOPLIMIT && len(m.Data) >= 4:
+			ttl = int(int32(binary.NativeEndian.Uint32(m.Data)))
+		}
+	}
+	return rx, kernel, ttl
+}
+
+func sockaddrAddr(sa unix.Sockaddr) netip.Addr {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(a.Addr)
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(a.Addr).Unmap()
+	}
+	return netip.Addr{}
+}
+
+// close stops the reader and closes the socket.
+func (c *linuxConn) close() error {
+	c.life.Lock()
+	if c.closed {
+		c.life.Unlock()
+		return nil
+	}
+	c.closed = true
+	started := c.started
+	c.life.Unlock()
+	var err error
+	if started {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		if _, werr := unix.Write(c.stopFD, one[:]); werr != nil {
+			err = fmt.Errorf("wake ICMP reader: %w", werr)
+		}
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+			err = errors.Join(err, errors.New("ICMP reader did not stop"))
+		}
+	}
+	return errors.Join(err, os.NewSyscallError("close", unix.Close(c.fd)), os.NewSyscallError("close", unix.Close(c.stopFD)))
+}

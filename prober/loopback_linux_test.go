@@ -1,0 +1,181 @@
+//go:build linux
+
+package prober
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netburst/netburst/spike"
+)
+
+// recorder is an Observer, ResultObserver and spike sink that keeps
+// everything it is given.
+type recorder struct {
+	mu      sync.Mutex
+	rtts    map[string][]time.Duration
+	results []Result
+	spikes  []spike.Event
+}
+
+func newRecorder() *recorder { return &recorder{rtts: map[string][]time.Duration{}} }
+
+func (r *recorder) ObserveRTT(target string, rtt time.Duration) {
+	r.mu.Lock()
+	r.rtts[target] = append(r.rtts[target], rtt)
+	r.mu.Unlock()
+}
+
+func (r *recorder) ObserveResult(res Result) {
+	r.mu.Lock()
+	r.results = append(r.results, res)
+	r.mu.Unlock()
+}
+
+func (r *recorder) Notify(e spike.Event) {
+	r.mu.Lock()
+	r.spikes = append(r.spikes, e)
+	r.mu.Unlock()
+}
+
+func (r *recorder) kinds(target string) map[ResultKind]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[ResultKind]int{}
+	for _, res := range r.results {
+		if res.Target == target {
+			m[res.Kind]++
+		}
+	}
+	return m
+}
+
+// skipUnlessICMP skips when this process can open no ICMP socket at all.
+func skipUnlessICMP(t *testing.T, v6 bool, mode Mode) {
+	t.Helper()
+	c, err := openConn(v6, mode, "", 1)
+	if err != nil {
+		t.Skipf("skipping: cannot open an ICMP socket (%v): run as root or allow ping_group_range", err)
+	}
+	_ = c.close()
+}
+
+func runCount(t *testing.T, cfg Config, targets []Target) (*Prober, *recorder) {
+	t.Helper()
+	rec := newRecorder()
+	cfg.Observer, cfg.Sink = rec, rec
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetTargets(targets); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	defer func() { t.Logf("Run took %v", time.Since(start)) }()
+	if err := p.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Run did not finish its %d probes per target", cfg.Count)
+	}
+	return p, rec
+}
+
+func TestLoopback(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		host string
+		v6   bool
+	}{
+		{"ipv4", "127.0.0.1", false},
+		{"ipv6", "::1", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			skipUnlessICMP(t, tc.v6, ModeAuto)
+			const n = 20
+			p, rec := runCount(t, Config{Interval: 5 * time.Millisecond, Timeout: time.Second, Count: n},
+				[]Target{{Name: "lo", Host: tc.host}, {Name: "lo-big", Host: tc.host, Size: 1400, TTL: 7, TOS: 0x10}})
+			s := p.Snapshot()
+			if len(s.Targets) != 2 {
+				t.Fatalf("snapshot has %d targets, want 2", len(s.Targets))
+			}
+			for _, ts := range s.Targets {
+				if ts.Sent != n || ts.Replies != n || ts.Lost != 0 || ts.Late != 0 || ts.Duplicates != 0 {
+					t.Errorf("%s: sent %d replies %d lost %d late %d dups %d, want %d replies and nothing else", ts.Name, ts.Sent, ts.Replies, ts.Lost, ts.Late, ts.Duplicates, n)
+				}
+				if ts.Source != SourceKernel {
+					t.Errorf("%s: timestamp source %q, want %q", ts.Name, ts.Source, SourceKernel)
+				}
+				if ts.Peaks[0] <= 0 || ts.Peaks[0] < ts.LastRTT {
+					t.Errorf("%s: 1s peak %v, last RTT %v", ts.Name, ts.Peaks[0], ts.LastRTT)
+				}
+				if got := len(rec.rtts[ts.Name]); got != n {
+					t.Errorf("%s: observer saw %d RTTs, want %d", ts.Name, got, n)
+				}
+				for _, rtt := range rec.rtts[ts.Name] {
+					if rtt <= 0 || rtt > time.Second {
+						t.Errorf("%s: RTT %v out of (0, 1s]", ts.Name, rtt)
+					}
+				}
+			}
+			for _, r := range rec.results {
+				if r.Kind == ResultReply && r.Target == "lo-big" && r.Size != 8+1400 {
+					t.Errorf("lo-big reply size %d, want %d", r.Size, 8+1400)
+				}
+				if r.Kind == ResultReply && r.TTL <= 0 {
+					t.Errorf("%s: reply TTL %d, want > 0", r.Target, r.TTL)
+				}
+			}
+			if len(s.Sockets) != 0 {
+				t.Errorf("sockets %+v still open after Run returned", s.Sockets)
+			}
+		})
+	}
+}
+
+func TestTargetValidation(t *testing.T) {
+	p, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		t    Target
+	}{
+		{"empty host", Target{Name: "x"}},
+		{"payload too small", Target{Host: "127.0.0.1", Size: 8}},
+		{"payload too large v4", Target{Host: "127.0.0.1", Size: 65508}},
+		{"payload too large v6", Target{Host: "::1", Size: 65528}},
+		{"bad network", Target{Host: "localhost", Network: "tcp"}},
+		{"bad tos", Target{Host: "127.0.0.1", TOS: 256}},
+		{"bad ttl", Target{Host: "127.0.0.1", TTL: -1}},
+		{"family mismatch", Target{Host: "127.0.0.1", Source: netip.MustParseAddr("::1")}},
+		{"long interface", Target{Host: "127.0.0.1", Interface: "a-very-long-interface-name"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := p.SetTargets([]Target{{Host: "127.0.0.2"}, tc.t}); !errors.Is(err, ErrInvalidConfig) {
+				t.Fatalf("SetTargets(%+v) = %v, want ErrInvalidConfig", tc.t, err)
+			}
+			if len(p.Targets()) != 0 {
+				t.Fatalf("a rejected target set was partly applied: %v", p.Targets())
+			}
+		})
+	}
+	if err := p.SetTargets([]Target{{Host: "127.0.0.1"}, {Name: "127.0.0.1", Host: "::1"}}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("duplicate names accepted: %v", err)
+	}
+	if _, err := New(Config{Interval: time.Millisecond, Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	p2, _ := New(Config{Interval: time.Millisecond, Timeout: time.Minute})
+	if err := p2.SetTargets([]Target{{Host: "127.0.0.1"}}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("60000 probes in flight accepted: %v", err)
+	}
+}

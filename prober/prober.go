@@ -1,0 +1,759 @@
+// Package prober sends ICMP echo requests to targets continuously and
+// accounts for their replies: RTT from kernel timestamps, loss, late
+// replies, duplicates, reordering, RFC 3550 jitter, peak RTT per trailing
+// window and RTT spikes.
+//
+// One socket per address family (and bound interface) carries the probes
+// of every target. Replies are matched by (target address, echo id,
+// sequence) and by a random per-run token and a target key carried in the
+// payload, so replies to an earlier run or to another process are never
+// taken for ours. Observations go to an Observer; counters are read with
+// Snapshot. The package knows nothing of Prometheus.
+package prober
+
+import (
+	"container/heap"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netburst/netburst/spike"
+)
+
+// Observer receives every RTT measured within the timeout. It is called
+// from the receive path and must not block.
+type Observer interface {
+	ObserveRTT(target string, rtt time.Duration)
+}
+
+// ResultObserver may be implemented by an Observer to receive every probe
+// outcome (replies, late replies, duplicates, losses, ICMP errors, send
+// errors), as `netburst ping` prints them. It must not block.
+type ResultObserver interface {
+	ObserveResult(Result)
+}
+
+// SpikeSink receives RTT spike events; spike.Sink satisfies it.
+type SpikeSink = spike.Sink
+
+// Resolver resolves target names; *net.Resolver satisfies it.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// ResultKind classifies a probe outcome.
+type ResultKind int
+
+// Probe outcomes.
+const (
+	// ResultReply is a reply within the timeout; RTT is set.
+	ResultReply ResultKind = iota
+	// ResultLate is a reply after the timeout (the probe was lost).
+	ResultLate
+	// ResultDuplicate is a second reply to one probe.
+	ResultDuplicate
+	// ResultLost is a probe without reply within the timeout.
+	ResultLost
+	// ResultICMPError is an ICMP error (unreachable, time exceeded...)
+	// about one of our probes.
+	ResultICMPError
+	// ResultSendError is a probe the kernel refused to send; Err is set.
+	ResultSendError
+)
+
+// String names the kind.
+func (k ResultKind) String() string {
+	switch k {
+	case ResultReply:
+		return "reply"
+	case ResultLate:
+		return "late"
+	case ResultDuplicate:
+		return "duplicate"
+	case ResultLost:
+		return "lost"
+	case ResultICMPError:
+		return "icmp_error"
+	case ResultSendError:
+		return "send_error"
+	}
+	return fmt.Sprintf("ResultKind(%d)", int(k))
+}
+
+// Result is one probe outcome.
+type Result struct {
+	Kind   ResultKind
+	Target string
+	Addr   netip.Addr
+	// From is the sender of the reply or ICMP error.
+	From netip.Addr
+	Seq  uint16
+	// RTT is set for replies, late replies and duplicates.
+	RTT    time.Duration
+	Source TimestampSource
+	// TTL of the reply, -1 if unknown.
+	TTL int
+	// Size of the ICMP message received (header and payload).
+	Size int
+	// ICMPType and ICMPCode of an ICMP error.
+	ICMPType, ICMPCode uint8
+	Err                error
+}
+
+// TargetStats is a target's state in a Snapshot.
+type TargetStats struct {
+	Name string
+	Host string
+	// Addr is the address probed; invalid while the name does not resolve.
+	Addr netip.Addr
+	// ResolveError is the last resolution error, "" once resolved.
+	ResolveError string
+	// Counters since the target was added.
+	Sent, Replies, Lost, Late, Duplicates, Reordered uint64
+	SendErrors, ICMPErrors, ResolveErrors, Spikes    uint64
+	// InFlight is the number of probes waiting for a reply.
+	InFlight int
+	// Jitter is the RFC 3550 interarrival jitter of the RTTs.
+	Jitter time.Duration
+	// Peaks holds the peak RTT in each of PeakWindows (0: no reply).
+	Peaks [peakWindows]time.Duration
+	// LastRTT is the latest in-time RTT.
+	LastRTT time.Duration
+	// Source is where the latest RTT's timestamps came from.
+	Source TimestampSource
+	// Mode is the socket kind in use ("datagram" or "raw"), "" before the
+	// first send.
+	Mode Mode
+}
+
+// SocketInfo describes one open socket.
+type SocketInfo struct {
+	IPv6      bool
+	Mode      Mode
+	Interface string
+	// EchoID is the echo identifier the socket's probes carry.
+	EchoID uint16
+	// TxStamps and RxStamps say whether the kernel accepted the
+	// timestamping options.
+	TxStamps, RxStamps bool
+}
+
+// Snapshot is the prober's state at one instant.
+type Snapshot struct {
+	Time    time.Time
+	Targets []TargetStats
+	Sockets []SocketInfo
+	// Foreign counts echo replies with another echo id or run token:
+	// other processes' pings and replies to an earlier run.
+	Foreign uint64
+	// Unmatched counts replies with our id and token that match no probe
+	// (unknown target key, wrong source address, sequence never sent).
+	Unmatched uint64
+	// Malformed counts packets the parser rejected (truncated, not echo).
+	Malformed uint64
+}
+
+// conn is one ICMP socket; the Linux implementation is in conn_linux.go.
+type conn interface {
+	// send sends one echo request; it returns the userspace send time.
+	send(b []byte, dst netip.Addr, o *sendOptions) error
+	// run reads until close, handing what it reads to h.
+	run(h handler)
+	close() error
+	info() SocketInfo
+	// ipHeader says whether received packets start with an IP header.
+	ipHeader() bool
+}
+
+// sendOptions are the per-packet options of one target.
+type sendOptions struct {
+	src  netip.Addr
+	tos  int
+	ttl  int
+	zone int
+	// key is the SO_TIMESTAMPING key of the packet (target key << 16 | seq).
+	key uint32
+}
+
+// handler receives what a conn reads.
+type handler interface {
+	onMessage(c conn, from netip.Addr, b []byte, rx int64, rxKernel bool, ttl int)
+	onQueuedError(c conn, dst netip.Addr, typ, code uint8, quoted []byte)
+	onTxStamp(c conn, key uint32, wall int64)
+}
+
+type connKey struct {
+	v6  bool
+	dev string
+}
+
+// Prober probes a set of targets. Create it with New, set targets with
+// SetTargets (before or while Run runs) and run it with Run.
+type Prober struct {
+	cfg   Config
+	token [tokenLen]byte
+	epoch time.Time
+
+	// targets maps a target key to its state; replaced, never mutated,
+	// so the receive path reads it without a lock.
+	targets atomic.Pointer[map[uint16]*targetState]
+	updates chan struct{}
+	// wake tells the sender that a counted target may have finished.
+	wake    chan struct{}
+	setMu   sync.Mutex // serialises SetTargets
+	nextKey uint16
+
+	connMu sync.Mutex
+	conns  map[connKey]*connEntry
+
+	foreign, unmatched, malformed atomic.Uint64
+	running                       atomic.Bool
+}
+
+type connEntry struct {
+	c       conn
+	err     error
+	retryAt time.Duration
+}
+
+// New returns a prober with cfg's defaults filled in.
+func New(cfg Config) (*Prober, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Resolver == nil {
+		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.Sink == nil {
+		cfg.Sink = spike.Discard{}
+	}
+	p := &Prober{cfg: cfg, epoch: time.Now(), updates: make(chan struct{}, 1), wake: make(chan struct{}, 1), conns: map[connKey]*connEntry{}}
+	if _, err := rand.Read(p.token[:]); err != nil {
+		return nil, fmt.Errorf("run token: %w", err)
+	}
+	var k [2]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		return nil, fmt.Errorf("target key: %w", err)
+	}
+	p.nextKey = uint16(k[0])<<8 | uint16(k[1])
+	empty := map[uint16]*targetState{}
+	p.targets.Store(&empty)
+	return p, nil
+}
+
+// mono is the prober's monotonic clock.
+func (p *Prober) mono() time.Duration { return time.Since(p.epoch) }
+
+// SetTargets replaces the target set. Every target is validated first: if
+// one is invalid, nothing changes and the error lists every problem.
+// Targets whose name and options are unchanged keep their counters and
+// schedule state; the others start afresh.
+func (p *Prober) SetTargets(ts []Target) error {
+	p.setMu.Lock()
+	defer p.setMu.Unlock()
+	var errs []error
+	norm := make([]Target, 0, len(ts))
+	seen := map[string]bool{}
+	for _, t := range ts {
+		n, err := t.normalize()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if seen[n.Name] {
+			errs = append(errs, fmt.Errorf("target name %q given twice: %w", n.Name, ErrInvalidConfig))
+			continue
+		}
+		seen[n.Name] = true
+		if _, err := inFlightSlots(p.interval(n), p.cfg.Timeout); err != nil {
+			errs = append(errs, fmt.Errorf("target %q: %w", n.Name, err))
+			continue
+		}
+		norm = append(norm, n)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if len(norm) > 1<<16-1 {
+		return fmt.Errorf("%d targets, at most 65535: %w", len(norm), ErrInvalidConfig)
+	}
+	old := *p.targets.Load()
+	byName := map[string]*targetState{}
+	for _, st := range old {
+		byName[st.cfg.Name] = st
+	}
+	next := make(map[uint16]*targetState, len(norm))
+	for _, t := range norm {
+		if st, ok := byName[t.Name]; ok && st.cfg == t {
+			next[st.key] = st
+			continue
+		}
+		key := p.allocKey(old, next)
+		next[key] = p.newTarget(t, key)
+	}
+	p.targets.Store(&next)
+	select {
+	case p.updates <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// allocKey picks a target key used neither by the old nor the new set,
+// advancing so that a removed target's key is not reused at once (its
+// late replies must not count for a newcomer).
+func (p *Prober) allocKey(old, next map[uint16]*targetState) uint16 {
+	for {
+		p.nextKey++
+		k := p.nextKey
+		if _, ok := old[k]; ok {
+			continue
+		}
+		if _, ok := next[k]; ok {
+			continue
+		}
+		return k
+	}
+}
+
+func (p *Prober) interval(t Target) time.Duration {
+	if t.Interval > 0 {
+		return t.Interval
+	}
+	return p.cfg.Interval
+}
+
+// Targets returns the names of the current targets, sorted.
+func (p *Prober) Targets() []string {
+	m := *p.targets.Load()
+	names := make([]string, 0, len(m))
+	for _, st := range m {
+		names = append(names, st.cfg.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Run probes until ctx ends, or, with Config.Count, until every target
+// sent Count probes and each was answered or lost. It may be called once.
+func (p *Prober) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("prober: Run called twice")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.resolveLoop(ctx)
+	}()
+	err := p.sendLoop(ctx)
+	cancel()
+	wg.Wait()
+	p.closeConns()
+	return err
+}
+
+func (p *Prober) closeConns() {
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	for k, e := range p.conns {
+		if e.c != nil {
+			_ = e.c.close()
+		}
+		delete(p.conns, k)
+	}
+}
+
+// conn returns the socket for a family and device, opening it (and its
+// reader) on first use. A failed open is retried after 10 s.
+func (p *Prober) conn(v6 bool, dev string) (conn, error) {
+	k := connKey{v6, dev}
+	p.connMu.Lock()
+	defer p.connMu.Unlock()
+	e := p.conns[k]
+	if e != nil && e.c != nil {
+		return e.c, nil
+	}
+	now := p.mono()
+	if e != nil && now < e.retryAt {
+		return nil, e.err
+	}
+	var id [2]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("echo id: %w", err)
+	}
+	c, err := openConn(v6, p.cfg.Mode, dev, uint16(id[0])<<8|uint16(id[1]))
+	if err != nil {
+		p.conns[k] = &connEntry{err: err, retryAt: now + 10*time.Second}
+		return nil, err
+	}
+	p.conns[k] = &connEntry{c: c}
+	go c.run(p)
+	return c, nil
+}
+
+// schedule is the sender's min-heap of targets by next send time.
+type schedule []*targetState
+
+func (s schedule) Len() int           { return len(s) }
+func (s schedule) Less(i, j int) bool { return s[i].next < s[j].next }
+func (s schedule) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
+func (s *schedule) Push(x any)        { *s = append(*s, x.(*targetState)) }
+func (s *schedule) Pop() any {
+	old := *s
+	x := old[len(old)-1]
+	old[len(old)-1] = nil
+	*s = old[:len(old)-1]
+	return x
+}
+
+// rebuild spreads the targets' sends evenly over the interval: target i
+// of n first sends at now + i*interval/n. Targets already running keep
+// their sequence numbers.
+func (p *Prober) rebuild(now time.Duration) schedule {
+	m := *p.targets.Load()
+	s := make(schedule, 0, len(m))
+	for _, st := range m {
+		s = append(s, st)
+	}
+	sort.Slice(s, func(i, j int) bool { return s[i].cfg.Name < s[j].cfg.Name })
+	for i, st := range s {
+		iv := st.interval
+		st.next = now + time.Duration(int64(iv)*int64(i)/int64(len(s)))
+	}
+	heap.Init(&s)
+	return s
+}
+
+// sendLoop sends each target's probes on a deadline schedule: the n-th
+// send of a target is due at its start + n x interval, so timer slack
+// never accumulates into drift; a sender that fell more than one interval
+// behind skips the missed slots instead of bursting.
+func (p *Prober) sendLoop(ctx context.Context) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	s := p.rebuild(p.mono())
+	for {
+		var wait <-chan time.Time
+		if len(s) > 0 {
+			d := s[0].next - p.mono()
+			if d > 0 {
+				timer.Reset(d)
+				wait = timer.C
+			}
+		} else if p.cfg.Count > 0 && p.allDone() {
+			return nil
+		}
+		if wait != nil || len(s) == 0 {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-p.updates:
+				timer.Stop()
+				s = p.rebuild(p.mono())
+				continue
+			case <-p.wake:
+				timer.Stop()
+				p.finishEarly(s)
+				continue
+			case <-wait:
+			}
+		} else if ctx.Err() != nil {
+			return nil
+		}
+		now := p.mono()
+		st := s[0]
+		if (*p.targets.Load())[st.key] != st {
+			// Removed by SetTargets; the update rebuilds the schedule.
+			heap.Pop(&s)
+			continue
+		}
+		res, more := p.probe(st, now)
+		if res != nil {
+			p.deliver(res)
+		}
+		if !more {
+			heap.Pop(&s)
+			continue
+		}
+		st.next += st.interval
+		if st.next <= now {
+			st.next += (now - st.next + st.interval) / st.interval * st.interval
+		}
+		heap.Fix(&s, 0)
+	}
+}
+
+// finishEarly moves counted targets whose every probe is settled to the
+// front of the schedule, so Run returns without waiting for a deadline.
+func (p *Prober) finishEarly(s schedule) {
+	now := p.mono()
+	for _, st := range s {
+		st.mu.Lock()
+		if st.sent >= uint64(p.cfg.Count) && st.inFlight() == 0 {
+			st.next = now
+		}
+		st.mu.Unlock()
+	}
+	heap.Init(&s)
+}
+
+func (p *Prober) allDone() bool {
+	for _, st := range *p.targets.Load() {
+		st.mu.Lock()
+		done := st.done
+		st.mu.Unlock()
+		if !done {
+			return false
+		}
+	}
+	return true
+}
+
+// probe sends one probe of st (after expiring its overdue ones) and
+// reports whether st stays on the schedule.
+func (p *Prober) probe(st *targetState, now time.Duration) ([]Result, bool) {
+	st.mu.Lock()
+	res := st.sweep(now, nil)
+	if p.cfg.Count > 0 && st.sent >= uint64(p.cfg.Count) {
+		// Only sweeps remain: wake up at the last probe's deadline.
+		if st.inFlight() == 0 {
+			st.done = true
+			st.mu.Unlock()
+			return res, false
+		}
+		st.next = st.ring[(st.nextSeq-1)%uint16(len(st.ring))].deadline - st.interval
+		st.mu.Unlock()
+		return res, true
+	}
+	addr := st.addr
+	st.mu.Unlock()
+	if !addr.IsValid() {
+		return res, true // not resolved yet; the resolver retries
+	}
+	v6 := addr.Is6()
+	c, err := p.conn(v6, st.cfg.Interface)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.addr != addr {
+		return res, true
+	}
+	if err != nil {
+		st.sendErrors++
+		return append(res, Result{Kind: ResultSendError, Target: st.cfg.Name, Addr: addr, Seq: st.nextSeq, TTL: -1, Err: err}), true
+	}
+	if st.conn != c {
+		st.conn = c
+		st.buildPacket(c, p.token)
+	}
+	seq := st.nextSeq
+	sl := &st.ring[seq%uint16(len(st.ring))]
+	*sl = slot{seq: seq, state: slotPending, sentWall: time.Now().UnixNano(), deadline: now + p.cfg.Timeout}
+	setSeq(st.pkt, v6, seq)
+	st.opts.key = uint32(st.key)<<16 | uint32(seq)
+	st.nextSeq++
+	st.sent++
+	if err := c.send(st.pkt, addr, &st.opts); err != nil {
+		sl.state = slotFailed
+		st.sendErrors++
+		res = append(res, Result{Kind: ResultSendError, Target: st.cfg.Name, Addr: addr, Seq: seq, TTL: -1, Err: err})
+	}
+	return res, true
+}
+
+func (p *Prober) deliver(res []Result) {
+	ro, ok := p.cfg.Observer.(ResultObserver)
+	if !ok {
+		return
+	}
+	for _, r := range res {
+		ro.ObserveResult(r)
+	}
+}
+
+// onTxStamp records a kernel transmit timestamp.
+func (p *Prober) onTxStamp(c conn, key uint32, wall int64) {
+	st := (*p.targets.Load())[uint16(key>>16)]
+	if st == nil {
+		return
+	}
+	seq := uint16(key)
+	st.mu.Lock()
+	sl := &st.ring[seq%uint16(len(st.ring))]
+	if sl.seq == seq && sl.state == slotPending && st.conn == c {
+		sl.sentKernel = wall
+	}
+	st.mu.Unlock()
+}
+
+// onMessage handles one packet read from a socket's receive queue.
+func (p *Prober) onMessage(c conn, from netip.Addr, b []byte, rx int64, rxKernel bool, ttl int) {
+	info := c.info()
+	m, err := parseMessage(b, info.IPv6, c.ipHeader())
+	if err != nil {
+		if !errors.Is(err, ErrNotEcho) || m.isError {
+			p.malformed.Add(1)
+		}
+		return
+	}
+	if m.ttl >= 0 {
+		ttl = m.ttl
+	}
+	if m.id != info.EchoID {
+		p.foreign.Add(1)
+		return
+	}
+	if m.isError {
+		p.icmpError(c, m)
+		return
+	}
+	st := p.match(m.payload)
+	if st == nil {
+		return
+	}
+	now := p.mono()
+	st.mu.Lock()
+	if st.addr != from.Unmap() || st.conn != c {
+		st.mu.Unlock()
+		p.unmatched.Add(1)
+		return
+	}
+	r, ok := st.reply(p, m.seq, rx, rxKernel, now)
+	finished := p.cfg.Count > 0 && st.sent >= uint64(p.cfg.Count) && st.inFlight() == 0
+	st.mu.Unlock()
+	if finished {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	if !ok {
+		p.unmatched.Add(1)
+		return
+	}
+	r.From, r.TTL, r.Size = from.Unmap(), ttl, m.size
+	if r.Kind == ResultReply && p.cfg.Observer != nil {
+		p.cfg.Observer.ObserveRTT(r.Target, r.RTT)
+	}
+	if r.spike != nil {
+		p.cfg.Sink.Notify(*r.spike)
+	}
+	p.deliver([]Result{r.Result})
+}
+
+// match checks a payload's token and returns the target its key names.
+func (p *Prober) match(payload []byte) *targetState {
+	tok, key, ok := payloadKey(payload)
+	if !ok {
+		if len(payload) < payloadHeaderLen {
+			p.malformed.Add(1)
+		} else {
+			p.foreign.Add(1)
+		}
+		return nil
+	}
+	if tok != p.token || key>>16 != 0 {
+		p.foreign.Add(1)
+		return nil
+	}
+	st := (*p.targets.Load())[uint16(key)]
+	if st == nil {
+		p.unmatched.Add(1)
+	}
+	return st
+}
+
+// onQueuedError handles an ICMP error a datagram socket reports through
+// its error queue (IP_RECVERR): quoted is our echo request.
+func (p *Prober) onQueuedError(c conn, dst netip.Addr, typ, code uint8, quoted []byte) {
+	m := message{isError: true, typ: typ, code: code, dst: dst.Unmap(), ttl: -1}
+	if err := parseQuotedEcho(&m, quoted, c.info().IPv6); err != nil {
+		p.malformed.Add(1)
+		return
+	}
+	// The kernel rewrote the id to the socket's port on the way out and
+	// quotes it as sent.
+	p.icmpError(c, m)
+}
+
+// icmpError charges an ICMP error to the probe it quotes: by payload key
+// when the quote is long enough, else by destination address.
+func (p *Prober) icmpError(c conn, m message) {
+	var st *targetState
+	if len(m.payload) >= payloadHeaderLen {
+		st = p.match(m.payload)
+	} else {
+		for _, t := range *p.targets.Load() {
+			t.mu.Lock()
+			ok := t.addr == m.dst && t.conn == c
+			t.mu.Unlock()
+			if ok {
+				st = t
+				break
+			}
+		}
+		if st == nil {
+			p.unmatched.Add(1)
+		}
+	}
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	if st.addr != m.dst {
+		st.mu.Unlock()
+		p.unmatched.Add(1)
+		return
+	}
+	st.icmpErrors++
+	sl := &st.ring[m.seq%uint16(len(st.ring))]
+	if sl.seq == m.seq && sl.state == slotPending {
+		sl.icmpError = true
+	}
+	r := Result{Kind: ResultICMPError, Target: st.cfg.Name, Addr: st.addr, From: m.dst, Seq: m.seq, TTL: -1, ICMPType: m.typ, ICMPCode: m.code}
+	st.mu.Unlock()
+	p.deliver([]Result{r})
+}
+
+// Snapshot returns every target's counters and windows. It expires overdue
+// probes (no I/O) so that lost counts are current at scrape time.
+func (p *Prober) Snapshot() Snapshot {
+	now := p.mono()
+	s := Snapshot{Time: time.Now(), Foreign: p.foreign.Load(), Unmatched: p.unmatched.Load(), Malformed: p.malformed.Load()}
+	m := *p.targets.Load()
+	s.Targets = make([]TargetStats, 0, len(m))
+	var lost []Result
+	for _, st := range m {
+		st.mu.Lock()
+		lost = st.sweep(now, lost[:0])
+		s.Targets = append(s.Targets, st.stats(now))
+		st.mu.Unlock()
+		p.deliver(lost)
+	}
+	sort.Slice(s.Targets, func(i, j int) bool { return s.Targets[i].Name < s.Targets[j].Name })
+	p.connMu.Lock()
+	for _, e := range p.conns {
+		if e.c != nil {
+			s.Sockets = append(s.Sockets, e.c.info())
+		}
+	}
+	p.connMu.Unlock()
+	sort.Slice(s.Sockets, func(i, j int) bool {
+		a, b := s.Sockets[i], s.Sockets[j]
+		if a.IPv6 != b.IPv6 {
+			return !a.IPv6
+		}
+		return a.Interface < b.Interface
+	})
+	return s
+}
