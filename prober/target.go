@@ -59,22 +59,23 @@ type targetState struct {
 	nextSeq uint16
 	oldest  uint16
 	// Highest in-time replied sequence, for reordering.
-	highest     uint16
-	haveHighest bool
+	highest                                                                    uint16
+	haveHighest                                                                bool
 	sent, replies, lost, late, dups, reordered, sendErrors, icmpErrors, spikes uint64
-	done    bool
-	jit     jitter
-	peaks   [peakWindows]peakWindow
-	med     medianRing
-	inSpike bool
-	lastRTT time.Duration
-	source  TimestampSource
+	done                                                                       bool
+	jit                                                                        jitter
+	peaks                                                                      [peakWindows]peakWindow
+	med                                                                        medianRing
+	inSpike                                                                    bool
+	lastRTT                                                                    time.Duration
+	source                                                                     TimestampSource
 }
 
 func (p *Prober) newTarget(t Target, key uint16) *targetState {
 	iv := p.interval(t)
 	n, _ := inFlightSlots(iv, p.cfg.Timeout) // validated by SetTargets
-	st := &targetState{cfg: t, key: key, interval: iv, ring: make([]slot, n), source: SourceNone}
+	// Sequences start at 1, as iputils ping's do.
+	st := &targetState{cfg: t, key: key, interval: iv, ring: make([]slot, n), source: SourceNone, nextSeq: 1, oldest: 1}
 	for i, w := range PeakWindows() {
 		st.peaks[i] = newPeakWindow(w, iv)
 	}
@@ -141,7 +142,7 @@ func (st *targetState) reply(p *Prober, seq uint16, rx int64, rxKernel bool, now
 	if sl.seq != seq || sl.state == slotEmpty || sl.state == slotFailed {
 		// Overwritten or never sent. A sequence behind the sender is a
 		// reply so late its slot was reused: still late, and ours.
-		if d := int16(st.nextSeq - seq); d > 0 && st.sent >= uint64(d) {
+		if d := int16(st.nextSeq - seq); d > 0 && st.sent >= uint64(d) && st.sent > 0 {
 			st.late++
 			r.Kind = ResultLate
 			return r, true
