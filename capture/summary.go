@@ -1,0 +1,334 @@
+package capture
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// RateBucket is the interval over which peak rates are measured: a peak of
+// 1 MB in one 100 ms bucket is 10 MB/s. Buckets are aligned on multiples of
+// 100 ms since the Unix epoch, so two summaries of the same packets agree.
+const RateBucket = 100 * time.Millisecond
+
+// DefaultMaxFlows is the default bound on entries per table (ports, host
+// pairs, conversations) of an Aggregator.
+const DefaultMaxFlows = 1 << 16
+
+// Counter is a packet and byte count.
+type Counter struct {
+	// Packets is the number of frames.
+	Packets uint64 `json:"packets"`
+	// Bytes is the sum of their wire lengths (tshark's frame.len).
+	Bytes uint64 `json:"bytes"`
+}
+
+// PortStat is the traffic to one destination port.
+type PortStat struct {
+	// Protocol is "tcp" or "udp".
+	Protocol string `json:"protocol"`
+	// Port is the destination port.
+	Port uint16 `json:"port"`
+	Counter
+	// PeakBytesPerSecond is the largest 100 ms bucket's bytes, per second.
+	PeakBytesPerSecond float64 `json:"peak_bytes_per_second"`
+}
+
+// HostStat is the traffic from one IP address to another, in that
+// direction.
+type HostStat struct {
+	// Src and Dst are the IP addresses.
+	Src netip.Addr `json:"src"`
+	Dst netip.Addr `json:"dst"`
+	Counter
+	// PeakBytesPerSecond is the largest 100 ms bucket's bytes, per second.
+	PeakBytesPerSecond float64 `json:"peak_bytes_per_second"`
+}
+
+// ConversationStat is a TCP or UDP conversation in both directions, keyed by
+// its 5-tuple regardless of direction, like tshark's conversation tables:
+// Src and SrcPort are the sender of the first packet seen ("A" in tshark),
+// Dst and DstPort its peer ("B").
+type ConversationStat struct {
+	// Protocol is "tcp" or "udp".
+	Protocol string     `json:"protocol"`
+	Src      netip.Addr `json:"src"`
+	SrcPort  uint16     `json:"src_port"`
+	Dst      netip.Addr `json:"dst"`
+	DstPort  uint16     `json:"dst_port"`
+	// Counter is the total of both directions.
+	Counter
+	// SrcToDst and DstToSrc split the total by direction (tshark's "->"
+	// and "<-" columns).
+	SrcToDst Counter `json:"src_to_dst"`
+	DstToSrc Counter `json:"dst_to_src"`
+	// PeakBytesPerSecond is the largest 100 ms bucket's bytes (both
+	// directions), per second.
+	PeakBytesPerSecond float64 `json:"peak_bytes_per_second"`
+}
+
+// Overflow counts the traffic that found its table full: it is in the
+// totals but in no entry of that table.
+type Overflow struct {
+	Ports         Counter `json:"ports"`
+	Hosts         Counter `json:"hosts"`
+	Conversations Counter `json:"conversations"`
+}
+
+// Summary is the result of aggregating packets: totals and the top entries of
+// each table, largest bytes first.
+type Summary struct {
+	// Start and End are the times of the first and last packet (zero when
+	// there was none).
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Counter is the total of every frame, IP or not.
+	Counter
+	// PeakBytesPerSecond is the largest 100 ms bucket of all traffic.
+	PeakBytesPerSecond float64            `json:"peak_bytes_per_second"`
+	Ports              []PortStat         `json:"ports"`
+	Hosts              []HostStat         `json:"hosts"`
+	Conversations      []ConversationStat `json:"conversations"`
+	// Overflow is what the tables' bound kept out of them.
+	Overflow Overflow `json:"overflow"`
+}
+
+// flowStat is one entry's running counts. Rates are kept as the bytes of the
+// current 100 ms bucket and the largest bucket so far: constant memory per
+// entry, whatever the duration.
+type flowStat struct {
+	Counter
+	fwd         Counter // conversations: the first sender's direction
+	loFirst     bool    // conversations: the lower endpoint sent first
+	bucket      int64
+	bucketBytes uint64
+	peakBytes   uint64
+}
+
+func (s *flowStat) add(bucket int64, n uint64) {
+	s.Packets++
+	s.Bytes += n
+	// Out-of-order timestamps (merged captures) count in the current bucket.
+	if bucket > s.bucket {
+		s.bucket, s.bucketBytes = bucket, 0
+	}
+	s.bucketBytes += n
+	if s.bucketBytes > s.peakBytes {
+		s.peakBytes = s.bucketBytes
+	}
+}
+
+func (s *flowStat) peakRate() float64 {
+	return float64(s.peakBytes) / RateBucket.Seconds()
+}
+
+// table is a bounded map from a key to its flowStat, stored in slices to keep
+// pointers out of the map.
+type table[K comparable] struct {
+	index    map[K]int32
+	keys     []K
+	stats    []flowStat
+	max      int
+	overflow Counter
+}
+
+func newTable[K comparable](max int) table[K] {
+	return table[K]{index: make(map[K]int32), max: max}
+}
+
+// get returns k's entry, creating it (created is then true), or nil when
+// the table is full.
+func (t *table[K]) get(k K, n uint64) (s *flowStat, created bool) {
+	i, ok := t.index[k]
+	if !ok {
+		if len(t.keys) >= t.max {
+			t.overflow.Packets++
+			t.overflow.Bytes += n
+			return nil, false
+		}
+		i = int32(len(t.keys))
+		t.index[k] = i
+		t.keys = append(t.keys, k)
+		t.stats = append(t.stats, flowStat{bucket: -1 << 63})
+	}
+	return &t.stats[i], !ok
+}
+
+func (t *table[K]) reset() {
+	clear(t.index)
+	t.keys, t.stats, t.overflow = t.keys[:0], t.stats[:0], Counter{}
+}
+
+type portKey struct {
+	proto uint8
+	port  uint16
+}
+
+type hostKey struct {
+	src, dst netip.Addr
+}
+
+// convKey holds the endpoints in canonical order (lower address, then lower
+// port, first), so both directions find the same entry.
+type convKey struct {
+	proto          uint8
+	lo, hi         netip.Addr
+	loPort, hiPort uint16
+}
+
+// Aggregator accumulates packets into totals and per-port, per-host-pair and
+// per-conversation counts. Its memory is bounded by the number of distinct
+// entries, at most maxFlows per table; traffic that finds a table full is
+// counted in Summary.Overflow. An Aggregator is not safe for concurrent use.
+type Aggregator struct {
+	total      flowStat
+	start, end time.Time
+	ports      table[portKey]
+	hosts      table[hostKey]
+	convs      table[convKey]
+}
+
+// NewAggregator returns an aggregator keeping at most maxFlows entries per
+// table (DefaultMaxFlows when maxFlows <= 0).
+func NewAggregator(maxFlows int) *Aggregator {
+	if maxFlows <= 0 {
+		maxFlows = DefaultMaxFlows
+	}
+	a := &Aggregator{
+		ports: newTable[portKey](maxFlows),
+		hosts: newTable[hostKey](maxFlows),
+		convs: newTable[convKey](maxFlows),
+	}
+	a.total.bucket = -1 << 63
+	return a
+}
+
+// Reset empties the aggregator, keeping its allocated memory.
+func (a *Aggregator) Reset() {
+	a.total = flowStat{bucket: -1 << 63}
+	a.start, a.end = time.Time{}, time.Time{}
+	a.ports.reset()
+	a.hosts.reset()
+	a.convs.reset()
+}
+
+// Add counts one packet. Every frame counts in the totals; IP frames in the
+// host pairs; TCP and UDP frames that carry ports (not later fragments) in
+// the ports and conversations.
+func (a *Aggregator) Add(p *Packet) {
+	n := uint64(p.WireLen)
+	bucket := p.Time.UnixNano() / int64(RateBucket)
+	if a.total.Packets == 0 || p.Time.Before(a.start) {
+		a.start = p.Time
+	}
+	if p.Time.After(a.end) || a.total.Packets == 0 {
+		a.end = p.Time
+	}
+	a.total.add(bucket, n)
+	if p.IPVersion == 0 {
+		return
+	}
+	if s, _ := a.hosts.get(hostKey{p.Src, p.Dst}, n); s != nil {
+		s.add(bucket, n)
+	}
+	if !p.HasPorts || (p.Protocol != 6 && p.Protocol != 17) {
+		return
+	}
+	if s, _ := a.ports.get(portKey{p.Protocol, p.DstPort}, n); s != nil {
+		s.add(bucket, n)
+	}
+	k := convKey{proto: p.Protocol, lo: p.Src, hi: p.Dst, loPort: p.SrcPort, hiPort: p.DstPort}
+	srcIsLo := true
+	if c := p.Src.Compare(p.Dst); c > 0 || (c == 0 && p.SrcPort > p.DstPort) {
+		k.lo, k.hi, k.loPort, k.hiPort = p.Dst, p.Src, p.DstPort, p.SrcPort
+		srcIsLo = false
+	}
+	s, created := a.convs.get(k, n)
+	if s == nil {
+		return
+	}
+	if created {
+		s.loFirst = srcIsLo
+	}
+	s.add(bucket, n)
+	if srcIsLo == s.loFirst {
+		s.fwd.Packets++
+		s.fwd.Bytes += n
+	}
+}
+
+// Packets returns the number of frames added so far.
+func (a *Aggregator) Packets() uint64 { return a.total.Packets }
+
+// Summary returns the totals and the k largest entries of each table by
+// bytes (then packets, then key); k <= 0 returns every entry.
+func (a *Aggregator) Summary(k int) Summary {
+	s := Summary{
+		Start:              a.start,
+		End:                a.end,
+		Counter:            a.total.Counter,
+		PeakBytesPerSecond: a.total.peakRate(),
+		Ports:              make([]PortStat, 0, len(a.ports.keys)),
+		Hosts:              make([]HostStat, 0, len(a.hosts.keys)),
+		Conversations:      make([]ConversationStat, 0, len(a.convs.keys)),
+		Overflow: Overflow{
+			Ports:         a.ports.overflow,
+			Hosts:         a.hosts.overflow,
+			Conversations: a.convs.overflow,
+		},
+	}
+	if a.total.Packets == 0 {
+		s.PeakBytesPerSecond = 0
+	}
+	for i, key := range a.ports.keys {
+		st := &a.ports.stats[i]
+		s.Ports = append(s.Ports, PortStat{Protocol: protoName(key.proto), Port: key.port, Counter: st.Counter, PeakBytesPerSecond: st.peakRate()})
+	}
+	for i, key := range a.hosts.keys {
+		st := &a.hosts.stats[i]
+		s.Hosts = append(s.Hosts, HostStat{Src: key.src, Dst: key.dst, Counter: st.Counter, PeakBytesPerSecond: st.peakRate()})
+	}
+	for i, key := range a.convs.keys {
+		st := &a.convs.stats[i]
+		c := ConversationStat{Protocol: protoName(key.proto), Counter: st.Counter, PeakBytesPerSecond: st.peakRate(),
+			SrcToDst: st.fwd, DstToSrc: Counter{Packets: st.Packets - st.fwd.Packets, Bytes: st.Bytes - st.fwd.Bytes}}
+		if st.loFirst {
+			c.Src, c.SrcPort, c.Dst, c.DstPort = key.lo, key.loPort, key.hi, key.hiPort
+		} else {
+			c.Src, c.SrcPort, c.Dst, c.DstPort = key.hi, key.hiPort, key.lo, key.loPort
+		}
+		s.Conversations = append(s.Conversations, c)
+	}
+	slices.SortFunc(s.Ports, func(x, y PortStat) int {
+		return cmpCounters(x.Counter, y.Counter, cmp.Or(cmp.Compare(x.Protocol, y.Protocol), cmp.Compare(x.Port, y.Port)))
+	})
+	slices.SortFunc(s.Hosts, func(x, y HostStat) int {
+		return cmpCounters(x.Counter, y.Counter, cmp.Or(x.Src.Compare(y.Src), x.Dst.Compare(y.Dst)))
+	})
+	slices.SortFunc(s.Conversations, func(x, y ConversationStat) int {
+		return cmpCounters(x.Counter, y.Counter, cmp.Or(cmp.Compare(x.Protocol, y.Protocol),
+			x.Src.Compare(y.Src), cmp.Compare(x.SrcPort, y.SrcPort), x.Dst.Compare(y.Dst), cmp.Compare(x.DstPort, y.DstPort)))
+	})
+	if k > 0 {
+		s.Ports = s.Ports[:min(k, len(s.Ports))]
+		s.Hosts = s.Hosts[:min(k, len(s.Hosts))]
+		s.Conversations = s.Conversations[:min(k, len(s.Conversations))]
+	}
+	return s
+}
+
+// cmpCounters orders by bytes, then packets, descending, then by tie.
+func cmpCounters(x, y Counter, tie int) int {
+	return cmp.Or(cmp.Compare(y.Bytes, x.Bytes), cmp.Compare(y.Packets, x.Packets), tie)
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	}
+	return "unknown"
+}
