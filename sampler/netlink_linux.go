@@ -1,0 +1,161 @@
+package sampler
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	nlmsgHdrLen = 16
+	// A dump's datagrams are at most 32 KiB (the kernel caps
+	// max_recvmsg_len there), so this buffer is never truncated.
+	recvBufLen  = 64 << 10
+)
+
+// dumpSocket is a long-lived rtnetlink socket for dump requests. It
+// preallocates its buffers so a steady-state dump allocates nothing.
+type dumpSocket struct {
+	fd  int
+	seq uint32
+	buf []byte
+}
+
+func openDumpSocket() (*dumpSocket, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("open rtnetlink socket: %w", err)
+	}
+	// A 1,000-interface dump is ~250 KB; a larger receive buffer lets the
+	// kernel fill it in fewer round trips.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	// A dump is answered at once; a read that blocks a second means the
+	// kernel will not answer, and the tick gives up instead of hanging.
+	tv := unix.Timeval{Sec: 1}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("set rtnetlink receive timeout: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("bind rtnetlink socket: %w", err)
+	}
+	return &dumpSocket{fd: fd, buf: make([]byte, recvBufLen)}, nil
+}
+
+func (s *dumpSocket) Close() error {
+	if s.fd < 0 {
+		return nil
+	}
+	err := unix.Close(s.fd)
+	s.fd = -1
+	return err
+}
+
+// putHeader writes a dump request's netlink header into req, whose length
+// is the whole message's, with the next sequence number.
+func (s *dumpSocket) putHeader(req []byte, msgType uint16) {
+	s.seq++
+	binary.NativeEndian.PutUint32(req[0:4], uint32(len(req)))
+	binary.NativeEndian.PutUint16(req[4:6], msgType)
+	binary.NativeEndian.PutUint16(req[6:8], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+	binary.NativeEndian.PutUint32(req[8:12], s.seq)
+	binary.NativeEndian.PutUint32(req[12:16], 0)
+}
+
+// dump sends req and hands each reply message of type want to fn until the
+// kernel says the dump is done. A dump marked interrupted is read to its end
+// and then reported as ErrInterrupted.
+func (s *dumpSocket) dump(req []byte, want uint16, fn func(payload []byte) error) error {
+	seq := binary.NativeEndian.Uint32(req[8:12])
+	if _, err := unix.Write(s.fd, req); err != nil {
+		return fmt.Errorf("send netlink dump request: %w", err)
+	}
+	interrupted := false
+	for {
+		n, err := s.recv()
+		if err != nil {
+			return err
+		}
+		done, intr, err := walkMessages(s.buf[:n], seq, want, fn)
+		interrupted = interrupted || intr
+		if err != nil {
+			return err
+		}
+		if done {
+			if interrupted {
+				return ErrInterrupted
+			}
+			return nil
+		}
+	}
+}
+
+func (s *dumpSocket) recv() (int, error) {
+	for {
+		// recvfrom with MSG_TRUNC returns the datagram's real length, so a
+		// truncated read is detected rather than misparsed; the raw syscall
+		// avoids the allocation of unix.Recvfrom's source address.
+		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.fd), uintptr(unsafe.Pointer(&s.buf[0])), uintptr(len(s.buf)), unix.MSG_TRUNC, 0, 0)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e != 0:
+			return 0, fmt.Errorf("receive netlink dump: %w", e)
+		case int(r) > len(s.buf):
+			return 0, fmt.Errorf("netlink datagram of %d bytes truncated to %d", r, len(s.buf))
+		}
+		return int(r), nil
+	}
+}
+
+// walkMessages parses one datagram of netlink messages. Messages of another
+// sequence number (left over from an earlier, abandoned dump) are skipped.
+func walkMessages(b []byte, seq uint32, want uint16, fn func(payload []byte) error) (done, interrupted bool, err error) {
+	for len(b) >= nlmsgHdrLen {
+		msgLen := binary.NativeEndian.Uint32(b[0:4])
+		msgType := binary.NativeEndian.Uint16(b[4:6])
+		flags := binary.NativeEndian.Uint16(b[6:8])
+		msgSeq := binary.NativeEndian.Uint32(b[8:12])
+		if msgLen < nlmsgHdrLen || int(msgLen) > len(b) {
+			return false, interrupted, fmt.Errorf("malformed netlink message: length %d with %d bytes left", msgLen, len(b))
+		}
+		payload := b[nlmsgHdrLen:msgLen]
+		if next := align4(int(msgLen)); next < len(b) {
+			b = b[next:]
+		} else {
+			b = b[len(b):]
+		}
+		if msgSeq != seq {
+			continue
+		}
+		if flags&unix.NLM_F_DUMP_INTR != 0 {
+			interrupted = true
+		}
+		switch msgType {
+		case unix.NLMSG_DONE:
+			return true, interrupted, nil
+		case unix.NLMSG_ERROR:
+			if len(payload) < 4 {
+				return false, interrupted, errors.New("malformed netlink error message")
+			}
+			errno := -int32(binary.NativeEndian.Uint32(payload[0:4]))
+			if errno == 0 {
+				return true, interrupted, nil
+			}
+			e := unix.Errno(errno)
+			if e == unix.EOPNOTSUPP || e == unix.EINVAL || e == unix.EPROTONOSUPPORT {
+				return false, interrupted, fmt.Errorf("%w: %w", ErrUnsupported, e)
+			}
+			return false, interrupted, fmt.Errorf("netlink dump: %w", e)
+		case want:
+			if err := fn(payload); err != nil {
+				return false, interrupted, err
+			}
+		}
+	}
+	return false, interrupted, nil
+}

@@ -1,0 +1,656 @@
+// Package sampler reads every interface's counters of a network namespace
+// at a fixed sub-second interval and turns them into what minute averages
+// hide: per-interval rates, trailing-window peaks, burst counts, qdisc
+// backlog peaks and, for drivers that refresh their counters lazily, the
+// refresh period that keeps their rates honest.
+//
+// The kernel I/O lives behind StatsSource, LinkSource and QdiscSource; the
+// Sampler's arithmetic is plain Go driven by Step, which tests call with
+// fake readings. Observations leave through Observer (histograms) and
+// Snapshot (everything else); the package knows nothing of Prometheus.
+package sampler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/netburst/netburst/spike"
+)
+
+// Direction indexes per-direction arrays.
+type Direction int
+
+// The two directions, as used in the "direction" label.
+const (
+	Receive Direction = iota
+	Transmit
+)
+
+// String returns the label value.
+func (d Direction) String() string {
+	if d == Receive {
+		return "receive"
+	}
+	return "transmit"
+}
+
+// Window indexes per-window arrays.
+type Window int
+
+// The trailing windows of peaks, as used in the "window" label.
+const (
+	Window1s Window = iota
+	Window10s
+	Window60s
+	numWindows
+)
+
+// Windows lists every window, for loops.
+var Windows = [numWindows]Window{Window1s, Window10s, Window60s}
+
+var windowSpans = [numWindows]time.Duration{time.Second, 10 * time.Second, time.Minute}
+
+// String returns the label value ("1s", "10s", "60s").
+func (w Window) String() string { return [...]string{"1s", "10s", "60s"}[w] }
+
+// Span returns the window's length.
+func (w Window) Span() time.Duration { return windowSpans[w] }
+
+// Interval limits accepted by New.
+const (
+	MinInterval = 10 * time.Millisecond
+	MaxInterval = 10 * time.Second
+)
+
+// maxPlausibleRate caps believable rates (bytes/s, 1.6 Tbit/s): a larger
+// jump is a counter discontinuity (an ifindex reused between two samples, a
+// driver that restored old counters), not traffic.
+const maxPlausibleRate = 200e9
+
+// RateObserver receives one device direction's per-interval rates in bytes
+// per second. client_golang's prometheus.Observer satisfies it.
+type RateObserver interface {
+	Observe(float64)
+}
+
+// Observer receives the sampler's stream of observations, on the sampling
+// goroutine: its methods must be quick and must not block.
+type Observer interface {
+	// DeviceAdded is called when a device is first sampled (or renamed). The
+	// observers it returns, either of which may be nil, receive the rate of
+	// every interval in which that direction's byte counter moved.
+	DeviceAdded(name string) (rx, tx RateObserver)
+	// DeviceRemoved is called when a device vanishes or is renamed.
+	DeviceRemoved(name string)
+	// SampleDone observes the spacing since the previous sample's start and
+	// this sample's duration, in seconds.
+	SampleDone(spacing, duration float64)
+}
+
+// Config is a Sampler's configuration. Zero values take the defaults noted.
+type Config struct {
+	// Interval between samples, MinInterval..MaxInterval (default 100ms).
+	Interval time.Duration
+	// DeviceInclude and DeviceExclude select devices by name (nil: all,
+	// none).
+	DeviceInclude, DeviceExclude *regexp.Regexp
+	// BurstThreshold is the fraction of link speed at or above which an
+	// interval counts as a burst (default 0.8).
+	BurstThreshold float64
+	// BurstRate is the burst threshold in bytes/s for devices whose speed
+	// is unknown; 0 counts no bursts on them.
+	BurstRate float64
+	// QdiscEvery reads qdiscs every Nth sample; 0 never.
+	QdiscEvery int
+	// MaxRefresh is the longest counter refresh period believed of a
+	// driver (default 3s).
+	MaxRefresh time.Duration
+
+	Stats  StatsSource // required
+	Links  LinkSource  // may be nil: devices are then known by name only
+	Qdiscs QdiscSource // may be nil
+	// Observer receives rates and sampler timings; may be nil.
+	Observer Observer
+	// Spikes receives a burst event when a device direction starts
+	// bursting; may be nil.
+	Spikes spike.Sink
+	Logger *slog.Logger
+}
+
+// Errors of New.
+var (
+	ErrBadInterval = errors.New("sampler interval out of range")
+	ErrNoSource    = errors.New("sampler needs a stats source")
+)
+
+// Sampler samples counters on a deadline schedule. Run drives it; Snapshot
+// and hooks read it.
+type Sampler struct {
+	cfg        Config
+	interval   int64
+	maxRefresh int64
+	logger     *slog.Logger
+
+	mu sync.Mutex // guards everything below that a Snapshot reads
+	// devices by key: ifindex for netlink readings, a name-derived key
+	// for /proc/net/dev readings (see key).
+	devices  map[int32]*device
+	byName   map[string]*device
+	linkByIx map[int32]*Link
+	linkByNm map[string]*Link
+	linksVer uint64
+	haveLink bool
+	seq      uint64
+	nameKeys map[string]int32
+
+	qdiscs    map[qdiscKey]*qdiscState
+	qdiscAggs map[qdiscAggKey]*qdiscAgg
+
+	stats    []Stat
+	qstats   []QdiscStat
+	samples  uint64
+	overruns uint64
+	errs     [numOps]uint64
+	lastTime time.Time
+	lastMono int64
+	base     time.Time // monotonic origin for int64 timestamps
+
+	ready atomic.Bool
+	hooks []func(View)
+}
+
+// Operations whose failures are counted.
+const (
+	OpStats = iota
+	OpQdisc
+	OpLinks
+	numOps
+)
+
+// OpNames are the "operation" label values of the error counters.
+var OpNames = [numOps]string{"stats", "qdisc", "links"}
+
+type device struct {
+	key        int32
+	index      int32
+	link       *Link
+	name       string
+	histograms [2]RateObserver
+	last       Counters
+	bytes      [2]uint64
+	packets    [2]uint64
+	errors     [2]uint64
+	drops      [2]uint64
+	rate       [2]float64
+	moved      bool
+	peaks      [2][numWindows]maxWindow
+	bursts     [2]uint64
+	bursting   [2]bool
+	refresh    refreshDetector
+	history1s  historyRing
+	history60s historyRing
+	pending    pendingMove
+	seen       uint64
+	discont    uint64
+}
+
+// pendingMove is a movement whose span waits for the next sample.
+type pendingMove struct {
+	active      bool
+	delta       [2]uint64
+	t           int64
+	sinceSample int64
+	lazySpan    int64
+}
+
+// New validates cfg and returns a Sampler that has not sampled yet.
+func New(cfg Config) (*Sampler, error) {
+	if cfg.Interval == 0 {
+		cfg.Interval = 100 * time.Millisecond
+	}
+	if cfg.Interval < MinInterval || cfg.Interval > MaxInterval {
+		return nil, fmt.Errorf("%w: %v (accepted %v..%v)", ErrBadInterval, cfg.Interval, MinInterval, MaxInterval)
+	}
+	if cfg.Stats == nil {
+		return nil, ErrNoSource
+	}
+	if cfg.BurstThreshold == 0 {
+		cfg.BurstThreshold = 0.8
+	}
+	if cfg.MaxRefresh == 0 {
+		cfg.MaxRefresh = 3 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Spikes == nil {
+		cfg.Spikes = spike.Discard{}
+	}
+	return &Sampler{
+		cfg:        cfg,
+		interval:   int64(cfg.Interval),
+		maxRefresh: int64(cfg.MaxRefresh),
+		logger:     cfg.Logger,
+		devices:    map[int32]*device{},
+		byName:     map[string]*device{},
+		nameKeys:   map[string]int32{},
+		qdiscs:     map[qdiscKey]*qdiscState{},
+		qdiscAggs:  map[qdiscAggKey]*qdiscAgg{},
+		base:       time.Now(),
+	}, nil
+}
+
+// Interval returns the sampling interval.
+func (s *Sampler) Interval() time.Duration { return s.cfg.Interval }
+
+// SourceName names the stats source in use ("netlink" or "procfs").
+func (s *Sampler) SourceName() string { return s.cfg.Stats.Name() }
+
+// Ready reports whether the first sample has been taken.
+func (s *Sampler) Ready() bool { return s.ready.Load() }
+
+// AddHook registers fn to be called on the sampling goroutine after every
+// sample, with a view of it. Call it before Run. fn must be quick and must
+// not keep the View.
+func (s *Sampler) AddHook(fn func(View)) { s.hooks = append(s.hooks, fn) }
+
+// Run samples on a deadline schedule until ctx ends: sample i is due at
+// start + i*interval. A sample that ends past the next deadline skips the
+// deadlines it missed and counts them as overruns, rather than queueing
+// samples back to back.
+func (s *Sampler) Run(ctx context.Context) error {
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var i int64
+	var prevStart time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		t0 := time.Now()
+		s.sample(t0)
+		d := time.Since(t0)
+		if s.cfg.Observer != nil && !prevStart.IsZero() {
+			s.cfg.Observer.SampleDone(t0.Sub(prevStart).Seconds(), d.Seconds())
+		}
+		prevStart = t0
+		elapsed := time.Since(start)
+		next := int64(elapsed/s.cfg.Interval) + 1
+		if missed := next - (i + 1); missed > 0 {
+			s.mu.Lock()
+			s.overruns += uint64(missed)
+			s.mu.Unlock()
+		}
+		i = next
+		timer.Reset(time.Until(start.Add(time.Duration(i) * s.cfg.Interval)))
+	}
+}
+
+// sample reads the kernel once and folds the reading in.
+func (s *Sampler) sample(now time.Time) {
+	stats, err := s.cfg.Stats.Read(s.stats)
+	s.stats = stats[:0]
+	var qstats []QdiscStat
+	var qerr error
+	doQdisc := s.cfg.Qdiscs != nil && s.cfg.QdiscEvery > 0 && s.samples%uint64(s.cfg.QdiscEvery) == 0
+	if doQdisc {
+		qstats, qerr = s.cfg.Qdiscs.Read(s.qstats)
+		s.qstats = qstats[:0]
+	}
+	var links []Link
+	var ver uint64
+	if s.cfg.Links != nil {
+		links, ver = s.cfg.Links.Links()
+	}
+	s.mu.Lock()
+	if err != nil {
+		s.errs[OpStats]++
+		s.mu.Unlock()
+		s.logger.Debug("stats reading failed; retrying at the next tick", "err", err)
+		return
+	}
+	if qerr != nil {
+		s.errs[OpQdisc]++
+		s.logger.Debug("qdisc reading failed; retrying at the next tick", "err", qerr)
+		doQdisc = false
+	}
+	s.step(now, stats, links, ver, s.cfg.Links != nil)
+	if doQdisc {
+		s.stepQdiscs(s.mono(now), qstats)
+	}
+	s.mu.Unlock()
+	s.ready.Store(true)
+	if len(s.hooks) > 0 {
+		v := View{s: s, now: now}
+		for _, h := range s.hooks {
+			h(v)
+		}
+	}
+}
+
+// Step folds one reading taken at now into the sampler's state, as Run does
+// for each sample. Tests drive the sampler's arithmetic with it.
+func (s *Sampler) Step(now time.Time, stats []Stat, links []Link, linksVersion uint64) {
+	s.mu.Lock()
+	s.step(now, stats, links, linksVersion, links != nil)
+	s.mu.Unlock()
+	s.ready.Store(true)
+	if len(s.hooks) > 0 {
+		v := View{s: s, now: now}
+		for _, h := range s.hooks {
+			h(v)
+		}
+	}
+}
+
+func (s *Sampler) mono(t time.Time) int64 { return int64(t.Sub(s.base)) }
+
+func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint64, haveLinks bool) {
+	s.seq++
+	s.samples++
+	t := s.mono(now)
+	if haveLinks && (linksVer != s.linksVer || !s.haveLink) {
+		s.setLinks(links, linksVer)
+	}
+	refresh := false
+	for i := range stats {
+		st := &stats[i]
+		key, link, ok := s.resolve(st)
+		if !ok {
+			refresh = true
+			continue
+		}
+		d := s.devices[key]
+		if d == nil {
+			if !s.included(link.Name) {
+				continue
+			}
+			d = s.addDevice(key, link, st, t)
+			continue
+		}
+		d.seen = s.seq
+		if d.link != link {
+			if d.link.Kind != link.Kind {
+				// Another kind of device under the same ifindex: not a
+				// rename but a reuse, so its counters start afresh.
+				s.removeDevice(key, d)
+				if s.included(link.Name) {
+					s.addDevice(key, link, st, t)
+				}
+				continue
+			}
+			s.relabel(d, link)
+			if d.seen != s.seq {
+				continue
+			}
+		}
+		s.update(d, st, t)
+	}
+	for key, d := range s.devices {
+		if d.seen != s.seq {
+			s.removeDevice(key, d)
+		}
+	}
+	if refresh && s.cfg.Links != nil {
+		s.cfg.Links.Refresh()
+	}
+	s.lastTime, s.lastMono = now, t
+}
+
+func (s *Sampler) setLinks(links []Link, ver uint64) {
+	s.linksVer, s.haveLink = ver, true
+	s.linkByIx = make(map[int32]*Link, len(links))
+	s.linkByNm = make(map[string]*Link, len(links))
+	for i := range links {
+		l := &links[i]
+		s.linkByIx[l.Index] = l
+		s.linkByNm[l.Name] = l
+	}
+	// Devices whose link vanished from the table go at this step's end
+	// unless the reading still shows them; those the table renamed or
+	// excluded are handled as they are met.
+}
+
+// resolve finds a reading's device key and link. Without a link table the
+// reading's own name stands for the link.
+func (s *Sampler) resolve(st *Stat) (int32, *Link, bool) {
+	if st.Index != 0 && s.haveLink {
+		l, ok := s.linkByIx[st.Index]
+		return st.Index, l, ok
+	}
+	if st.Name == "" {
+		return 0, nil, false
+	}
+	if s.haveLink {
+		if l, ok := s.linkByNm[st.Name]; ok {
+			return l.Index, l, true
+		}
+		return 0, nil, false
+	}
+	// No link table at all (netlink refused): key by name.
+	key, ok := s.nameKeys[st.Name]
+	if !ok {
+		key = -int32(len(s.nameKeys) + 1)
+		if len(s.nameKeys) > 1<<16 {
+			return 0, nil, false
+		}
+		s.nameKeys[st.Name] = key
+	}
+	d := s.devices[key]
+	if d != nil {
+		return key, d.link, true
+	}
+	return key, &Link{Name: st.Name}, true
+}
+
+func (s *Sampler) included(name string) bool {
+	if s.cfg.DeviceInclude != nil && !s.cfg.DeviceInclude.MatchString(name) {
+		return false
+	}
+	if s.cfg.DeviceExclude != nil && s.cfg.DeviceExclude.MatchString(name) {
+		return false
+	}
+	return true
+}
+
+func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
+	d := &device{
+		key: key, index: st.Index, link: link, name: link.Name, seen: s.seq, last: st.Counters,
+		history1s:  newHistoryRing(0, int(time.Second/s.cfg.Interval)+2),
+		history60s: newHistoryRing(int64(time.Second), 62),
+	}
+	for dir := range 2 {
+		for _, w := range Windows {
+			d.peaks[dir][w] = newMaxWindow(int64(w.Span()), int(w.Span()/s.cfg.Interval)+2)
+		}
+	}
+	// Exported totals start at the kernel's values, as node_exporter's do.
+	d.bytes = [2]uint64{st.RxBytes, st.TxBytes}
+	d.packets = [2]uint64{st.RxPackets, st.TxPackets}
+	d.errors = [2]uint64{st.RxErrors, st.TxErrors}
+	d.drops = [2]uint64{st.RxDrops, st.TxDrops}
+	d.refresh.start(t)
+	d.history1s.record(t, d.bytes[0], d.bytes[1])
+	d.history60s.record(t, d.bytes[0], d.bytes[1])
+	s.devices[key] = d
+	s.byName[d.name] = d
+	if s.cfg.Observer != nil {
+		d.histograms[0], d.histograms[1] = s.cfg.Observer.DeviceAdded(d.name)
+	}
+	return d
+}
+
+func (s *Sampler) removeDevice(key int32, d *device) {
+	delete(s.devices, key)
+	if s.byName[d.name] == d {
+		delete(s.byName, d.name)
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.DeviceRemoved(d.name)
+	}
+}
+
+// relabel follows a link table change for a device: a rename moves its
+// series, an exclusion drops it at the end of the step.
+func (s *Sampler) relabel(d *device, link *Link) {
+	d.link = link
+	if link.Name == d.name {
+		return
+	}
+	if !s.included(link.Name) {
+		d.seen = 0
+		return
+	}
+	if s.byName[d.name] == d {
+		delete(s.byName, d.name)
+	}
+	if s.cfg.Observer != nil {
+		s.cfg.Observer.DeviceRemoved(d.name)
+	}
+	d.name = link.Name
+	s.byName[d.name] = d
+	if s.cfg.Observer != nil {
+		d.histograms[0], d.histograms[1] = s.cfg.Observer.DeviceAdded(d.name)
+	}
+}
+
+func (s *Sampler) update(d *device, st *Stat, t int64) {
+	cur := st.Counters
+	rx, okRx := counterDelta(d.last.RxBytes, cur.RxBytes)
+	tx, okTx := counterDelta(d.last.TxBytes, cur.TxBytes)
+	rxp, okRxp := counterDelta(d.last.RxPackets, cur.RxPackets)
+	txp, okTxp := counterDelta(d.last.TxPackets, cur.TxPackets)
+	if !(okRx && okTx && okRxp && okTxp) {
+		s.discontinuity(d, st, t, true)
+		return
+	}
+	moved := rx != 0 || tx != 0 || rxp != 0 || txp != 0
+	span, sinceSample, ambiguous := d.refresh.observe(t, moved, s.interval, s.maxRefresh)
+	if moved && float64(max(rx, tx)) > maxPlausibleRate*float64(max(span, sinceSample))/1e9 {
+		s.discontinuity(d, st, t, false)
+		return
+	}
+	d.bytes[0] += rx
+	d.bytes[1] += tx
+	d.packets[0] += rxp
+	d.packets[1] += txp
+	addDelta(&d.errors[0], d.last.RxErrors, cur.RxErrors)
+	addDelta(&d.errors[1], d.last.TxErrors, cur.TxErrors)
+	addDelta(&d.drops[0], d.last.RxDrops, cur.RxDrops)
+	addDelta(&d.drops[1], d.last.TxDrops, cur.TxDrops)
+	d.last = cur
+	d.moved = moved
+	d.history1s.record(t, d.bytes[0], d.bytes[1])
+	d.history60s.record(t, d.bytes[0], d.bytes[1])
+	if p := &d.pending; p.active {
+		// The sample after an ambiguous movement decides it: moving
+		// again proves the driver eager, so the movement covered one
+		// interval; staying flat leaves the lazy reading.
+		pspan := p.lazySpan
+		if moved {
+			pspan = p.sinceSample
+		}
+		p.active = false
+		s.publish(d, p.delta, pspan, p.t)
+	}
+	switch {
+	case moved && ambiguous:
+		d.pending = pendingMove{active: true, delta: [2]uint64{rx, tx}, t: t, sinceSample: sinceSample, lazySpan: span}
+	case moved:
+		s.publish(d, [2]uint64{rx, tx}, span, t)
+	case d.refresh.class != refreshLazy:
+		// Flat counters on a device that is not lazy mean an idle
+		// interval.
+		d.rate = [2]float64{}
+		for dir := range 2 {
+			d.bursting[dir] = false
+			for w := range d.peaks[dir] {
+				d.peaks[dir][w].push(t, 0)
+			}
+		}
+	}
+}
+
+// publish turns a movement of delta bytes covering span ns, seen at t, into
+// rates, peaks, histogram observations and burst counts.
+func (s *Sampler) publish(d *device, delta [2]uint64, span, t int64) {
+	secs := float64(span) / 1e9
+	intervals := uint64(math.Round(float64(span) / float64(s.interval)))
+	threshold := s.burstThreshold(d)
+	for dir := range 2 {
+		rate := float64(delta[dir]) / secs
+		d.rate[dir] = rate
+		for w := range d.peaks[dir] {
+			d.peaks[dir][w].push(t, rate)
+		}
+		if delta[dir] != 0 && d.histograms[dir] != nil {
+			d.histograms[dir].Observe(rate)
+		}
+		if threshold > 0 && rate >= threshold {
+			d.bursts[dir] += max(intervals, 1)
+			if !d.bursting[dir] {
+				d.bursting[dir] = true
+				s.cfg.Spikes.Notify(spike.Event{
+					Time: s.base.Add(time.Duration(t)), Trigger: spike.TriggerBurst,
+					Device: d.name, Value: rate, Threshold: threshold,
+				})
+			}
+		} else {
+			d.bursting[dir] = false
+		}
+	}
+}
+
+// discontinuity re-bases a device whose counters went backwards or jumped
+// implausibly: the totals take in what the kernel counted since a reset,
+// and no rate is computed for the interval.
+func (s *Sampler) discontinuity(d *device, st *Stat, t int64, reset bool) {
+	d.discont++
+	cur := st.Counters
+	if reset {
+		add := func(total *uint64, prev, now uint64) {
+			if now < prev {
+				*total += now
+			} else {
+				*total += now - prev
+			}
+		}
+		add(&d.bytes[0], d.last.RxBytes, cur.RxBytes)
+		add(&d.bytes[1], d.last.TxBytes, cur.TxBytes)
+		add(&d.packets[0], d.last.RxPackets, cur.RxPackets)
+		add(&d.packets[1], d.last.TxPackets, cur.TxPackets)
+		add(&d.errors[0], d.last.RxErrors, cur.RxErrors)
+		add(&d.errors[1], d.last.TxErrors, cur.TxErrors)
+		add(&d.drops[0], d.last.RxDrops, cur.RxDrops)
+		add(&d.drops[1], d.last.TxDrops, cur.TxDrops)
+	}
+	d.last = cur
+	d.rate = [2]float64{}
+	d.pending.active = false
+	d.refresh.start(t)
+	d.history1s.record(t, d.bytes[0], d.bytes[1])
+	d.history60s.record(t, d.bytes[0], d.bytes[1])
+}
+
+func addDelta(total *uint64, prev, cur uint64) {
+	if delta, ok := counterDelta(prev, cur); ok {
+		*total += delta
+	}
+}
+
+func (s *Sampler) burstThreshold(d *device) float64 {
+	if d.link != nil && d.link.SpeedBytes > 0 {
+		return s.cfg.BurstThreshold * d.link.SpeedBytes
+	}
+	return s.cfg.BurstRate
+}
