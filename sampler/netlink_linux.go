@@ -13,7 +13,7 @@ const (
 	nlmsgHdrLen = 16
 	// A dump's datagrams are at most 32 KiB (the kernel caps
 	// max_recvmsg_len there), so this buffer is never truncated.
-	recvBufLen  = 64 << 10
+	recvBufLen = 64 << 10
 )
 
 // dumpSocket is a long-lived rtnetlink socket for dump requests. It

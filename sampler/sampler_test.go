@@ -92,7 +92,7 @@ func (d dirRecorder) Observe(v float64) { d.r.rates[d.key] = append(d.r.rates[d.
 func (r *recorder) DeviceAdded(name string) (RateObserver, RateObserver) {
 	return dirRecorder{r, name + "/rx"}, dirRecorder{r, name + "/tx"}
 }
-func (r *recorder) DeviceRemoved(string)         {}
+func (r *recorder) DeviceRemoved(string)        {}
 func (r *recorder) SampleDone(float64, float64) {}
 
 type spikeRecorder struct{ events []spike.Event }
@@ -102,8 +102,8 @@ func (s *spikeRecorder) Notify(e spike.Event) { s.events = append(s.events, e) }
 type nopStats struct{}
 
 func (nopStats) Read(dst []Stat) ([]Stat, error) { return dst, nil }
-func (nopStats) Name() string                     { return "fake" }
-func (nopStats) Close() error                     { return nil }
+func (nopStats) Name() string                    { return "fake" }
+func (nopStats) Close() error                    { return nil }
 
 func newTestSampler(t *testing.T, cfg Config) *Sampler {
 	t.Helper()
