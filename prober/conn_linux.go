@@ -301,6 +301,7 @@ func (c *linuxConn) drainErrQueue(h handler, buf, oob []byte) {
 			return
 		}
 		var ee *unix.SockExtendedErr
+		var offender netip.Addr
 		var stamp int64
 		msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])
 		if perr != nil {
@@ -316,6 +317,7 @@ func (c *linuxConn) drainErrQueue(h handler, buf, oob []byte) {
 				len(m.Data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})):
 				e := *(*unix.SockExtendedErr)(unsafe.Pointer(&m.Data[0]))
 				ee = &e
+				offender = offenderAddr(m.Data[unsafe.Sizeof(e):])
 			}
 		}
 		if ee == nil {
@@ -327,7 +329,7 @@ func (c *linuxConn) drainErrQueue(h handler, buf, oob []byte) {
 				h.onTxStamp(c, ee.Data, stamp)
 			}
 		case unix.SO_EE_ORIGIN_ICMP, unix.SO_EE_ORIGIN_ICMP6:
-			h.onQueuedError(c, sockaddrAddr(from), ee.Type, ee.Code, buf[:n])
+			h.onQueuedError(c, sockaddrAddr(from), offender, ee.Type, ee.Code, buf[:n])
 		}
 	}
 }
@@ -351,6 +353,25 @@ func parseRxCmsgs(oob []byte) (rx int64, kernel bool, ttl int) {
 		}
 	}
 	return rx, kernel, ttl
+}
+
+// offenderAddr parses SO_EE_OFFENDER, the sockaddr that follows a
+// sock_extended_err: the host that sent the ICMP error.
+func offenderAddr(b []byte) netip.Addr {
+	if len(b) < 2 {
+		return netip.Addr{}
+	}
+	switch binary.NativeEndian.Uint16(b) {
+	case unix.AF_INET:
+		if len(b) >= 8 {
+			return netip.AddrFrom4([4]byte(b[4:8]))
+		}
+	case unix.AF_INET6:
+		if len(b) >= 24 {
+			return netip.AddrFrom16([16]byte(b[8:24])).Unmap()
+		}
+	}
+	return netip.Addr{}
 }
 
 func sockaddrAddr(sa unix.Sockaddr) netip.Addr {

@@ -185,7 +185,7 @@ type sendOptions struct {
 // handler receives what a conn reads.
 type handler interface {
 	onMessage(c conn, from netip.Addr, b []byte, rx int64, rxKernel bool, ttl int)
-	onQueuedError(c conn, dst netip.Addr, typ, code uint8, quoted []byte)
+	onQueuedError(c conn, dst, from netip.Addr, typ, code uint8, quoted []byte)
 	onTxStamp(c conn, key uint32, wall int64)
 }
 
@@ -614,7 +614,7 @@ func (p *Prober) onMessage(c conn, from netip.Addr, b []byte, rx int64, rxKernel
 		return
 	}
 	if m.isError {
-		p.icmpError(c, m)
+		p.icmpError(c, m, from.Unmap())
 		return
 	}
 	st := p.match(m.payload)
@@ -675,7 +675,7 @@ func (p *Prober) match(payload []byte) *targetState {
 
 // onQueuedError handles an ICMP error a datagram socket reports through
 // its error queue (IP_RECVERR): quoted is our echo request.
-func (p *Prober) onQueuedError(c conn, dst netip.Addr, typ, code uint8, quoted []byte) {
+func (p *Prober) onQueuedError(c conn, dst, from netip.Addr, typ, code uint8, quoted []byte) {
 	m := message{isError: true, typ: typ, code: code, dst: dst.Unmap(), ttl: -1}
 	if err := parseQuotedEcho(&m, quoted, c.info().IPv6); err != nil {
 		p.malformed.Add(1)
@@ -683,12 +683,12 @@ func (p *Prober) onQueuedError(c conn, dst netip.Addr, typ, code uint8, quoted [
 	}
 	// The kernel rewrote the id to the socket's port on the way out and
 	// quotes it as sent.
-	p.icmpError(c, m)
+	p.icmpError(c, m, from)
 }
 
 // icmpError charges an ICMP error to the probe it quotes: by payload key
 // when the quote is long enough, else by destination address.
-func (p *Prober) icmpError(c conn, m message) {
+func (p *Prober) icmpError(c conn, m message, from netip.Addr) {
 	var st *targetState
 	if len(m.payload) >= payloadHeaderLen {
 		st = p.match(m.payload)
@@ -720,7 +720,7 @@ func (p *Prober) icmpError(c conn, m message) {
 	if sl.seq == m.seq && sl.state == slotPending {
 		sl.icmpError = true
 	}
-	r := Result{Kind: ResultICMPError, Target: st.cfg.Name, Addr: st.addr, From: m.dst, Seq: m.seq, TTL: -1, ICMPType: m.typ, ICMPCode: m.code}
+	r := Result{Kind: ResultICMPError, Target: st.cfg.Name, Addr: st.addr, From: from, Seq: m.seq, TTL: -1, ICMPType: m.typ, ICMPCode: m.code}
 	st.mu.Unlock()
 	p.deliver([]Result{r})
 }
