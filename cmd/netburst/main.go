@@ -24,7 +24,7 @@ type runFunc func(ctx context.Context, out io.Writer) error
 type registrar func(app *kingpin.Application) (*kingpin.CmdClause, runFunc)
 
 // subcommands lists every subcommand; each lives in a file of its own.
-var subcommands = []registrar{registerPing, registerTop}
+var subcommands = []registrar{registerPing, registerTop, registerBondHash, registerLocate}
 
 // usageError marks an error in what the user asked for (exit status 2), as
 // opposed to a failure while doing it (exit status 1).
