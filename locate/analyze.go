@@ -162,7 +162,7 @@ type Loss struct {
 	Direction Direction
 	// Segment is where: the packet was seen at From (request) or To
 	// (reply) and never after.
-	Segment Segment
+	Segment
 }
 
 // Blame is the segment that added a slow echo's delay.

@@ -1,0 +1,648 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/netburst/netburst/capture"
+	"github.com/netburst/netburst/locate"
+)
+
+// locateCmd holds the flags of `netburst locate`.
+type locateCmd struct {
+	jsonOut    bool
+	threshold  time.Duration
+	sameClock  []string
+	tolerance  time.Duration
+	maxAge     time.Duration
+	maxPending int
+	all        bool
+	points     []string
+}
+
+func registerLocate(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
+	c := &locateCmd{}
+	cmd := app.Command("locate", "Find the path segment, and the direction, that added delay to ICMP echoes captured at several points (pcap or pcapng files, one per point, in path order from the pinging side).")
+	cmd.Flag("json", "Print the analysis as JSON (schema in docs/locate.md).").BoolVar(&c.jsonOut)
+	cmd.Flag("threshold", "End-to-end round trip above which an echo is slow (default: median + max(6 x 1.4826 x MAD, 1ms) of the echoes).").DurationVar(&c.threshold)
+	cmd.Flag("same-clock", "Comma-separated point names whose captures share one clock (e.g. two interfaces of one host); repeatable. Their offset is taken as zero instead of estimated.").StringsVar(&c.sameClock)
+	cmd.Flag("clock-tolerance", "How far an echo may contradict a point's clock offset before the clock is reported as jumping.").Default("1ms").DurationVar(&c.tolerance)
+	cmd.Flag("max-age", "How long an echo waits for its packets at the other points; clocks must agree better than this.").Default("60s").DurationVar(&c.maxAge)
+	cmd.Flag("max-pending", "Most echoes waiting for their other packets at once; older ones are dropped and counted.").Default("262144").IntVar(&c.maxPending)
+	cmd.Flag("all", "Text output: list every echo, not only the slow and lost ones.").BoolVar(&c.all)
+	cmd.Arg("points", "NAME=FILE for each capture point, in path order from the pinging side (at least two).").Required().StringsVar(&c.points)
+	return cmd, c.run
+}
+
+// pointSpec is one NAME=FILE argument.
+type pointSpec struct {
+	name, file, clock string
+}
+
+func (c *locateCmd) parse() ([]pointSpec, error) {
+	if len(c.points) < 2 {
+		return nil, usageError{fmt.Errorf("need at least two capture points NAME=FILE, got %d", len(c.points))}
+	}
+	if len(c.points) > locate.MaxPoints {
+		return nil, usageError{fmt.Errorf("at most %d capture points, got %d", locate.MaxPoints, len(c.points))}
+	}
+	if c.threshold < 0 {
+		return nil, usageError{fmt.Errorf("--threshold %v is negative", c.threshold)}
+	}
+	if c.tolerance <= 0 || c.maxAge <= 0 || c.maxPending <= 0 {
+		return nil, usageError{errors.New("--clock-tolerance, --max-age and --max-pending must be positive")}
+	}
+	specs := make([]pointSpec, 0, len(c.points))
+	index := map[string]int{}
+	for _, a := range c.points {
+		name, file, ok := strings.Cut(a, "=")
+		if !ok || name == "" || file == "" {
+			return nil, usageError{fmt.Errorf("capture point %q: want NAME=FILE", a)}
+		}
+		if _, dup := index[name]; dup {
+			return nil, usageError{fmt.Errorf("capture point name %q given twice", name)}
+		}
+		index[name] = len(specs)
+		specs = append(specs, pointSpec{name: name, file: file})
+	}
+	for g, group := range c.sameClock {
+		names := strings.Split(group, ",")
+		if len(names) < 2 {
+			return nil, usageError{fmt.Errorf("--same-clock %q: name at least two points", group)}
+		}
+		for _, n := range names {
+			i, ok := index[strings.TrimSpace(n)]
+			if !ok {
+				return nil, usageError{fmt.Errorf("--same-clock %q: no capture point named %q", group, n)}
+			}
+			if specs[i].clock != "" {
+				return nil, usageError{fmt.Errorf("--same-clock: point %q is in two groups", n)}
+			}
+			specs[i].clock = fmt.Sprintf("clock%d", g+1)
+		}
+	}
+	return specs, nil
+}
+
+// pointSource reads one point's file, one echo observation ahead.
+type pointSource struct {
+	spec     pointSpec
+	r        *capture.FileReader
+	pkt      capture.Packet
+	head     locate.Observation
+	ok       bool
+	frames   int
+	undecode uint64
+}
+
+// advance reads up to the next echo packet; ok is false at the end.
+func (s *pointSource) advance(point int) error {
+	for {
+		err := s.r.Next(&s.pkt)
+		if errors.Is(err, io.EOF) {
+			s.ok = false
+			s.frames, s.undecode = s.r.Frames(), s.r.DecodeErrors()
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("point %s: %w", s.spec.name, err)
+		}
+		isEcho, isReply := s.pkt.IsEcho()
+		if !isEcho || s.pkt.Fragment() {
+			continue
+		}
+		s.head = locate.Observation{
+			Point: point, Time: s.pkt.Time, Src: s.pkt.Src, Dst: s.pkt.Dst,
+			ID: s.pkt.ICMPID, Seq: s.pkt.ICMPSeq, Reply: isReply,
+		}
+		s.ok = true
+		return nil
+	}
+}
+
+func (c *locateCmd) run(ctx context.Context, out io.Writer) error {
+	specs, err := c.parse()
+	if err != nil {
+		return err
+	}
+	pts := make([]locate.Point, len(specs))
+	for i, s := range specs {
+		pts[i] = locate.Point{Name: s.name, Clock: s.clock}
+	}
+	an, err := locate.NewAnalyzer(pts, locate.Options{
+		Threshold: c.threshold, ClockTolerance: c.tolerance, MaxAge: c.maxAge, MaxEntries: c.maxPending,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	srcs := make([]*pointSource, len(specs))
+	for i, s := range specs {
+		r, err := capture.OpenFile(s.file)
+		if err != nil {
+			return fmt.Errorf("point %s: %w", s.name, err)
+		}
+		defer r.Close()
+		srcs[i] = &pointSource{spec: s, r: r}
+		if err := srcs[i].advance(i); err != nil {
+			return err
+		}
+	}
+	// Merge the files by timestamp so that the matching table holds only
+	// the echoes in flight (plus the clocks' disagreement), not whole files.
+	for n := 0; ; n++ {
+		if n%4096 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		best := -1
+		for i, s := range srcs {
+			if s.ok && (best < 0 || s.head.Time.Before(srcs[best].head.Time)) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		an.Add(&srcs[best].head)
+		if err := srcs[best].advance(best); err != nil {
+			return err
+		}
+	}
+	res, err := an.Result()
+	if err != nil {
+		if errors.Is(err, locate.ErrNoEchoes) {
+			for _, s := range srcs {
+				if strings.Contains(err.Error(), "point "+s.spec.name+":") {
+					return fmt.Errorf("%w (file %s: %d frames, link type %s, %d not decodable; capture with a filter such as 'icmp or icmp6')",
+						err, s.spec.file, s.frames, s.r.LinkType(), s.undecode)
+				}
+			}
+		}
+		return err
+	}
+	if c.jsonOut {
+		return writeLocateJSON(out, res, srcs)
+	}
+	return writeLocateText(out, res, srcs, c.all)
+}
+
+// JSON schema (docs/locate.md). Optional values are null when unknown.
+
+type jsonOffset struct {
+	Method      string   `json:"method"`
+	Seconds     *float64 `json:"seconds"`
+	Uncertainty float64  `json:"uncertainty_seconds"`
+	Samples     int      `json:"samples"`
+	RelativeTo  *string  `json:"relative_to"`
+	Consistent  bool     `json:"consistent"`
+}
+
+type jsonPoint struct {
+	Name         string     `json:"name"`
+	File         string     `json:"file"`
+	Clock        string     `json:"clock,omitempty"`
+	LinkType     string     `json:"link_type"`
+	Frames       int        `json:"frames"`
+	DecodeErrors uint64     `json:"decode_errors"`
+	Requests     int        `json:"requests"`
+	Replies      int        `json:"replies"`
+	First        time.Time  `json:"first"`
+	Last         time.Time  `json:"last"`
+	Offset       jsonOffset `json:"offset"`
+}
+
+type jsonEchoPoint struct {
+	Name      string     `json:"name"`
+	Request   *time.Time `json:"request"`
+	Reply     *time.Time `json:"reply"`
+	RoundTrip *float64   `json:"round_trip_seconds"`
+}
+
+type jsonSegment struct {
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	RoundTrip float64  `json:"round_trip_seconds"`
+	Request   *float64 `json:"request_seconds"`
+	Reply     *float64 `json:"reply_seconds"`
+}
+
+type jsonLoss struct {
+	Direction string `json:"direction"`
+	From      string `json:"from"`
+	To        string `json:"to"`
+}
+
+type jsonBlame struct {
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	Direction string   `json:"direction"`
+	Delay     float64  `json:"delay_seconds"`
+	Excess    float64  `json:"excess_seconds"`
+	OneWay    *float64 `json:"one_way_seconds"`
+}
+
+type jsonEcho struct {
+	Src      string          `json:"src"`
+	Dst      string          `json:"dst"`
+	ID       uint16          `json:"id"`
+	Seq      uint16          `json:"seq"`
+	EndToEnd *float64        `json:"end_to_end_seconds"`
+	Slow     bool            `json:"slow"`
+	Reversed bool            `json:"reversed"`
+	Points   []jsonEchoPoint `json:"points"`
+	Segments []jsonSegment   `json:"segments"`
+	Lost     *jsonLoss       `json:"lost"`
+	Missing  []string        `json:"missing"`
+	Blame    *jsonBlame      `json:"blame"`
+}
+
+type jsonEchoRef struct {
+	Src string `json:"src"`
+	Dst string `json:"dst"`
+	ID  uint16 `json:"id"`
+	Seq uint16 `json:"seq"`
+}
+
+type jsonFinding struct {
+	From        string        `json:"from"`
+	To          string        `json:"to"`
+	Direction   string        `json:"direction"`
+	Delay       float64       `json:"delay_seconds"`
+	Seqs        []uint16      `json:"seqs"`
+	OneWay      *float64      `json:"one_way_seconds"`
+	MedianDelay float64       `json:"median_delay_seconds"`
+	Worst       jsonEchoRef   `json:"worst"`
+	Echoes      []jsonEchoRef `json:"echoes"`
+}
+
+type jsonLossSummary struct {
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	Direction string   `json:"direction"`
+	Seqs      []uint16 `json:"seqs"`
+}
+
+type jsonThreshold struct {
+	Seconds float64 `json:"seconds"`
+	Source  string  `json:"source"`
+	Median  float64 `json:"median_seconds"`
+	MAD     float64 `json:"mad_seconds"`
+	Samples int     `json:"samples"`
+}
+
+type jsonWarning struct {
+	Point   *string `json:"point"`
+	Kind    string  `json:"kind"`
+	Message string  `json:"message"`
+}
+
+type jsonStats struct {
+	locate.MatchStats
+	EchoesDropped uint64 `json:"echoes_dropped"`
+	Reversed      int    `json:"reversed"`
+}
+
+type jsonLocate struct {
+	Points    []jsonPoint       `json:"points"`
+	Threshold jsonThreshold     `json:"threshold"`
+	Echoes    []jsonEcho        `json:"echoes"`
+	Verdict   *jsonFinding      `json:"verdict"`
+	Findings  []jsonFinding     `json:"findings"`
+	Losses    []jsonLossSummary `json:"losses"`
+	Warnings  []jsonWarning     `json:"warnings"`
+	Stats     jsonStats         `json:"stats"`
+}
+
+func secs(d time.Duration) float64 { return d.Seconds() }
+
+func optSecs(s locate.Span) *float64 {
+	if !s.Valid {
+		return nil
+	}
+	v := s.D.Seconds()
+	return &v
+}
+
+func ref(k locate.Key) jsonEchoRef {
+	return jsonEchoRef{Src: k.Src.String(), Dst: k.Dst.String(), ID: k.ID, Seq: k.Seq}
+}
+
+func finding(res *locate.Result, f *locate.Finding) jsonFinding {
+	from, to := res.SegmentName(f.Segment)
+	jf := jsonFinding{
+		From: from, To: to, Direction: string(f.Direction),
+		Delay: secs(f.MaxDelay), OneWay: optSecs(f.WorstOneWay), MedianDelay: secs(f.MedianDelay),
+		Worst: ref(f.Worst), Seqs: []uint16{}, Echoes: []jsonEchoRef{},
+	}
+	for _, k := range f.Echoes {
+		jf.Seqs = append(jf.Seqs, k.Seq)
+		jf.Echoes = append(jf.Echoes, ref(k))
+	}
+	return jf
+}
+
+func buildJSON(res *locate.Result, srcs []*pointSource) jsonLocate {
+	n := len(res.Points)
+	doc := jsonLocate{
+		Points:   []jsonPoint{},
+		Echoes:   []jsonEcho{},
+		Findings: []jsonFinding{},
+		Losses:   []jsonLossSummary{},
+		Warnings: []jsonWarning{},
+		Stats:    jsonStats{MatchStats: res.Stats.Match, EchoesDropped: res.Stats.EchoesDropped, Reversed: res.Stats.Reversed},
+	}
+	for i, p := range res.Points {
+		jp := jsonPoint{
+			Name: p.Name, Clock: p.Clock, Requests: p.Requests, Replies: p.Replies, First: p.First.UTC(), Last: p.Last.UTC(),
+			Offset: jsonOffset{Method: string(p.Offset.Method), Uncertainty: secs(p.Offset.Uncertainty), Samples: p.Offset.Samples, Consistent: p.Offset.Consistent},
+		}
+		if srcs != nil {
+			jp.File, jp.LinkType, jp.Frames, jp.DecodeErrors = srcs[i].spec.file, srcs[i].r.LinkType().String(), srcs[i].frames, srcs[i].undecode
+		}
+		if p.Offset.Method != locate.OffsetNone {
+			v := secs(p.Offset.Value)
+			jp.Offset.Seconds = &v
+		}
+		if q := p.Offset.RelativeTo; q >= 0 && p.Offset.Method != locate.OffsetReference {
+			jp.Offset.RelativeTo = &res.Points[q].Name
+		}
+		doc.Points = append(doc.Points, jp)
+	}
+	th := res.Threshold
+	doc.Threshold = jsonThreshold{Seconds: secs(th.Value), Source: "baseline", Median: secs(th.Median), MAD: secs(th.MAD), Samples: th.Samples}
+	if th.Explicit {
+		doc.Threshold.Source = "explicit"
+	}
+	name := func(p int) string {
+		if p >= n {
+			return "beyond"
+		}
+		return res.Points[p].Name
+	}
+	for i := range res.Echoes {
+		e := &res.Echoes[i]
+		je := jsonEcho{
+			Src: e.Key.Src.String(), Dst: e.Key.Dst.String(), ID: e.Key.ID, Seq: e.Key.Seq,
+			EndToEnd: optSecs(e.EndToEnd), Slow: e.Slow, Reversed: e.Reversed,
+			Points: make([]jsonEchoPoint, n), Segments: []jsonSegment{}, Missing: []string{},
+		}
+		for p := range n {
+			jp := jsonEchoPoint{Name: res.Points[p].Name, RoundTrip: optSecs(e.RoundTrip[p])}
+			if e.HasRequest(p) {
+				t := e.Request[p].UTC()
+				jp.Request = &t
+			}
+			if e.HasReply(p) {
+				t := e.Reply[p].UTC()
+				jp.Reply = &t
+			}
+			je.Points[p] = jp
+		}
+		for _, s := range e.Segments {
+			je.Segments = append(je.Segments, jsonSegment{From: name(s.From), To: name(s.To), RoundTrip: secs(s.RoundTrip), Request: optSecs(s.Request), Reply: optSecs(s.Reply)})
+		}
+		if e.Lost != nil {
+			je.Lost = &jsonLoss{Direction: string(e.Lost.Direction), From: name(e.Lost.From), To: name(e.Lost.To)}
+		}
+		for _, p := range e.Missing {
+			je.Missing = append(je.Missing, name(p))
+		}
+		if b := e.Blame; b != nil {
+			je.Blame = &jsonBlame{From: name(b.From), To: name(b.To), Direction: string(b.Direction), Delay: secs(b.Delay), Excess: secs(b.Excess), OneWay: optSecs(b.OneWay)}
+		}
+		doc.Echoes = append(doc.Echoes, je)
+	}
+	for i := range res.Findings {
+		doc.Findings = append(doc.Findings, finding(res, &res.Findings[i]))
+	}
+	if res.Verdict != nil {
+		v := finding(res, res.Verdict)
+		doc.Verdict = &v
+	}
+	for _, l := range res.Losses {
+		js := jsonLossSummary{From: name(l.From), To: name(l.To), Direction: string(l.Direction), Seqs: []uint16{}}
+		for _, k := range l.Echoes {
+			js.Seqs = append(js.Seqs, k.Seq)
+		}
+		doc.Losses = append(doc.Losses, js)
+	}
+	for _, w := range res.Warnings {
+		jw := jsonWarning{Message: w.Message, Kind: "other"}
+		if errors.Is(w, locate.ErrClockJump) {
+			jw.Kind = "clock_jump"
+		}
+		if w.Point >= 0 {
+			jw.Point = &res.Points[w.Point].Name
+		}
+		doc.Warnings = append(doc.Warnings, jw)
+	}
+	return doc
+}
+
+func writeLocateJSON(out io.Writer, res *locate.Result, srcs []*pointSource) error {
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(buildJSON(res, srcs)); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
+// fmtSecs prints a duration in seconds with microseconds, like the seed.
+func fmtSecs(d time.Duration) string { return fmt.Sprintf("%.6f s", d.Seconds()) }
+
+func fmtSpan(s locate.Span) string {
+	if !s.Valid {
+		return "-"
+	}
+	return fmtSecs(s.D)
+}
+
+func fmtTime(t time.Time, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return t.UTC().Format("15:04:05.000000")
+}
+
+func writeLocateText(out io.Writer, res *locate.Result, srcs []*pointSource, all bool) error {
+	n := len(res.Points)
+	name := func(p int) string {
+		if p >= n {
+			return "beyond"
+		}
+		return res.Points[p].Name
+	}
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(&b, "capture points, in path order from the pinging side (clock offsets relative to %s):\n", res.Points[0].Name)
+	fmt.Fprintln(tw, "  #\tpoint\tfile\trequests\treplies\tclock offset\tmethod\t")
+	for i, p := range res.Points {
+		off := "-"
+		if p.Offset.Method != locate.OffsetNone {
+			off = fmt.Sprintf("%+.6f s", p.Offset.Value.Seconds())
+			if p.Offset.Method == locate.OffsetEstimated {
+				off += fmt.Sprintf(" ± %.6f (%d echoes)", p.Offset.Uncertainty.Seconds(), p.Offset.Samples)
+			}
+		}
+		method := string(p.Offset.Method)
+		if p.Offset.Method == locate.OffsetShared || p.Offset.Method == locate.OffsetEstimated {
+			method += " vs " + name(p.Offset.RelativeTo)
+		}
+		if !p.Offset.Consistent {
+			method += ", INCONSISTENT"
+		}
+		file := ""
+		if srcs != nil {
+			file = srcs[i].spec.file
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%d\t%d\t%s\t%s\t\n", i+1, p.Name, file, p.Requests, p.Replies, off, method)
+	}
+	tw.Flush()
+	th := res.Threshold
+	if th.Explicit {
+		fmt.Fprintf(&b, "\nslow echo: end-to-end round trip above %s (--threshold); median %s over %d echoes\n", fmtSecs(th.Value), fmtSecs(th.Median), th.Samples)
+	} else {
+		fmt.Fprintf(&b, "\nslow echo: end-to-end round trip above %s (median %s + max(6 x 1.4826 x MAD %s, 1 ms), %d echoes)\n", fmtSecs(th.Value), fmtSecs(th.Median), fmtSecs(th.MAD), th.Samples)
+	}
+	slow := 0
+	for i := range res.Echoes {
+		if res.Echoes[i].Slow {
+			slow++
+		}
+	}
+	fmt.Fprintf(&b, "%d echoes, %d slow, %d lost\n", len(res.Echoes), slow, countLost(res))
+
+	if v := res.Verdict; v != nil {
+		from, to := res.SegmentName(v.Segment)
+		fmt.Fprintf(&b, "\nVERDICT: %s -> %s added %s to the round trip", from, to, fmtSecs(v.MaxDelay))
+		switch v.Direction {
+		case locate.DirRequest, locate.DirReply:
+			fmt.Fprintf(&b, ", on the %s", v.Direction)
+			if v.WorstOneWay.Valid {
+				fmt.Fprintf(&b, " (one way %s)", fmtSecs(v.WorstOneWay.D))
+			}
+		case locate.DirBoth:
+			fmt.Fprint(&b, ", in both directions")
+		default:
+			fmt.Fprint(&b, ", direction unknown (no usable clock offset)")
+		}
+		fmt.Fprintf(&b, "\n  evidence: %d slow echo(es), seq %s; worst seq %d; median delay %s\n", len(v.Echoes), seqList(v.Echoes), v.Worst.Seq, fmtSecs(v.MedianDelay))
+		for i := range res.Findings[1:] {
+			f := &res.Findings[i+1]
+			from, to := res.SegmentName(f.Segment)
+			fmt.Fprintf(&b, "  also: %s -> %s, %s, up to %s, seq %s\n", from, to, f.Direction, fmtSecs(f.MaxDelay), seqList(f.Echoes))
+		}
+		for i := range res.Echoes {
+			if res.Echoes[i].Key == v.Worst {
+				fmt.Fprintln(&b)
+				writeEchoTable(&b, res, &res.Echoes[i])
+				break
+			}
+		}
+	} else {
+		fmt.Fprintln(&b, "\nVERDICT: no slow echo")
+	}
+	for _, l := range res.Losses {
+		fmt.Fprintf(&b, "\nLOSS: %d %s packets disappeared between %s and %s, seq %s", len(l.Echoes), l.Direction, name(l.From), name(l.To), seqList(l.Echoes))
+		if l.Direction == locate.DirUnknown {
+			fmt.Fprintf(&b, " (the request reached %s and no reply was ever seen)", name(l.From))
+		}
+		fmt.Fprintln(&b)
+	}
+	listed := false
+	for i := range res.Echoes {
+		e := &res.Echoes[i]
+		if !all && !e.Slow && e.Lost == nil {
+			continue
+		}
+		if res.Verdict != nil && e.Key == res.Verdict.Worst {
+			continue
+		}
+		if !listed {
+			fmt.Fprintln(&b, "\nother echoes:")
+			listed = true
+		}
+		writeEchoTable(&b, res, e)
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(&b, "\nwarning: %s\n", w.Message)
+	}
+	if s := res.Stats; s.Match.DroppedFull > 0 || s.EchoesDropped > 0 {
+		fmt.Fprintf(&b, "\nwarning: %d echoes dropped from a full matching table, %d beyond the echo cap\n", s.Match.DroppedFull, s.EchoesDropped)
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+func countLost(res *locate.Result) int {
+	k := 0
+	for i := range res.Echoes {
+		if res.Echoes[i].Lost != nil {
+			k++
+		}
+	}
+	return k
+}
+
+// seqList prints sequence numbers, at most 20 of them.
+func seqList(keys []locate.Key) string {
+	var s []string
+	for i, k := range keys {
+		if i == 20 {
+			s = append(s, fmt.Sprintf("... (%d more)", len(keys)-20))
+			break
+		}
+		s = append(s, fmt.Sprint(k.Seq))
+	}
+	return strings.Join(s, ",")
+}
+
+// writeEchoTable prints one echo like the seed's comparison: each point's
+// request and reply times and round trip, then each segment's delays.
+func writeEchoTable(b *strings.Builder, res *locate.Result, e *locate.Echo) {
+	n := len(res.Points)
+	state := ""
+	switch {
+	case e.Slow:
+		state = " SLOW"
+	case e.Reversed:
+		state = " (pinged from the far end)"
+	}
+	fmt.Fprintf(b, "echo %s%s\n", e.Key, state)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  point\trequest\treply\tround trip\t")
+	for p := range n {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", res.Points[p].Name, fmtTime(e.Request[p], e.HasRequest(p)), fmtTime(e.Reply[p], e.HasReply(p)), fmtSpan(e.RoundTrip[p]))
+	}
+	tw.Flush()
+	tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  segment\tround trip\trequest\treply\t")
+	for _, s := range e.Segments {
+		from, to := res.SegmentName(s.Segment)
+		mark := ""
+		if e.Blame != nil && e.Blame.Segment == s.Segment {
+			mark = "  <- " + string(e.Blame.Direction)
+		}
+		fmt.Fprintf(tw, "  %s -> %s\t%s\t%s\t%s\t%s\n", from, to, fmtSecs(s.RoundTrip), fmtSpan(s.Request), fmtSpan(s.Reply), mark)
+	}
+	tw.Flush()
+	if e.Lost != nil {
+		from, to := res.SegmentName(e.Lost.Segment)
+		fmt.Fprintf(b, "  lost: %s between %s and %s\n", e.Lost.Direction, from, to)
+	}
+	if len(e.Missing) > 0 {
+		var m []string
+		for _, p := range e.Missing {
+			m = append(m, res.Points[p].Name)
+		}
+		fmt.Fprintf(b, "  not captured at: %s (seen on both sides: a capture drop)\n", strings.Join(m, ", "))
+	}
+}
