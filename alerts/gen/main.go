@@ -1,0 +1,33 @@
+// Command gen renders alerts/netburst-rules.yml from alerts/config.yml and
+// the template. Run it with `go generate ./alerts` (it works in the alerts
+// directory).
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/netburst/netburst/alerts"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "gen:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := alerts.LoadConfig(alerts.ConfigFile)
+	if err != nil {
+		return err
+	}
+	out, err := alerts.Render(cfg)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(alerts.RulesFile, out, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", alerts.RulesFile, err)
+	}
+	return nil
+}

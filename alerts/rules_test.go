@@ -1,0 +1,374 @@
+package alerts
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+func loadShipped(t *testing.T) (*Config, *RuleFile) {
+	t.Helper()
+	cfg, err := LoadConfig(ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := LoadRules(RulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg, rules
+}
+
+// TestRulesUpToDate fails when netburst-rules.yml is not what config.yml
+// and the template render: run `go generate ./alerts`.
+func TestRulesUpToDate(t *testing.T) {
+	cfg, _ := loadShipped(t)
+	want, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(RulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s is stale: run `go generate ./alerts` and commit the result", RulesFile)
+	}
+}
+
+func TestPromtoolCheckRules(t *testing.T) {
+	out := runPromtool(t, ".", "check", "rules", RulesFile)
+	if !strings.Contains(out, "SUCCESS") {
+		t.Fatalf("promtool check rules: %s", out)
+	}
+}
+
+func testFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("tests", "*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no rule unit tests in tests/: %v", err)
+	}
+	sort.Strings(files)
+	return files
+}
+
+// TestPromtoolTestRules runs every unit test file in tests/.
+func TestPromtoolTestRules(t *testing.T) {
+	for _, f := range testFiles(t) {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			runPromtool(t, "tests", "test", "rules", filepath.Base(f))
+		})
+	}
+}
+
+// unitTests is the part of promtool's unit test format the coverage check reads.
+type unitTests struct {
+	Tests []struct {
+		Name           string `yaml:"name"`
+		AlertRuleTests []struct {
+			EvalTime  string           `yaml:"eval_time"`
+			AlertName string           `yaml:"alertname"`
+			ExpAlerts []map[string]any `yaml:"exp_alerts"`
+		} `yaml:"alert_rule_test"`
+		PromQLExprTests []struct {
+			Expr       string           `yaml:"expr"`
+			EvalTime   string           `yaml:"eval_time"`
+			ExpSamples []map[string]any `yaml:"exp_samples"`
+		} `yaml:"promql_expr_test"`
+	} `yaml:"tests"`
+}
+
+var pendingRE = regexp.MustCompile(`^ALERTS\{alertname="([A-Za-z0-9_]+)", alertstate="pending"\}$`)
+
+// TestEveryAlertTested checks the unit tests' coverage: every alert of the
+// rules file has (a) a test where it fires, (b) in the same input, an
+// earlier time where it is pending (its condition holds) but not firing:
+// not before its for, and (c) an input where it never fires: the one just
+// below its threshold.
+func TestEveryAlertTested(t *testing.T) {
+	_, rules := loadShipped(t)
+	type cover struct{ fires, beforeFor, quiet bool }
+	got := map[string]*cover{}
+	for _, a := range rules.Alerts() {
+		got[a.Alert] = &cover{}
+	}
+	for _, f := range testFiles(t) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ut unitTests
+		if err := yaml.Unmarshal(b, &ut); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for _, g := range ut.Tests {
+			firesAt := map[string]time.Duration{}
+			quietAt := map[string][]time.Duration{}
+			for _, a := range g.AlertRuleTests {
+				c, ok := got[a.AlertName]
+				if !ok {
+					t.Errorf("%s %q: test of unknown alert %s", f, g.Name, a.AlertName)
+					continue
+				}
+				at := mustDuration(t, a.EvalTime)
+				if len(a.ExpAlerts) > 0 {
+					c.fires = true
+					if old, ok := firesAt[a.AlertName]; !ok || at < old {
+						firesAt[a.AlertName] = at
+					}
+				} else {
+					quietAt[a.AlertName] = append(quietAt[a.AlertName], at)
+				}
+			}
+			for name := range quietAt {
+				if _, fires := firesAt[name]; !fires {
+					got[name].quiet = true
+				}
+			}
+			for _, p := range g.PromQLExprTests {
+				m := pendingRE.FindStringSubmatch(p.Expr)
+				if m == nil || len(p.ExpSamples) == 0 {
+					continue
+				}
+				name, at := m[1], mustDuration(t, p.EvalTime)
+				fire, ok := firesAt[name]
+				if !ok || at >= fire {
+					continue
+				}
+				for _, q := range quietAt[name] {
+					if q == at {
+						got[name].beforeFor = true
+					}
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(got))
+	for n := range got {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		c := got[n]
+		if !c.fires {
+			t.Errorf("%s: no unit test where it fires", n)
+		}
+		if !c.beforeFor {
+			t.Errorf("%s: no unit test where it is pending but not yet firing (same input, earlier time, ALERTS{alertstate=\"pending\"} checked)", n)
+		}
+		if !c.quiet {
+			t.Errorf("%s: no unit test input where it never fires (just below its threshold)", n)
+		}
+	}
+}
+
+func mustDuration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatalf("eval_time %q: %v", s, err)
+	}
+	return d
+}
+
+// TestAlertsAnnotated checks the labels and annotations every alert must
+// carry, and that each runbook_url's anchor is a heading of docs/runbook.md.
+func TestAlertsAnnotated(t *testing.T) {
+	cfg, rules := loadShipped(t)
+	runbook, err := os.ReadFile(filepath.Join("..", "docs", "runbook.md"))
+	if err != nil {
+		t.Fatalf("the runbook the alerts link to: %v", err)
+	}
+	anchors := markdownAnchors(string(runbook))
+	alerts := rules.Alerts()
+	if len(alerts) != len(cfg.Alerts) {
+		t.Errorf("%d alerts in %s, %d in %s", len(alerts), RulesFile, len(cfg.Alerts), ConfigFile)
+	}
+	for _, a := range alerts {
+		if !severities[a.Labels["severity"]] {
+			t.Errorf("%s: severity %q", a.Alert, a.Labels["severity"])
+		}
+		if a.For == "" {
+			t.Errorf("%s: no for", a.Alert)
+		}
+		for _, k := range []string{"summary", "description", "runbook_url"} {
+			if strings.TrimSpace(a.Annotations[k]) == "" {
+				t.Errorf("%s: no %s annotation", a.Alert, k)
+			}
+		}
+		if !strings.Contains(a.Annotations["description"], "{{") {
+			t.Errorf("%s: description is not templated with the alert's values", a.Alert)
+		}
+		url := a.Annotations["runbook_url"]
+		want := cfg.RunbookURL + "#" + RunbookAnchor(a.Alert)
+		if url != want {
+			t.Errorf("%s: runbook_url %q, want %q", a.Alert, url, want)
+		}
+		if !anchors[RunbookAnchor(a.Alert)] {
+			t.Errorf("%s: docs/runbook.md has no heading with anchor #%s", a.Alert, RunbookAnchor(a.Alert))
+		}
+	}
+}
+
+// markdownAnchors returns the anchors GitHub-style renderers give the
+// headings of a Markdown document: lower case, punctuation dropped, spaces
+// turned into hyphens.
+func markdownAnchors(doc string) map[string]bool {
+	out := map[string]bool{}
+	drop := regexp.MustCompile(`[^\p{L}\p{N} _-]`)
+	for _, line := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(line, "#") {
+			continue
+		}
+		h := strings.TrimSpace(strings.TrimLeft(line, "#"))
+		a := strings.ReplaceAll(drop.ReplaceAllString(strings.ToLower(h), ""), " ", "-")
+		out[a] = true
+	}
+	return out
+}
+
+// TestRuleMetricsKnown checks that every metric the rules read is in the
+// contract (metrics.go) or recorded by the rules themselves.
+func TestRuleMetricsKnown(t *testing.T) {
+	_, rules := loadShipped(t)
+	known := ContractMetrics()
+	for n := range rules.RecordedNames() {
+		known[n] = true
+	}
+	if err := CheckMetricNames(rules.Exprs(), known); err != nil {
+		t.Fatal(err)
+	}
+	// And the check can fail: a contract without the bond metrics rejects
+	// the bond rules.
+	partial := map[string]MetricType{}
+	for n, typ := range contract {
+		if !strings.HasPrefix(n, "netburst_bond_") {
+			partial[n] = typ
+		}
+	}
+	known = ExpandNames(partial)
+	for n := range rules.RecordedNames() {
+		known[n] = true
+	}
+	err := CheckMetricNames(rules.Exprs(), known)
+	if !errors.Is(err, ErrUnknownMetric) || !strings.Contains(err.Error(), "netburst_bond_slave_share_ratio") {
+		t.Fatalf("CheckMetricNames without the bond metrics: %v", err)
+	}
+}
+
+func TestRecordingRuleNames(t *testing.T) {
+	_, rules := loadShipped(t)
+	re := regexp.MustCompile(`^netburst:[a-z0-9_]+:[a-z0-9_]+$`)
+	for n := range rules.RecordedNames() {
+		if !re.MatchString(n) {
+			t.Errorf("recording rule %q is not named level:metric:operations (netburst:x:y)", n)
+		}
+	}
+}
+
+func TestMetricNames(t *testing.T) {
+	tests := []struct {
+		expr string
+		want []string
+	}{
+		{`up == 0`, []string{"up"}},
+		{`rate(netburst_interface_bytes_total{device=~"eth.*", job="a{b}"}[5m])`, []string{"netburst_interface_bytes_total"}},
+		{`sum by (device, le) (rate(x_bucket[1m])) / ignoring(direction) group_left() (y > 0)`, []string{"x_bucket", "y"}},
+		{`sum(rate(a[5m])) by (instance) and on(instance, job) b unless c offset 5m`, []string{"a", "b", "c"}},
+		{`histogram_quantile(0.99, rate(netburst_probe_rtt_seconds[5m])) or histogram_quantile(0.99, rate(netburst_probe_rtt_seconds_bucket[5m]))`, []string{"netburst_probe_rtt_seconds", "netburst_probe_rtt_seconds_bucket"}},
+		{`label_replace(rate(a[5m]), "bond", "$1", "device", "(.+)")`, []string{"a"}},
+		{`topk by (bond) (1, netburst:share:max) * 1e+06 > 1.5e6`, []string{"netburst:share:max"}},
+		{`{__name__="from_matcher", job="x"} + Inf - NaN`, []string{"from_matcher"}},
+		{`count_values("version", build_info) # a comment naming fake_metric`, []string{"build_info"}},
+		{`vector(1) + time()`, []string{}},
+		{`max_over_time(a[1h30m:1m])`, []string{"a"}},
+	}
+	for _, tt := range tests {
+		got, err := MetricNames(tt.expr)
+		if err != nil {
+			t.Errorf("MetricNames(%q): %v", tt.expr, err)
+			continue
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("MetricNames(%q) = %q, want %q", tt.expr, got, tt.want)
+		}
+	}
+	for _, bad := range []string{`rate(a{job="x}[5m])`, `a{job="x"`, `rate(a[5m)`} {
+		if _, err := MetricNames(bad); !errors.Is(err, ErrPromQL) {
+			t.Errorf("MetricNames(%q) = %v, want ErrPromQL", bad, err)
+		}
+	}
+}
+
+func FuzzMetricNames(f *testing.F) {
+	for _, s := range []string{`up == 0`, `sum by (a) (rate(b{c="d"}[5m]))`, `"unterminated`, `{`, `x[`, `0x1f + 1e+06`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		names, err := MetricNames(s)
+		if err != nil && !errors.Is(err, ErrPromQL) {
+			t.Fatalf("error %v does not wrap ErrPromQL", err)
+		}
+		for _, n := range names {
+			if n == "" || !isIdentStart(n[0]) && !strings.Contains(s, `__name__`) {
+				t.Fatalf("odd name %q from %q", n, s)
+			}
+		}
+	})
+}
+
+func TestConfigErrors(t *testing.T) {
+	base := func() *Config {
+		return &Config{
+			Selector:   `job="netburst"`,
+			RunbookURL: "https://example.invalid/runbook.md",
+			Alerts: map[string]AlertConfig{
+				"A": {For: "5m", Severity: "warning", Threshold: 0.5, Params: map[string]float64{"p": 1e6}},
+			},
+		}
+	}
+	const tmpl = `[[ with alert "A" ]]x > [[ .Threshold ]] and y > [[ .Param "p" ]] for [[ .For ]] [[ .RunbookURL ]][[ end ]]`
+	out, err := RenderTemplate(tmpl, base())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "x > 0.5 and y > 1e+06 for 5m https://example.invalid/runbook.md#a"; string(out) != want {
+		t.Fatalf("rendered %q, want %q", out, want)
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		tmpl   string
+	}{
+		{"empty selector", func(c *Config) { c.Selector = " " }, tmpl},
+		{"no runbook", func(c *Config) { c.RunbookURL = "" }, tmpl},
+		{"bad for", func(c *Config) { a := c.Alerts["A"]; a.For = "5 minutes"; c.Alerts["A"] = a }, tmpl},
+		{"empty for", func(c *Config) { a := c.Alerts["A"]; a.For = ""; c.Alerts["A"] = a }, tmpl},
+		{"bad severity", func(c *Config) { a := c.Alerts["A"]; a.Severity = "page"; c.Alerts["A"] = a }, tmpl},
+		{"unused alert", func(c *Config) { c.Alerts["B"] = AlertConfig{For: "1m", Severity: "info"} }, tmpl},
+		{"unused param", func(c *Config) { c.Alerts["A"].Params["q"] = 1 }, tmpl},
+		{"missing param", func(*Config) {}, `[[ with alert "A" ]][[ .Param "nope" ]][[ end ]]`},
+		{"unknown alert", func(*Config) {}, tmpl + `[[ with alert "Z" ]][[ end ]]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base()
+			tt.mutate(c)
+			if _, err := RenderTemplate(tt.tmpl, c); !errors.Is(err, ErrConfig) {
+				t.Fatalf("err = %v, want ErrConfig", err)
+			}
+		})
+	}
+	if _, err := ParseConfig(strings.NewReader("selector: x\nthreshold: 1\n")); !errors.Is(err, ErrConfig) {
+		t.Fatalf("unknown key: err = %v, want ErrConfig", err)
+	}
+}
