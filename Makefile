@@ -1,7 +1,13 @@
 # netburst: build, run and test. CGO is off: one static binary per command.
 GO        ?= go
 BIN       ?= bin
-GOFLAGS_B := -trimpath
+VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BRANCH    ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VPKG      := github.com/prometheus/common/version
+LDFLAGS   := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
+             -X $(VPKG).BuildUser=$(shell id -un)@$(shell hostname) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+GOFLAGS_B := -trimpath -ldflags "$(LDFLAGS)"
 export CGO_ENABLED ?= 0
 
 .PHONY: build run test bench fmt vet clean

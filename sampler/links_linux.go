@@ -89,6 +89,11 @@ func (l *netlinkLinks) subscribe() (chan netlink.LinkUpdate, chan struct{}, erro
 		Namespace:         &l.ns,
 		ReceiveBufferSize: 4 << 20,
 		ErrorCallback: func(err error) {
+			select {
+			case <-l.done:
+				return // closing the socket on shutdown fails its read
+			default:
+			}
 			l.errors.Add(1)
 			l.logger.Warn("link subscription error; re-reading the link table", "err", err)
 		},

@@ -1,0 +1,346 @@
+// Command netburst_exporter is netburst's daemon: it samples every
+// interface's counters every 100 ms, and, as configured, probes targets,
+// watches bonds and captures the seconds around spikes, exporting all of it
+// to Prometheus.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/promslog"
+	promslogflag "github.com/prometheus/common/promslog/flag"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/netburst/netburst/collector"
+	"github.com/netburst/netburst/sampler"
+	"github.com/netburst/netburst/spike"
+)
+
+// defaultListen is netburst's port: 9917.
+const defaultListen = ":9917"
+
+// feature is an optional part of the exporter (prober, bonds, capture,
+// locate) with its own flags, in a file of its own.
+type feature interface {
+	// start wires the feature once flags are parsed and the sampler exists.
+	// It returns a function that runs in its own goroutine until ctx ends,
+	// or nil when the feature has nothing to run.
+	start(env *exporterEnv) (run func(ctx context.Context) error, err error)
+}
+
+// features lists the optional parts: each constructor adds its flags to app.
+var features = []func(app *kingpin.Application) feature{}
+
+// exporterEnv is what features get to wire themselves in.
+type exporterEnv struct {
+	logger   *slog.Logger
+	registry prometheus.Registerer
+	mux      *http.ServeMux
+	// spikes fans spike events out to the features that consume them
+	// (the capture); features that raise spikes Notify it.
+	spikes  *spikeBus
+	sampler *sampler.Sampler
+	sysfs   string
+	procfs  string
+	// links are added to the landing page.
+	links []web.LandingLinks
+	// reloaders run on SIGHUP and POST /-/reload; the first error is
+	// reported and the old configuration stays.
+	reloaders []func() error
+}
+
+// spikeBus fans spike events out to its subscribers. Subscribe is for
+// start-up only; Notify never blocks (each Sink drops what it cannot take).
+type spikeBus struct {
+	sinks []spike.Sink
+}
+
+func (b *spikeBus) Subscribe(s spike.Sink) { b.sinks = append(b.sinks, s) }
+
+func (b *spikeBus) Notify(e spike.Event) {
+	for _, s := range b.sinks {
+		s.Notify(e)
+	}
+}
+
+// usageError is a bad command line or configuration: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	web            *web.FlagConfig
+	metricsPath    string
+	interval       time.Duration
+	include        string
+	exclude        string
+	burstThreshold float64
+	burstRate      float64
+	histInclude    string
+	histExclude    string
+	qdiscEvery     int
+	maxRefresh     time.Duration
+	source         string
+	sysfs          string
+	procfs         string
+	log            promslog.Config
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	app := kingpin.New("netburst_exporter", "Sub-second network sampler and Prometheus exporter: samples every interface's counters every 100 ms and exports peaks, bursts and histograms that survive a 15-60 s scrape. Probes no target unless configured.")
+	app.UsageWriter(stdout)
+	app.ErrorWriter(stderr)
+	app.HelpFlag.Short('h')
+	app.Version(version.Print("netburst_exporter"))
+	var o options
+	o.web = webflag.AddFlags(app, defaultListen)
+	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
+	app.Flag("sampler.interval", fmt.Sprintf("Sampling interval (%v..%v).", sampler.MinInterval, sampler.MaxInterval)).Default("100ms").DurationVar(&o.interval)
+	app.Flag("sampler.device-include", "Regexp of device names to sample (default: all).").Default("").StringVar(&o.include)
+	app.Flag("sampler.device-exclude", "Regexp of device names not to sample.").Default("").StringVar(&o.exclude)
+	app.Flag("sampler.burst-threshold", "Fraction of link speed at or above which an interval counts as a burst.").Default("0.8").Float64Var(&o.burstThreshold)
+	app.Flag("sampler.burst-rate", "Burst threshold in bytes/s for devices whose link speed is unknown; 0 counts no bursts on them.").Default("0").Float64Var(&o.burstRate)
+	app.Flag("sampler.histogram-devices", "Regexp of devices that get a throughput histogram.").Default(".*").StringVar(&o.histInclude)
+	app.Flag("sampler.histogram-devices-exclude", "Regexp of devices that get no throughput histogram (peaks and counters still cover them): by default per-VM and per-container interfaces.").Default(`^(veth|tap|vif|vnet|tun|cali|lxc|fwpr|fwln|fwbr|macvtap)`).StringVar(&o.histExclude)
+	app.Flag("sampler.qdisc-every", "Read qdisc statistics every Nth sample; 0 never.").Default("1").IntVar(&o.qdiscEvery)
+	app.Flag("sampler.max-refresh", "Longest counter refresh period believed of a driver (lazy-counter detection).").Default("3s").DurationVar(&o.maxRefresh)
+	app.Flag("sampler.source", "Where counters come from: auto (netlink RTM_GETSTATS, falling back to /proc/net/dev), netlink or procfs.").Default("auto").EnumVar(&o.source, "auto", "netlink", "procfs")
+	app.Flag("path.sysfs", "sysfs mount point (link speeds, bond fixtures).").Default("/sys").StringVar(&o.sysfs)
+	app.Flag("path.procfs", "procfs mount point (/proc/net/dev fallback).").Default("/proc").StringVar(&o.procfs)
+	promslogflag.AddFlags(app, &o.log)
+	var feats []feature
+	for _, f := range features {
+		feats = append(feats, f(app))
+	}
+
+	if _, err := app.Parse(args); err != nil {
+		fmt.Fprintf(stderr, "netburst_exporter: error: %v (try --help)\n", err)
+		return 2
+	}
+	logger := promslog.New(&o.log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, &o, feats, logger); err != nil {
+		fmt.Fprintf(stderr, "netburst_exporter: error: %v\n", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func compile(flag, expr string) (*regexp.Regexp, error) {
+	if expr == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--%s: invalid regexp: %w", flag, err)}
+	}
+	return re, nil
+}
+
+func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger) error {
+	if o.interval < sampler.MinInterval || o.interval > sampler.MaxInterval {
+		return usageError{fmt.Errorf("--sampler.interval=%v out of range %v..%v", o.interval, sampler.MinInterval, sampler.MaxInterval)}
+	}
+	if o.burstThreshold <= 0 {
+		return usageError{fmt.Errorf("--sampler.burst-threshold=%v must be above 0", o.burstThreshold)}
+	}
+	if o.qdiscEvery < 0 {
+		return usageError{fmt.Errorf("--sampler.qdisc-every=%d must be 0 or more", o.qdiscEvery)}
+	}
+	var res [4]*regexp.Regexp
+	for i, f := range []struct{ flag, expr string }{
+		{"sampler.device-include", o.include}, {"sampler.device-exclude", o.exclude},
+		{"sampler.histogram-devices", o.histInclude}, {"sampler.histogram-devices-exclude", o.histExclude},
+	} {
+		re, err := compile(f.flag, f.expr)
+		if err != nil {
+			return err
+		}
+		res[i] = re
+	}
+
+	logger.Info("starting netburst_exporter", "version", version.Info(), "build", version.BuildContext())
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("netburst"),
+	)
+
+	sources, err := openSources(o, logger)
+	if err != nil {
+		return err
+	}
+	defer sources.close()
+
+	bus := &spikeBus{}
+	metrics := collector.NewSampler(collector.SamplerOptions{HistogramInclude: res[2], HistogramExclude: res[3], Interval: o.interval})
+	smp, err := sampler.New(sampler.Config{
+		Interval: o.interval, DeviceInclude: res[0], DeviceExclude: res[1],
+		BurstThreshold: o.burstThreshold, BurstRate: o.burstRate,
+		QdiscEvery: o.qdiscEvery, MaxRefresh: o.maxRefresh,
+		Stats: sources.stats, Links: sources.links, Qdiscs: sources.qdiscs,
+		Observer: metrics, Spikes: bus, Logger: logger,
+	})
+	if err != nil {
+		return usageError{err}
+	}
+	metrics.SetSource(smp)
+	reg.MustRegister(metrics)
+
+	mux := http.NewServeMux()
+	env := &exporterEnv{
+		logger: logger, registry: reg, mux: mux, spikes: bus, sampler: smp,
+		sysfs: o.sysfs, procfs: o.procfs,
+		links: []web.LandingLinks{{Address: o.metricsPath, Text: "Metrics"}},
+	}
+	var runs []func(context.Context) error
+	for _, f := range feats {
+		r, err := f.start(env)
+		if err != nil {
+			return err
+		}
+		if r != nil {
+			runs = append(runs, r)
+		}
+	}
+
+	mux.Handle(o.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
+		EnableOpenMetrics:   true,
+		MaxRequestsInFlight: 4,
+		Registry:            reg,
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "Healthy")
+	})
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !smp.Ready() {
+			http.Error(w, "Not ready: no sample taken yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	reload := func() error {
+		for _, r := range env.reloaders {
+			if err := r(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			http.Error(w, "use POST or PUT to reload", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := reload(); err != nil {
+			logger.Error("reload failed; keeping the previous configuration", "err", err)
+			http.Error(w, fmt.Sprintf("reload failed, previous configuration kept: %v", err), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Reloaded")
+	})
+	if o.metricsPath != "/" {
+		landing, err := web.NewLandingPage(web.LandingConfig{
+			Name:        "netburst exporter",
+			Description: "Sub-second network sampler: interface peaks and bursts, qdisc backlog, probes, bonds and spike captures.",
+			Version:     version.Info(),
+			Links:       env.links,
+		})
+		if err != nil {
+			return fmt.Errorf("landing page: %w", err)
+		}
+		mux.Handle("/", landing)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, len(runs)+2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		errc <- smp.Run(ctx)
+	}()
+	for _, r := range runs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := reload(); err != nil {
+					logger.Error("reload on SIGHUP failed; keeping the previous configuration", "err", err)
+				} else {
+					logger.Info("configuration reloaded on SIGHUP")
+				}
+			}
+		}
+	}()
+
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- web.ListenAndServe(srv, o.web, logger) }()
+
+	var result error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-srvErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			result = fmt.Errorf("web server: %w", err)
+		}
+	case err := <-errc:
+		if err != nil {
+			result = err
+		}
+	}
+	cancel()
+	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	_ = srv.Shutdown(shutdownCtx)
+	wg.Wait()
+	return result
+}
