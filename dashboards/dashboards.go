@@ -1,0 +1,21 @@
+// Package dashboards holds netburst's Grafana dashboards as hand-kept JSON
+// (Grafana schema 39): Overview, Bonds, Latency and Spikes. They are
+// embedded so that tools can provision or serve them; the tests check
+// their structure, variables, datasources and every PromQL expression.
+package dashboards
+
+import "embed"
+
+// Files holds the dashboards' JSON files by name (overview.json, ...).
+//
+//go:embed *.json
+var Files embed.FS
+
+// UIDs maps each dashboard file to its uid. Uids are stable: links and
+// bookmarks use them, so they never change once shipped.
+var UIDs = map[string]string{
+	"overview.json": "netburst-overview",
+	"bonds.json":    "netburst-bonds",
+	"latency.json":  "netburst-latency",
+	"spikes.json":   "netburst-spikes",
+}
