@@ -21,9 +21,9 @@ import (
 // dashboard is the part of Grafana's dashboard model the checks read; the
 // whole document is also kept as generic JSON to find every string in it.
 type dashboard struct {
-	UID           string `json:"uid"`
-	Title         string `json:"title"`
-	SchemaVersion int    `json:"schemaVersion"`
+	UID           string   `json:"uid"`
+	Title         string   `json:"title"`
+	SchemaVersion int      `json:"schemaVersion"`
 	Tags          []string `json:"tags"`
 	Templating    struct {
 		List []variable `json:"list"`
