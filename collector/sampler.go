@@ -225,4 +225,3 @@ func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSLast, float64(s.Time.UnixNano())/1e9)
 	}
 }
-

@@ -2,7 +2,6 @@ package sampler
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"unsafe"
 
@@ -10,7 +9,6 @@ import (
 )
 
 const (
-	nlmsgHdrLen = 16
 	// A dump's datagrams are at most 32 KiB (the kernel caps
 	// max_recvmsg_len there), so this buffer is never truncated.
 	recvBufLen = 64 << 10
@@ -110,52 +108,4 @@ func (s *dumpSocket) recv() (int, error) {
 		}
 		return int(r), nil
 	}
-}
-
-// walkMessages parses one datagram of netlink messages. Messages of another
-// sequence number (left over from an earlier, abandoned dump) are skipped.
-func walkMessages(b []byte, seq uint32, want uint16, fn func(payload []byte) error) (done, interrupted bool, err error) {
-	for len(b) >= nlmsgHdrLen {
-		msgLen := binary.NativeEndian.Uint32(b[0:4])
-		msgType := binary.NativeEndian.Uint16(b[4:6])
-		flags := binary.NativeEndian.Uint16(b[6:8])
-		msgSeq := binary.NativeEndian.Uint32(b[8:12])
-		if msgLen < nlmsgHdrLen || int(msgLen) > len(b) {
-			return false, interrupted, fmt.Errorf("malformed netlink message: length %d with %d bytes left", msgLen, len(b))
-		}
-		payload := b[nlmsgHdrLen:msgLen]
-		if next := align4(int(msgLen)); next < len(b) {
-			b = b[next:]
-		} else {
-			b = b[len(b):]
-		}
-		if msgSeq != seq {
-			continue
-		}
-		if flags&unix.NLM_F_DUMP_INTR != 0 {
-			interrupted = true
-		}
-		switch msgType {
-		case unix.NLMSG_DONE:
-			return true, interrupted, nil
-		case unix.NLMSG_ERROR:
-			if len(payload) < 4 {
-				return false, interrupted, errors.New("malformed netlink error message")
-			}
-			errno := -int32(binary.NativeEndian.Uint32(payload[0:4]))
-			if errno == 0 {
-				return true, interrupted, nil
-			}
-			e := unix.Errno(errno)
-			if e == unix.EOPNOTSUPP || e == unix.EINVAL || e == unix.EPROTONOSUPPORT {
-				return false, interrupted, fmt.Errorf("%w: %w", ErrUnsupported, e)
-			}
-			return false, interrupted, fmt.Errorf("netlink dump: %w", e)
-		case want:
-			if err := fn(payload); err != nil {
-				return false, interrupted, err
-			}
-		}
-	}
-	return false, interrupted, nil
 }

@@ -2,13 +2,19 @@ package sampler
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"syscall"
 )
 
 // Netlink attribute and structure layouts used below; they are the kernel's
 // ABI and so are written out here rather than imported, so that the parsers
 // build and are tested on every platform.
 const (
+	nlmsgHdrLen       = 16
+	nlmsgError        = 2    // NLMSG_ERROR
+	nlmsgDone         = 3    // NLMSG_DONE
+	nlmFDumpIntr      = 0x10 // NLM_F_DUMP_INTR
 	nlaHdrLen         = 4
 	nlaTypeMask       = 0x3fff // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
 	iflaStatsLink64   = 1      // IFLA_STATS_LINK_64
@@ -135,3 +141,51 @@ func parseQueueStats(b []byte, q *QdiscStat) error {
 }
 
 func align4(n int) int { return (n + 3) &^ 3 }
+
+// walkMessages parses one datagram of netlink messages. Messages of another
+// sequence number (left over from an earlier, abandoned dump) are skipped.
+func walkMessages(b []byte, seq uint32, want uint16, fn func(payload []byte) error) (done, interrupted bool, err error) {
+	for len(b) >= nlmsgHdrLen {
+		msgLen := binary.NativeEndian.Uint32(b[0:4])
+		msgType := binary.NativeEndian.Uint16(b[4:6])
+		flags := binary.NativeEndian.Uint16(b[6:8])
+		msgSeq := binary.NativeEndian.Uint32(b[8:12])
+		if msgLen < nlmsgHdrLen || int(msgLen) > len(b) {
+			return false, interrupted, fmt.Errorf("malformed netlink message: length %d with %d bytes left", msgLen, len(b))
+		}
+		payload := b[nlmsgHdrLen:msgLen]
+		if next := align4(int(msgLen)); next < len(b) {
+			b = b[next:]
+		} else {
+			b = b[len(b):]
+		}
+		if msgSeq != seq {
+			continue
+		}
+		if flags&nlmFDumpIntr != 0 {
+			interrupted = true
+		}
+		switch msgType {
+		case nlmsgDone:
+			return true, interrupted, nil
+		case nlmsgError:
+			if len(payload) < 4 {
+				return false, interrupted, errors.New("malformed netlink error message")
+			}
+			errno := -int32(binary.NativeEndian.Uint32(payload[0:4]))
+			if errno == 0 {
+				return true, interrupted, nil
+			}
+			e := syscall.Errno(errno)
+			if e == syscall.EOPNOTSUPP || e == syscall.EINVAL || e == syscall.EPROTONOSUPPORT {
+				return false, interrupted, fmt.Errorf("%w: %w", ErrUnsupported, e)
+			}
+			return false, interrupted, fmt.Errorf("netlink dump: %w", e)
+		case want:
+			if err := fn(payload); err != nil {
+				return false, interrupted, err
+			}
+		}
+	}
+	return false, interrupted, nil
+}
