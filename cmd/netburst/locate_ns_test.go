@@ -1,0 +1,324 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netburst/netburst/internal/nstest"
+)
+
+// pathBed is the seed's path rebuilt from namespaces, routed hop by hop
+// (each namespace is a router, like the hypervisors' and the switch's
+// layer 3; routing keeps every capture point on its own interface):
+//
+//	vm_a eth0 198.18.1.2 ── 198.18.1.1 vif  [hv_a]  eth0 198.18.2.1 ──
+//	  198.18.2.2 pa [switch] pb 198.18.3.2 ──
+//	198.18.3.1 eth0 [hv_b] vif 198.18.4.1 ── 198.18.4.2 eth0 vm_b
+//
+// The switch's port toward hv_a (pa) has a tbf bottleneck, filled by a TCP
+// stream from hv_b to hv_a's port 7000 (the storage traffic): echo replies
+// queue behind it, requests do not.
+type pathBed struct {
+	vmA, hvA, sw, hvB, vmB *nstest.NS
+}
+
+func newPathBed(t *testing.T) *pathBed {
+	t.Helper()
+	b := &pathBed{vmA: nstest.New(t), hvA: nstest.New(t), sw: nstest.New(t), hvB: nstest.New(t), vmB: nstest.New(t)}
+	nstest.Veth(t, b.vmA, "eth0", b.hvA, "vif")
+	nstest.Veth(t, b.hvA, "eth0", b.sw, "pa")
+	nstest.Veth(t, b.sw, "pb", b.hvB, "eth0")
+	nstest.Veth(t, b.hvB, "vif", b.vmB, "eth0")
+	addr := func(ns *nstest.NS, dev, cidr string) { ns.MustRun(t, "ip", "addr", "add", cidr, "dev", dev) }
+	route := func(ns *nstest.NS, dst, via string) { ns.MustRun(t, "ip", "route", "add", dst, "via", via) }
+	addr(b.vmA, "eth0", "198.18.1.2/24")
+	addr(b.hvA, "vif", "198.18.1.1/24")
+	addr(b.hvA, "eth0", "198.18.2.1/24")
+	addr(b.sw, "pa", "198.18.2.2/24")
+	addr(b.sw, "pb", "198.18.3.2/24")
+	addr(b.hvB, "eth0", "198.18.3.1/24")
+	addr(b.hvB, "vif", "198.18.4.1/24")
+	addr(b.vmB, "eth0", "198.18.4.2/24")
+	for _, ns := range []*nstest.NS{b.hvA, b.sw, b.hvB} {
+		ns.MustRun(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	}
+	// Routes only for the test's 198.18.0.0/15: nothing can leave it.
+	route(b.vmA, "198.18.0.0/15", "198.18.1.1")
+	route(b.hvA, "198.18.3.0/24", "198.18.2.2")
+	route(b.hvA, "198.18.4.0/24", "198.18.2.2")
+	route(b.sw, "198.18.1.0/24", "198.18.2.1")
+	route(b.sw, "198.18.4.0/24", "198.18.3.1")
+	route(b.hvB, "198.18.1.0/24", "198.18.3.2")
+	route(b.hvB, "198.18.2.0/24", "198.18.3.2")
+	route(b.vmB, "198.18.0.0/15", "198.18.4.1")
+	// 20 Mbit/s with a 100 ms queue (250 kB): the TCP stream keeps it
+	// nearly full, so a reply waits tens of milliseconds.
+	b.sw.MustRun(t, "tc", "qdisc", "add", "dev", "pa", "root", "tbf", "rate", "20mbit", "burst", "16kb", "latency", "100ms")
+	return b
+}
+
+// tcpdumpAt starts tcpdump -w on dev inside ns and waits until it listens.
+// stop interrupts it and waits for the file to be complete. Immediate mode
+// matters: otherwise libpcap hands packets over a block at a time, and the
+// block still open at the interrupt (up to a second) is never written.
+func tcpdumpAt(t *testing.T, ns *nstest.NS, dev, file string) (stop func()) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, "tcpdump", "-n", "-Z", "root", "--immediate-mode", "-U", "-s", "200", "-i", dev, "-w", file, "icmp")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("tcpdump on %s: %v", dev, err)
+	}
+	done := make(chan error, 1)
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.Contains(sc.Text(), "listening on") {
+				ready <- ""
+			}
+		}
+		ready <- strings.Join(lines, "\n")
+		done <- cmd.Wait()
+	}()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case msg := <-ready:
+		if msg != "" {
+			t.Fatalf("tcpdump on %s in %s did not start: %s", dev, ns.Name, msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("tcpdump on %s: not listening after 10 s", dev)
+	}
+	return stop
+}
+
+// tsharkEcho holds one file's echo timestamps by seq, in nanoseconds, as
+// tshark reads them.
+type tsharkEcho struct{ req, rep int64 }
+
+func tsharkEchoes(t *testing.T, file string) map[uint16]tsharkEcho {
+	t.Helper()
+	out, err := exec.Command("tshark", "-n", "-r", file, "-Y", "icmp.type == 0 || icmp.type == 8",
+		"-T", "fields", "-e", "frame.time_epoch", "-e", "icmp.type", "-e", "icmp.seq").Output()
+	if err != nil {
+		t.Fatalf("tshark -r %s: %v", file, err)
+	}
+	m := map[uint16]tsharkEcho{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 3 {
+			continue
+		}
+		ns := parseEpochNanos(t, f[0])
+		seq, err := strconv.ParseUint(f[2], 10, 16)
+		if err != nil {
+			t.Fatalf("tshark seq %q: %v", f[2], err)
+		}
+		e := m[uint16(seq)]
+		if f[1] == "8" {
+			e.req = ns
+		} else {
+			e.rep = ns
+		}
+		m[uint16(seq)] = e
+	}
+	return m
+}
+
+// parseEpochNanos parses tshark's "1712345678.123456000" exactly: a
+// float64 would round it to a quarter of a microsecond.
+func parseEpochNanos(t *testing.T, s string) int64 {
+	t.Helper()
+	sec, frac, _ := strings.Cut(s, ".")
+	frac = (frac + "000000000")[:9]
+	a, err1 := strconv.ParseInt(sec, 10, 64)
+	b, err2 := strconv.ParseInt(frac, 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("tshark time %q", s)
+	}
+	return a*1e9 + b
+}
+
+// TestLocateNamespacePath builds the seed's path, pings through a storage
+// burst, captures at six points and checks the verdict against tshark's
+// timestamps of the same files.
+func TestLocateNamespacePath(t *testing.T) {
+	nstest.RequireRoot(t)
+	for _, tool := range []string{"tcpdump", "tshark", "iperf3", "ping"} {
+		nstest.RequireTool(t, tool)
+	}
+	b := newPathBed(t)
+	dir := t.TempDir()
+	points := []struct {
+		name string
+		ns   *nstest.NS
+		dev  string
+	}{
+		{"vm_a_eth0", b.vmA, "eth0"},
+		{"hv_a_vif", b.hvA, "vif"},
+		{"hv_a_eth0", b.hvA, "eth0"},
+		{"hv_b_eth0", b.hvB, "eth0"},
+		{"hv_b_vif", b.hvB, "vif"},
+		// "any" gives a cooked (SLL2) capture: another link type.
+		{"vm_b_eth0", b.vmB, "any"},
+	}
+	var args []string
+	var stops []func()
+	files := map[string]string{}
+	for _, p := range points {
+		f := filepath.Join(dir, p.name+".pcap")
+		files[p.name] = f
+		stops = append(stops, tcpdumpAt(t, p.ns, p.dev, f))
+		args = append(args, p.name+"="+f)
+	}
+
+	// Storage service on hv_a, ping from vm_a for 6 s, the burst from
+	// 1.5 s to 3.5 s.
+	b.hvA.Start(t, "iperf3", "-s", "-p", "7000", "-B", "198.18.2.1")
+	ping := exec.Command("ip", "netns", "exec", b.vmA.Name, "ping", "-n", "-q", "-i", "0.05", "-c", "120", "-W", "2", "198.18.4.2")
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ping.Process.Kill(); _ = ping.Wait() })
+	time.Sleep(1500 * time.Millisecond)
+	var burstErr error
+	for try := 0; try < 10; try++ { // the server may still be starting
+		if _, burstErr = b.hvB.Exec("iperf3", "-c", "198.18.2.1", "-p", "7000", "-B", "198.18.3.1", "-t", "2"); burstErr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if burstErr != nil {
+		t.Fatalf("storage burst: %v", burstErr)
+	}
+	if err := ping.Wait(); err != nil {
+		t.Logf("ping: %v (some replies lost in the queue)", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, stop := range stops {
+		stop()
+	}
+
+	for _, tc := range []struct {
+		name  string
+		extra []string
+	}{
+		{"offsets estimated", nil},
+		// All namespaces share the kernel's clock: declare it.
+		{"one clock declared", []string{"--same-clock", "vm_a_eth0,hv_a_vif,hv_a_eth0,hv_b_eth0,hv_b_vif,vm_b_eth0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runLocate(t, append(append([]string{"locate", "--json"}, tc.extra...), args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut)
+			}
+			var doc jsonLocate
+			if err := json.Unmarshal([]byte(out), &doc); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range doc.Points {
+				// Every request crossed every point (replies may be dropped
+				// by the full queue); the any-device capture is cooked.
+				if p.Requests != 120 || p.DecodeErrors != 0 {
+					t.Errorf("point %s: %d requests, %d undecodable frames; want 120 and 0", p.Name, p.Requests, p.DecodeErrors)
+				}
+			}
+			if lt := doc.Points[5].LinkType; !strings.Contains(lt, "SLL") && !strings.Contains(lt, "276") {
+				t.Errorf("vm_b_eth0 link type %q, want a cooked capture", lt)
+			}
+			v := doc.Verdict
+			if v == nil {
+				t.Fatalf("no verdict; threshold %+v", doc.Threshold)
+			}
+			if v.From != "hv_a_eth0" || v.To != "hv_b_eth0" || v.Direction != "reply" {
+				t.Fatalf("verdict %s -> %s %s, want hv_a_eth0 -> hv_b_eth0 reply (findings %+v)", v.From, v.To, v.Direction, doc.Findings)
+			}
+			if len(v.Seqs) < 5 {
+				t.Errorf("only %d slow echoes as evidence: %v", len(v.Seqs), v.Seqs)
+			}
+			// The same echoes from tshark's timestamps of the same files:
+			// hv_a eth0's round trip minus hv_b eth0's, and the reply's
+			// hv_b eth0 -> hv_a eth0 time (one clock in this testbed).
+			ta, tb := tsharkEchoes(t, files["hv_a_eth0"]), tsharkEchoes(t, files["hv_b_eth0"])
+			var maxDelay int64
+			for _, e := range doc.Echoes {
+				if e.Blame == nil || e.Blame.From != "hv_a_eth0" || e.Blame.To != "hv_b_eth0" {
+					continue
+				}
+				a, bb := ta[e.Seq], tb[e.Seq]
+				if a.req == 0 || a.rep == 0 || bb.req == 0 || bb.rep == 0 {
+					t.Fatalf("seq %d: tshark lacks a packet: %+v %+v", e.Seq, a, bb)
+				}
+				want := (a.rep - a.req) - (bb.rep - bb.req)
+				maxDelay = max(maxDelay, want)
+				// Both read the same microsecond timestamps: equal to the
+				// nanosecond, up to the float64 of the JSON (1e-9 s).
+				if got := e.Blame.Delay; abs(got-float64(want)/1e9) > 1e-9 {
+					t.Errorf("seq %d delay %.9f s, tshark gives %.9f s", e.Seq, got, float64(want)/1e9)
+				}
+				wantReply := a.rep - bb.rep
+				var oneWay *float64
+				for _, s := range e.Segments {
+					if s.From == "hv_a_eth0" && s.To == "hv_b_eth0" {
+						oneWay = s.Reply
+					}
+				}
+				// With offsets estimated, the reply's one-way delay may be off
+				// by the estimate's stated uncertainty (plus a microsecond of
+				// rounding); with the clock declared shared it is exact.
+				tol := doc.Points[3].Offset.Uncertainty + doc.Points[2].Offset.Uncertainty + 1e-6
+				if tc.extra != nil {
+					tol = 1e-9
+				}
+				if oneWay == nil || abs(*oneWay-float64(wantReply)/1e9) > tol {
+					t.Errorf("seq %d reply one way %v, tshark gives %.9f s (tolerance %.9f)", e.Seq, oneWay, float64(wantReply)/1e9, tol)
+				}
+			}
+			if abs(v.Delay-float64(maxDelay)/1e9) > 1e-9 {
+				t.Errorf("verdict delay %.9f s, tshark's largest %.9f s", v.Delay, float64(maxDelay)/1e9)
+			}
+			if v.Delay < 0.005 {
+				t.Errorf("verdict delay %.6f s: the burst did not queue the replies", v.Delay)
+			}
+			t.Logf("verdict %s -> %s %s: %.6f s (median %.6f s) over %d echoes, threshold %.6f s, %d losses",
+				v.From, v.To, v.Direction, v.Delay, v.MedianDelay, len(v.Seqs), doc.Threshold.Seconds, len(doc.Losses))
+		})
+	}
+	if testing.Verbose() {
+		_, out, _ := runLocate(t, append([]string{"locate"}, args...)...)
+		t.Log("\n" + out)
+	}
+}
+
+func abs(f float64) float64 {
+	if f < 0 {
+		return -f
+	}
+	return f
+}
