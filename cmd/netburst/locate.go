@@ -73,7 +73,7 @@ func (c *locateCmd) parse() ([]pointSpec, error) {
 		index[name] = len(specs)
 		specs = append(specs, pointSpec{name: name, file: file})
 	}
-	for g, group := range c.sameClock {
+	for _, group := range c.sameClock {
 		names := strings.Split(group, ",")
 		if len(names) < 2 {
 			return nil, usageError{fmt.Errorf("--same-clock %q: name at least two points", group)}
@@ -86,7 +86,8 @@ func (c *locateCmd) parse() ([]pointSpec, error) {
 			if specs[i].clock != "" {
 				return nil, usageError{fmt.Errorf("--same-clock: point %q is in two groups", n)}
 			}
-			specs[i].clock = fmt.Sprintf("clock%d", g+1)
+			// The group's clock is named after its first point.
+			specs[i].clock = strings.TrimSpace(names[0])
 		}
 	}
 	return specs, nil
