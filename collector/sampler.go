@@ -67,7 +67,7 @@ var (
 	descPeak       = prometheus.NewDesc(namespace+"_interface_peak_bytes_per_second", "Largest interval rate in the trailing window.", []string{"device", "direction", "window"}, nil)
 	descBursts     = prometheus.NewDesc(namespace+"_interface_burst_intervals_total", "Sampling intervals whose rate was at or above the burst threshold.", ifaceLabels, nil)
 	descRefresh    = prometheus.NewDesc(namespace+"_interface_counter_refresh_seconds", "Detected refresh period of the driver's counters: the sampling interval when they are fresh at every sample (absent until detected).", []string{"device"}, nil)
-	descDiscont    = prometheus.NewDesc(namespace+"_interface_counter_discontinuities_total", "Counter resets and implausible jumps, for which no rate was computed.", []string{"device"}, nil)
+	descDiscont    = prometheus.NewDesc(namespace+"_interface_discontinuities_total", "Counter resets and implausible jumps, for which no rate was computed.", []string{"device"}, nil)
 	qdiscLabels    = []string{"device", "kind"}
 	descQBacklogPk = prometheus.NewDesc(namespace+"_qdisc_backlog_peak_bytes", "Largest backlog of the device's qdiscs of this kind in the trailing window.", []string{"device", "kind", "window"}, nil)
 	descQBacklog   = prometheus.NewDesc(namespace+"_qdisc_backlog_bytes", "Backlog of the device's qdiscs of this kind at the latest reading.", qdiscLabels, nil)

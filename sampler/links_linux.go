@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -207,7 +208,7 @@ func (l *netlinkLinks) apply(u netlink.LinkUpdate) {
 func linkKind(link netlink.Link) string {
 	t := link.Type()
 	if t == "device" {
-		if link.Attrs().Flags&unix.IFF_LOOPBACK != 0 {
+		if link.Attrs().Flags&net.FlagLoopback != 0 {
 			return "loopback"
 		}
 		return "physical"

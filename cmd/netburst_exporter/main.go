@@ -118,7 +118,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	o.web = webflag.AddFlags(app, defaultListen)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
-	app.Flag("sampler.interval", fmt.Sprintf("Sampling interval (%v..%v).", sampler.MinInterval, sampler.MaxInterval)).Default("100ms").DurationVar(&o.interval)
+	app.Flag("sampler.interval", fmt.Sprintf("Sampling interval (%v..%v).", sampler.MinInterval, sampler.MaxInterval)).Default("100ms").SetValue(&durationValue{"sampler.interval", &o.interval})
 	app.Flag("sampler.device-include", "Regexp of device names to sample (default: all).").Default("").StringVar(&o.include)
 	app.Flag("sampler.device-exclude", "Regexp of device names not to sample.").Default("").StringVar(&o.exclude)
 	app.Flag("sampler.burst-threshold", "Fraction of link speed at or above which an interval counts as a burst.").Default("0.8").Float64Var(&o.burstThreshold)
@@ -126,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("sampler.histogram-devices", "Regexp of devices that get a throughput histogram.").Default(".*").StringVar(&o.histInclude)
 	app.Flag("sampler.histogram-devices-exclude", "Regexp of devices that get no throughput histogram (peaks and counters still cover them): by default per-VM and per-container interfaces.").Default(`^(veth|tap|vif|vnet|tun|cali|lxc|fwpr|fwln|fwbr|macvtap)`).StringVar(&o.histExclude)
 	app.Flag("sampler.qdisc-every", "Read qdisc statistics every Nth sample; 0 never.").Default("1").IntVar(&o.qdiscEvery)
-	app.Flag("sampler.max-refresh", "Longest counter refresh period believed of a driver (lazy-counter detection).").Default("3s").DurationVar(&o.maxRefresh)
+	app.Flag("sampler.max-refresh", "Longest counter refresh period believed of a driver (lazy-counter detection).").Default("3s").SetValue(&durationValue{"sampler.max-refresh", &o.maxRefresh})
 	app.Flag("sampler.source", "Where counters come from: auto (netlink RTM_GETSTATS, falling back to /proc/net/dev), netlink or procfs.").Default("auto").EnumVar(&o.source, "auto", "netlink", "procfs")
 	app.Flag("path.sysfs", "sysfs mount point (link speeds, bond fixtures).").Default("/sys").StringVar(&o.sysfs)
 	app.Flag("path.procfs", "procfs mount point (/proc/net/dev fallback).").Default("/proc").StringVar(&o.procfs)
@@ -153,6 +153,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// durationValue is a duration flag whose parse error names the flag.
+type durationValue struct {
+	name string
+	d    *time.Duration
+}
+
+func (v *durationValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("--%s: %w (want a duration such as 100ms)", v.name, err)
+	}
+	*v.d = d
+	return nil
+}
+
+func (v *durationValue) String() string { return v.d.String() }
 
 func compile(flag, expr string) (*regexp.Regexp, error) {
 	if expr == "" {
