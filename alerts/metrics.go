@@ -13,7 +13,8 @@ const (
 )
 
 // contract lists the metrics the bundles may read: DESIGN §5 plus the
-// metrics the feature issues add (bond saturation, build info). It is the
+// metrics the feature issues add (sampler health, bond saturation, build
+// info). It is the
 // one place to edit when the contract grows; a live scrape of the exporter
 // can replace it (see CheckMetricNames).
 var contract = map[string]MetricType{
@@ -33,6 +34,16 @@ var contract = map[string]MetricType{
 	"netburst_sampler_interval_seconds":              Histogram,
 	"netburst_sampler_duration_seconds":              Histogram,
 	"netburst_sampler_overruns_total":                Counter,
+	// Exporter and sampler metrics the exporter (issue 2) adds to §5.
+	"netburst_sampler_samples_total":                 Counter,
+	"netburst_sampler_errors_total":                  Counter,
+	"netburst_sampler_source_info":                   Gauge,
+	"netburst_sampler_configured_interval_seconds":   Gauge,
+	"netburst_sampler_last_sample_timestamp_seconds": Gauge,
+	"netburst_interface_discontinuities_total":       Counter,
+	"netburst_qdisc_backlog_bytes":                   Gauge,
+	"netburst_qdisc_overlimits_total":                Counter,
+	"netburst_qdisc_requeues_total":                  Counter,
 	"netburst_build_info":                            Gauge,
 	"netburst_bond_info":                             Gauge,
 	"netburst_bond_slave_info":                       Gauge,
