@@ -39,7 +39,7 @@ type Options struct {
 	MaxEntries int
 	MaxAge     time.Duration
 	// MaxEchoes caps the echoes kept for the analysis; later ones are
-	// counted in Stats.EchoesDropped. Default 1048576.
+	// counted in Stats.EchoesDropped. Default 262144 (about 1 KiB each).
 	MaxEchoes int
 }
 
@@ -60,7 +60,7 @@ func (o *Options) defaults() {
 		o.MaxAge = time.Minute
 	}
 	if o.MaxEchoes <= 0 {
-		o.MaxEchoes = 1 << 20
+		o.MaxEchoes = 1 << 18
 	}
 }
 
@@ -409,6 +409,7 @@ func (a *Analyzer) Result() (*Result, error) {
 		}
 		res.Echoes = append(res.Echoes, e)
 	}
+	a.records = nil // the echoes hold copies
 	if shared == 0 {
 		return nil, fmt.Errorf("%w: %d echoes, none seen at more than one point (do the captures cover the same time and the same ping?)", ErrNoMatch, len(a.records))
 	}
@@ -434,14 +435,14 @@ func (a *Analyzer) Result() (*Result, error) {
 func (e *Echo) firstTime() time.Time {
 	var t time.Time
 	for p := range MaxPoints {
-		if e.HasRequest(p) && (t.IsZero() || e.Request[p].Before(t)) {
-			t = e.Request[p]
+		if e.HasRequest(p) && (t.IsZero() || e.RequestAt(p).Before(t)) {
+			t = e.RequestAt(p)
 		}
 	}
 	if t.IsZero() {
 		for p := range MaxPoints {
-			if e.HasReply(p) && (t.IsZero() || e.Reply[p].Before(t)) {
-				t = e.Reply[p]
+			if e.HasReply(p) && (t.IsZero() || e.ReplyAt(p).Before(t)) {
+				t = e.ReplyAt(p)
 			}
 		}
 	}
@@ -639,7 +640,7 @@ func (a *Analyzer) offsets(res *Result, stepped []bool) {
 				if !e.normal() || !e.HasRequest(q) || !e.HasReply(q) || !e.HasRequest(p) || !e.HasReply(p) {
 					continue
 				}
-				up, lo := e.Request[p].Sub(e.Request[q]), e.Reply[p].Sub(e.Reply[q])
+				up, lo := time.Duration(e.Request[p]-e.Request[q]), time.Duration(e.Reply[p]-e.Reply[q])
 				mids = append(mids, lo+(up-lo)/2)
 				halves = append(halves, (up-lo)/2)
 			}
@@ -676,7 +677,7 @@ func (a *Analyzer) consistent(res *Result, q, p int, theta time.Duration, shared
 			continue
 		}
 		total++
-		up, lo := e.Request[p].Sub(e.Request[q]), e.Reply[p].Sub(e.Reply[q])
+		up, lo := time.Duration(e.Request[p]-e.Request[q]), time.Duration(e.Reply[p]-e.Reply[q])
 		v := max(lo-theta, theta-up)
 		if v > a.opts.ClockTolerance {
 			bad++
@@ -742,8 +743,8 @@ func (a *Analyzer) segments(res *Result) {
 func segmentDelay(res *Result, e *Echo, q, p int) SegmentDelay {
 	s := SegmentDelay{Segment: Segment{From: q, To: p}, RoundTrip: e.RoundTrip[q].D - e.RoundTrip[p].D}
 	if theta, ok := oneWayOffset(res, q, p); ok {
-		s.Request = known(e.Request[p].Sub(e.Request[q]) - theta)
-		s.Reply = known(e.Reply[q].Sub(e.Reply[p]) + theta)
+		s.Request = known(time.Duration(e.Request[p]-e.Request[q]) - theta)
+		s.Reply = known(time.Duration(e.Reply[q]-e.Reply[p]) + theta)
 	}
 	return s
 }
@@ -789,11 +790,11 @@ func (a *Analyzer) losses(res *Result) {
 			}
 		}
 		switch {
-		case lastReq >= 0 && lastReq < n-1 && !anyReply && capturing(lastReq+1, lastReq, e.Request[lastReq]):
+		case lastReq >= 0 && lastReq < n-1 && !anyReply && capturing(lastReq+1, lastReq, e.RequestAt(lastReq)):
 			e.Lost = &Loss{Direction: DirRequest, Segment: Segment{From: lastReq, To: lastReq + 1}}
-		case lastReq == n-1 && !anyReply && e.Request[lastReq].Before(res.Points[n-1].Last.Add(-captureMargin)):
+		case lastReq == n-1 && !anyReply && e.RequestAt(lastReq).Before(res.Points[n-1].Last.Add(-captureMargin)):
 			e.Lost = &Loss{Direction: DirUnknown, Segment: Segment{From: n - 1, To: n}}
-		case firstRep > 0 && capturing(firstRep-1, firstRep, e.Reply[firstRep]):
+		case firstRep > 0 && capturing(firstRep-1, firstRep, e.ReplyAt(firstRep)):
 			e.Lost = &Loss{Direction: DirReply, Segment: Segment{From: firstRep - 1, To: firstRep}}
 		}
 		// Points that missed a packet seen on both sides of them.

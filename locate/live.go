@@ -159,7 +159,7 @@ func (l *Live) record(r *Record) {
 		}
 	}
 	forward := true
-	if first >= 0 && first != last && r.Request[last].Before(r.Request[first]) {
+	if first >= 0 && first != last && r.Request[last] < r.Request[first] {
 		forward = false
 	}
 	// Consecutive points that both saw a packet give its one-way delay;
@@ -171,14 +171,14 @@ func (l *Live) record(r *Record) {
 
 // oneWay observes the delays of one packet (request or reply) between
 // consecutive points that saw it; down says it travels in path order.
-func (l *Live) oneWay(r *Record, ts []time.Time, seen uint16, down bool, dir Direction) {
+func (l *Live) oneWay(r *Record, ts []int64, seen uint16, down bool, dir Direction) {
 	prev := -1
 	for p := range ts {
 		if seen&(1<<p) == 0 {
 			continue
 		}
 		if prev >= 0 {
-			d := ts[p].Sub(ts[prev])
+			d := time.Duration(ts[p] - ts[prev])
 			if !down {
 				d = -d
 			}
@@ -191,12 +191,11 @@ func (l *Live) oneWay(r *Record, ts []time.Time, seen uint16, down bool, dir Dir
 				l.cfg.Observer.ObserveSegment(from, to, dir, d)
 			}
 			if l.cfg.Threshold > 0 && d > l.cfg.Threshold {
-				at := ts[p]
-				dev := to
+				at, dev := ts[p], to
 				if !down {
 					at, dev = ts[prev], from
 				}
-				l.spike(prev, dir, at, dev, r.Key, d)
+				l.spike(prev, dir, time.Unix(0, at), dev, r.Key, d)
 			}
 		}
 		prev = p

@@ -84,9 +84,11 @@ func (k Key) String() string {
 // reply timestamps, in that point's clock.
 type Record struct {
 	Key Key
-	// Request and Reply hold each point's timestamps; only the first Points
-	// entries are meaningful, and only where the Seen masks say so.
-	Request, Reply [MaxPoints]time.Time
+	// Request and Reply hold each point's timestamps in Unix nanoseconds
+	// (a quarter of time.Time's size, and nothing for the GC to follow);
+	// only the first Points entries are meaningful, and only where the Seen
+	// masks say so.
+	Request, Reply [MaxPoints]int64
 	// RequestSeen and ReplySeen have bit i set when point i saw the request
 	// or the reply.
 	RequestSeen, ReplySeen uint16
@@ -100,13 +102,29 @@ func (r *Record) HasRequest(i int) bool { return r.RequestSeen&(1<<i) != 0 }
 // HasReply reports whether point i saw the reply.
 func (r *Record) HasReply(i int) bool { return r.ReplySeen&(1<<i) != 0 }
 
+// RequestAt returns point i's request timestamp (zero when unseen).
+func (r *Record) RequestAt(i int) time.Time {
+	if !r.HasRequest(i) {
+		return time.Time{}
+	}
+	return time.Unix(0, r.Request[i]).UTC()
+}
+
+// ReplyAt returns point i's reply timestamp (zero when unseen).
+func (r *Record) ReplyAt(i int) time.Time {
+	if !r.HasReply(i) {
+		return time.Time{}
+	}
+	return time.Unix(0, r.Reply[i]).UTC()
+}
+
 // RoundTrip returns point i's round trip (reply minus request, one clock)
 // and whether the point saw both.
 func (r *Record) RoundTrip(i int) (time.Duration, bool) {
 	if !r.HasRequest(i) || !r.HasReply(i) {
 		return 0, false
 	}
-	return r.Reply[i].Sub(r.Request[i]), true
+	return time.Duration(r.Reply[i] - r.Request[i]), true
 }
 
 // MatcherConfig bounds a Matcher.
@@ -228,14 +246,14 @@ func (m *Matcher) Add(o *Observation) {
 			return
 		}
 		e.rec.ReplySeen |= bit
-		e.rec.Reply[o.Point] = o.Time
+		e.rec.Reply[o.Point] = t
 	} else {
 		if e.rec.RequestSeen&bit != 0 {
 			m.stats.Duplicates++
 			return
 		}
 		e.rec.RequestSeen |= bit
-		e.rec.Request[o.Point] = o.Time
+		e.rec.Request[o.Point] = t
 	}
 	if t > e.last {
 		e.last = t

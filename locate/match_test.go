@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 )
@@ -215,4 +216,32 @@ func FuzzAnalyze(f *testing.F) {
 			t.Fatal("verdict without evidence")
 		}
 	})
+}
+
+// BenchmarkAnalyze matches and analyses 6 points x 2,000 echoes (one
+// operation = the whole set: 24,000 observations).
+func BenchmarkAnalyze(b *testing.B) {
+	per := seedObservations(0, 1999)
+	var all []Observation
+	for _, p := range per {
+		all = append(all, p...)
+	}
+	slices.SortStableFunc(all, func(x, y Observation) int { return x.Time.Compare(y.Time) })
+	pts := make([]Point, len(seedPoints))
+	for i, n := range seedPoints {
+		pts[i].Name = n
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := NewAnalyzer(pts, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range all {
+			a.Add(&all[i])
+		}
+		if _, err := a.Result(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -24,6 +24,7 @@ type locateCmd struct {
 	tolerance  time.Duration
 	maxAge     time.Duration
 	maxPending int
+	maxEchoes  int
 	all        bool
 	points     []string
 }
@@ -37,6 +38,7 @@ func registerLocate(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 	cmd.Flag("clock-tolerance", "How far an echo may contradict a point's clock offset before the clock is reported as jumping.").Default("1ms").DurationVar(&c.tolerance)
 	cmd.Flag("max-age", "How long an echo waits for its packets at the other points; clocks must agree better than this.").Default("60s").DurationVar(&c.maxAge)
 	cmd.Flag("max-pending", "Most echoes waiting for their other packets at once; older ones are dropped and counted.").Default("262144").IntVar(&c.maxPending)
+	cmd.Flag("max-echoes", "Most echoes analysed (about 1 KiB of memory each); later ones are counted and skipped.").Default("262144").IntVar(&c.maxEchoes)
 	cmd.Flag("all", "Text output: list every echo, not only the slow and lost ones.").BoolVar(&c.all)
 	cmd.Arg("points", "NAME=FILE for each capture point, in path order from the pinging side (at least two).").Required().StringsVar(&c.points)
 	return cmd, c.run
@@ -57,8 +59,8 @@ func (c *locateCmd) parse() ([]pointSpec, error) {
 	if c.threshold < 0 {
 		return nil, usageError{fmt.Errorf("--threshold %v is negative", c.threshold)}
 	}
-	if c.tolerance <= 0 || c.maxAge <= 0 || c.maxPending <= 0 {
-		return nil, usageError{errors.New("--clock-tolerance, --max-age and --max-pending must be positive")}
+	if c.tolerance <= 0 || c.maxAge <= 0 || c.maxPending <= 0 || c.maxEchoes <= 0 {
+		return nil, usageError{errors.New("--clock-tolerance, --max-age, --max-pending and --max-echoes must be positive")}
 	}
 	specs := make([]pointSpec, 0, len(c.points))
 	index := map[string]int{}
@@ -139,7 +141,7 @@ func (c *locateCmd) run(ctx context.Context, out io.Writer) error {
 		pts[i] = locate.Point{Name: s.name, Clock: s.clock}
 	}
 	an, err := locate.NewAnalyzer(pts, locate.Options{
-		Threshold: c.threshold, ClockTolerance: c.tolerance, MaxAge: c.maxAge, MaxEntries: c.maxPending,
+		Threshold: c.threshold, ClockTolerance: c.tolerance, MaxAge: c.maxAge, MaxEntries: c.maxPending, MaxEchoes: c.maxEchoes,
 	})
 	if err != nil {
 		return usageError{err}
@@ -397,11 +399,11 @@ func buildJSON(res *locate.Result, srcs []*pointSource) jsonLocate {
 		for p := range n {
 			jp := jsonEchoPoint{Name: res.Points[p].Name, RoundTrip: optSecs(e.RoundTrip[p])}
 			if e.HasRequest(p) {
-				t := e.Request[p].UTC()
+				t := e.RequestAt(p)
 				jp.Request = &t
 			}
 			if e.HasReply(p) {
-				t := e.Reply[p].UTC()
+				t := e.ReplyAt(p)
 				jp.Reply = &t
 			}
 			je.Points[p] = jp
@@ -621,7 +623,7 @@ func writeEchoTable(b *strings.Builder, res *locate.Result, e *locate.Echo) {
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  point\trequest\treply\tround trip\t")
 	for p := range n {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", res.Points[p].Name, fmtTime(e.Request[p], e.HasRequest(p)), fmtTime(e.Reply[p], e.HasReply(p)), fmtSpan(e.RoundTrip[p]))
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t\n", res.Points[p].Name, fmtTime(e.RequestAt(p), e.HasRequest(p)), fmtTime(e.ReplyAt(p), e.HasReply(p)), fmtSpan(e.RoundTrip[p]))
 	}
 	tw.Flush()
 	tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
