@@ -444,3 +444,40 @@ func TestLocateClockJump(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLocateFiles runs `netburst locate --json` over six pcaps of
+// 2,000 echoes each (of mixed link types). With NETBURST_BENCH_KEEP=DIR the
+// files are also written to DIR, to time a peer (tshark) on the same input.
+func BenchmarkLocateFiles(b *testing.B) {
+	t := &testing.T{}
+	base := seedCaptures(false)
+	per := make([][]locEcho, 6)
+	for k := range 100 {
+		for p := range 6 {
+			for _, e := range base[p] {
+				e.t = e.t.Add(time.Duration(k) * 21 * time.Second)
+				e.seq += uint16(k * 21)
+				per[p] = append(per[p], e)
+			}
+		}
+	}
+	dir := b.TempDir()
+	if keep := os.Getenv("NETBURST_BENCH_KEEP"); keep != "" {
+		dir = keep
+	}
+	var args []string
+	kinds := []locFrame{frameEthernet, frameVLAN, frameEthernet, frameSLL, frameRaw, frameEthernet}
+	for p := range per {
+		path := filepath.Join(dir, seedNames[p]+".pcap")
+		writePoint(t, path, kinds[p], "pcap", per[p])
+		args = append(args, seedNames[p]+"="+path)
+	}
+	args = append([]string{"locate", "--json"}, args...)
+	b.ReportAllocs()
+	for b.Loop() {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, &out, &errb); code != 0 {
+			b.Fatalf("exit %d: %s", code, errb.String())
+		}
+	}
+}
