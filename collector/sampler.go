@@ -23,6 +23,12 @@ const (
 	nativeMinReset   = time.Hour
 )
 
+// DefaultHistogramExclude matches the per-VM and per-container interfaces
+// of hypervisors and container hosts (veth, tap, vif, vnet, ...), which get
+// no throughput histogram by default: hundreds of them would dominate the
+// scrape, and their peaks and counters are exported all the same.
+const DefaultHistogramExclude = `^(veth|tap|vif|vnet|tun|cali|lxc|fwpr|fwln|fwbr|macvtap)`
+
 // SamplerOptions configure the sampler's metrics.
 type SamplerOptions struct {
 	// HistogramInclude and HistogramExclude choose the devices that get a

@@ -149,6 +149,8 @@ type Sampler struct {
 	haveLink bool
 	seq      uint64
 	nameKeys map[string]int32
+	excluded map[int32]bool
+	hint     []*device // device at each position of the previous reading
 
 	qdiscs    map[qdiscKey]*qdiscState
 	qdiscAggs map[qdiscAggKey]*qdiscAgg
@@ -197,6 +199,7 @@ type device struct {
 	history1s  historyRing
 	history60s historyRing
 	pending    pendingMove
+	removed    bool
 	seen       uint64
 	discont    uint64
 }
@@ -241,6 +244,7 @@ func New(cfg Config) (*Sampler, error) {
 		devices:    map[int32]*device{},
 		byName:     map[string]*device{},
 		nameKeys:   map[string]int32{},
+		excluded:   map[int32]bool{},
 		qdiscs:     map[qdiscKey]*qdiscState{},
 		qdiscAggs:  map[qdiscAggKey]*qdiscAgg{},
 		base:       time.Now(),
@@ -278,7 +282,7 @@ func (s *Sampler) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		t0 := time.Now()
-		s.sample(t0)
+		s.Sample(t0)
 		d := time.Since(t0)
 		if s.cfg.Observer != nil && !prevStart.IsZero() {
 			s.cfg.Observer.SampleDone(t0.Sub(prevStart).Seconds(), d.Seconds())
@@ -296,8 +300,9 @@ func (s *Sampler) Run(ctx context.Context) error {
 	}
 }
 
-// sample reads the kernel once and folds the reading in.
-func (s *Sampler) sample(now time.Time) {
+// Sample reads the kernel once, as Run does at each deadline, and folds the
+// reading in as taken at now. Benchmarks call it directly.
+func (s *Sampler) Sample(now time.Time) {
 	stats, err := s.cfg.Stats.Read(s.stats)
 	s.stats = stats[:0]
 	var qstats []QdiscStat
@@ -359,12 +364,27 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 	s.seq++
 	s.samples++
 	t := s.mono(now)
-	if haveLinks && (linksVer != s.linksVer || !s.haveLink) {
+	linksChanged := haveLinks && (linksVer != s.linksVer || !s.haveLink)
+	if linksChanged {
 		s.setLinks(links, linksVer)
 	}
+	if len(s.hint) < len(stats) {
+		s.hint = append(s.hint, make([]*device, len(stats)-len(s.hint))...)
+	}
 	refresh := false
+	seen := 0
 	for i := range stats {
 		st := &stats[i]
+		// The kernel dumps interfaces in the same order every time: the
+		// device met at this position last time is almost always the one
+		// here now, which spares two map lookups per interface.
+		if d := s.hint[i]; d != nil && !linksChanged && !d.removed && st.Index != 0 && d.index == st.Index {
+			d.seen = s.seq
+			seen++
+			s.update(d, st, t)
+			continue
+		}
+		s.hint[i] = nil
 		key, link, ok := s.resolve(st)
 		if !ok {
 			refresh = true
@@ -372,10 +392,12 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 		}
 		d := s.devices[key]
 		if d == nil {
-			if !s.included(link.Name) {
+			if s.excluded[key] || !s.included(link.Name) {
+				s.excluded[key] = true
 				continue
 			}
-			d = s.addDevice(key, link, st, t)
+			s.hint[i] = s.addDevice(key, link, st, t)
+			seen++
 			continue
 		}
 		d.seen = s.seq
@@ -385,7 +407,8 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 				// rename but a reuse, so its counters start afresh.
 				s.removeDevice(key, d)
 				if s.included(link.Name) {
-					s.addDevice(key, link, st, t)
+					s.hint[i] = s.addDevice(key, link, st, t)
+					seen++
 				}
 				continue
 			}
@@ -394,11 +417,15 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 				continue
 			}
 		}
+		s.hint[i] = d
+		seen++
 		s.update(d, st, t)
 	}
-	for key, d := range s.devices {
-		if d.seen != s.seq {
-			s.removeDevice(key, d)
+	if seen != len(s.devices) {
+		for key, d := range s.devices {
+			if d.seen != s.seq {
+				s.removeDevice(key, d)
+			}
 		}
 	}
 	if refresh && s.cfg.Links != nil {
@@ -409,6 +436,8 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 
 func (s *Sampler) setLinks(links []Link, ver uint64) {
 	s.linksVer, s.haveLink = ver, true
+	// Names may have changed: include/exclude is decided afresh.
+	clear(s.excluded)
 	s.linkByIx = make(map[int32]*Link, len(links))
 	s.linkByNm = make(map[string]*Link, len(links))
 	for i := range links {
@@ -491,6 +520,7 @@ func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
 }
 
 func (s *Sampler) removeDevice(key int32, d *device) {
+	d.removed = true
 	delete(s.devices, key)
 	if s.byName[d.name] == d {
 		delete(s.byName, d.name)
@@ -550,8 +580,12 @@ func (s *Sampler) update(d *device, st *Stat, t int64) {
 	addDelta(&d.drops[1], d.last.TxDrops, cur.TxDrops)
 	d.last = cur
 	d.moved = moved
-	d.history1s.record(t, d.bytes[0], d.bytes[1])
-	d.history60s.record(t, d.bytes[0], d.bytes[1])
+	if moved {
+		// Between recorded movements the totals were flat, so a sparse
+		// history still gives the total at any past time.
+		d.history1s.record(t, d.bytes[0], d.bytes[1])
+		d.history60s.record(t, d.bytes[0], d.bytes[1])
+	}
 	if p := &d.pending; p.active {
 		// The sample after an ambiguous movement decides it: moving
 		// again proves the driver eager, so the movement covered one
@@ -570,14 +604,10 @@ func (s *Sampler) update(d *device, st *Stat, t int64) {
 		s.publish(d, [2]uint64{rx, tx}, span, t)
 	case d.refresh.class != refreshLazy:
 		// Flat counters on a device that is not lazy mean an idle
-		// interval.
+		// interval. A zero rate never raises a trailing maximum, so the
+		// windows need no push.
 		d.rate = [2]float64{}
-		for dir := range 2 {
-			d.bursting[dir] = false
-			for w := range d.peaks[dir] {
-				d.peaks[dir][w].push(t, 0)
-			}
-		}
+		d.bursting = [2]bool{}
 	}
 }
 

@@ -320,3 +320,44 @@ func TestNewRejectsBadInterval(t *testing.T) {
 		t.Errorf("no source: err = %v", err)
 	}
 }
+
+// Hooks see each device's rates, peaks and the bytes of trailing windows.
+func TestViewLookup(t *testing.T) {
+	s := newTestSampler(t, Config{})
+	links := []Link{{Index: 1, Name: "bond0", SpeedBytes: 2.5e8}, {Index: 2, Name: "eth0"}, {Index: 3, Name: "eth1"}}
+	var got DeviceRates
+	var found bool
+	s.AddHook(func(v View) { got, found = v.Lookup("eth0") })
+	now := time.Unix(5000, 0)
+	var rx uint64
+	for i := range 200 {
+		now = now.Add(100 * time.Millisecond)
+		rx += 1000
+		stats := []Stat{{Index: 1, Counters: Counters{RxBytes: rx}}, {Index: 2, Counters: Counters{RxBytes: rx}}, {Index: 3}}
+		if i%2 == 1 {
+			// The kernel's order changed: the position hints must not
+			// mix devices up.
+			stats[0], stats[1] = stats[1], stats[0]
+		}
+		s.Step(now, stats, links, 1)
+	}
+	if !found {
+		t.Fatal("eth0 not found by the hook")
+	}
+	if got.Rate[Receive] != 10000 || got.Peak[Receive][Window60s] != 10000 {
+		t.Errorf("rate %v, 60s peak %v; want 10000 B/s", got.Rate[Receive], got.Peak[Receive][Window60s])
+	}
+	if got.WindowBytes[Receive][Window1s] != 10000 || got.WindowSeconds[Window1s] != 1 {
+		t.Errorf("1s window: %d bytes over %v s; want 10000 over 1", got.WindowBytes[Receive][Window1s], got.WindowSeconds[Window1s])
+	}
+	if b := got.WindowBytes[Receive][Window10s]; b < 100000 || b > 110000 || got.WindowSeconds[Window10s] != 10 {
+		t.Errorf("10s window: %d bytes over %v s; want 100000..110000 over 10", b, got.WindowSeconds[Window10s])
+	}
+	// 20 s of history: the 60 s window covers what there is.
+	if s := got.WindowSeconds[Window60s]; s < 19 || s > 20 {
+		t.Errorf("60s window covers %v s, want the ~20 s of history", s)
+	}
+	if d := snapshotOf(t, s, "bond0"); d.Bytes[Receive] != rx {
+		t.Errorf("bond0 total %d, want %d", d.Bytes[Receive], rx)
+	}
+}

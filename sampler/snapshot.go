@@ -145,10 +145,10 @@ func (v View) Lookup(name string) (DeviceRates, bool) {
 		if Window(w) == Window1s {
 			ring = &d.history1s
 		}
-		if e, ok := ring.since(now, int64(Window(w).Span())); ok {
+		if e, covered, ok := ring.at(now, int64(Window(w).Span())); ok {
 			r.WindowBytes[0][w] = d.bytes[0] - e.rx
 			r.WindowBytes[1][w] = d.bytes[1] - e.tx
-			r.WindowSeconds[w] = float64(now-e.t) / 1e9
+			r.WindowSeconds[w] = float64(covered) / 1e9
 		}
 	}
 	return r, true

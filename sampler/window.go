@@ -71,8 +71,9 @@ func (w *maxWindow) max(now int64) float64 {
 	return 0
 }
 
-// historyRing remembers a device's cumulative byte totals at a spacing of
-// at least step, for the bytes moved over a trailing window.
+// historyRing remembers a device's cumulative byte totals when they move,
+// at a spacing of at least step, for the bytes moved over a trailing
+// window.
 type historyRing struct {
 	step    int64
 	entries []historyEntry
@@ -101,17 +102,19 @@ func (h *historyRing) record(t int64, rx, tx uint64) {
 	h.n = min(h.n+1, len(h.entries))
 }
 
-// since returns the newest entry at least span old at time now, or the
-// oldest entry when none is that old yet.
-func (h *historyRing) since(now, span int64) (historyEntry, bool) {
+// at returns the total at time now-span: the newest entry at least span
+// old (totals are flat between entries), and the span it covers. When no
+// entry is that old, it returns the oldest and the shorter span it covers.
+func (h *historyRing) at(now, span int64) (e historyEntry, covered int64, ok bool) {
 	if h.n == 0 {
-		return historyEntry{}, false
+		return historyEntry{}, 0, false
 	}
 	for i := 1; i <= h.n; i++ {
 		e := h.entries[(h.next-i+len(h.entries))%len(h.entries)]
 		if now-e.t >= span {
-			return e, true
+			return e, span, true
 		}
 	}
-	return h.entries[(h.next-h.n+len(h.entries))%len(h.entries)], true
+	e = h.entries[(h.next-h.n+len(h.entries))%len(h.entries)]
+	return e, now - e.t, true
 }

@@ -47,7 +47,7 @@ type feature interface {
 }
 
 // features lists the optional parts: each constructor adds its flags to app.
-var features = []func(app *kingpin.Application) feature{}
+var features = []func(app *kingpin.Application) feature{newBondFeature}
 
 // exporterEnv is what features get to wire themselves in.
 type exporterEnv struct {
@@ -124,7 +124,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("sampler.burst-threshold", "Fraction of link speed at or above which an interval counts as a burst.").Default("0.8").Float64Var(&o.burstThreshold)
 	app.Flag("sampler.burst-rate", "Burst threshold in bytes/s for devices whose link speed is unknown; 0 counts no bursts on them.").Default("0").Float64Var(&o.burstRate)
 	app.Flag("sampler.histogram-devices", "Regexp of devices that get a throughput histogram.").Default(".*").StringVar(&o.histInclude)
-	app.Flag("sampler.histogram-devices-exclude", "Regexp of devices that get no throughput histogram (peaks and counters still cover them): by default per-VM and per-container interfaces.").Default(`^(veth|tap|vif|vnet|tun|cali|lxc|fwpr|fwln|fwbr|macvtap)`).StringVar(&o.histExclude)
+	app.Flag("sampler.histogram-devices-exclude", "Regexp of devices that get no throughput histogram (peaks and counters still cover them): by default per-VM and per-container interfaces.").Default(collector.DefaultHistogramExclude).StringVar(&o.histExclude)
 	app.Flag("sampler.qdisc-every", "Read qdisc statistics every Nth sample; 0 never.").Default("1").IntVar(&o.qdiscEvery)
 	app.Flag("sampler.max-refresh", "Longest counter refresh period believed of a driver (lazy-counter detection).").Default("3s").SetValue(&durationValue{"sampler.max-refresh", &o.maxRefresh})
 	app.Flag("sampler.source", "Where counters come from: auto (netlink RTM_GETSTATS, falling back to /proc/net/dev), netlink or procfs.").Default("auto").EnumVar(&o.source, "auto", "netlink", "procfs")
