@@ -2,8 +2,8 @@ package collector_test
 
 import (
 	"fmt"
-	"os"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -35,8 +35,8 @@ func links(n, physical int) []sampler.Link {
 type noStats struct{}
 
 func (noStats) Read(dst []sampler.Stat) ([]sampler.Stat, error) { return dst, nil }
-func (noStats) Name() string                                     { return "netlink" }
-func (noStats) Close() error                                     { return nil }
+func (noStats) Name() string                                    { return "netlink" }
+func (noStats) Close() error                                    { return nil }
 
 // movingSampler is a sampler over n devices whose counters all move at
 // every step, with the exporter's histograms attached: on every device, or
