@@ -387,6 +387,7 @@ func (a *Analyzer) Result() (*Result, error) {
 	// Echoes seen at one point only say nothing about the path.
 	res.Echoes = make([]Echo, 0, len(a.records))
 	shared := 0
+	sharedAt := make([]int, n) // echoes each point shares with another
 	for i := range a.records {
 		r := &a.records[i]
 		pts := 0
@@ -397,6 +398,11 @@ func (a *Analyzer) Result() (*Result, error) {
 		}
 		if pts >= 2 {
 			shared++
+			for p := range n {
+				if r.HasRequest(p) || r.HasReply(p) {
+					sharedAt[p]++
+				}
+			}
 		}
 		e := Echo{Record: *r, RoundTrip: make([]Span, n)}
 		for p := range n {
@@ -411,7 +417,13 @@ func (a *Analyzer) Result() (*Result, error) {
 	}
 	a.records = nil // the echoes hold copies
 	if shared == 0 {
-		return nil, fmt.Errorf("%w: %d echoes, none seen at more than one point (do the captures cover the same time and the same ping?)", ErrNoMatch, len(a.records))
+		return nil, fmt.Errorf("%w: %d echoes, none seen at more than one point (do the captures cover the same time and the same ping, with clocks less than the maximum age apart?)", ErrNoMatch, len(res.Echoes))
+	}
+	for p, k := range sharedAt {
+		if k == 0 {
+			res.Warnings = append(res.Warnings, Warning{Point: p, Message: fmt.Sprintf(
+				"point %s shares no echo with the other points: a different ping or time, or a clock more than the maximum age off", a.points[p].Name)})
+		}
 	}
 	slices.SortStableFunc(res.Echoes, func(x, y Echo) int { return x.firstTime().Compare(y.firstTime()) })
 

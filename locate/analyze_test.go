@@ -517,3 +517,24 @@ func TestAnalyzerConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestPointSharingNothing(t *testing.T) {
+	per := seedObservations(100, 120)
+	per[5] = seedObservations(400, 404)[5]
+	r, err := feed(t, seedPoints, nil, per, Options{MaxAge: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, w := range r.Warnings {
+		if w.Point == 5 && strings.Contains(w.Message, "shares no echo") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("warnings %v, want vm_b_eth0 sharing no echo", r.Warnings)
+	}
+	if v := r.Verdict; v == nil || v.Segment != (Segment{2, 3}) || v.Direction != DirReply {
+		t.Errorf("verdict %+v", v)
+	}
+}

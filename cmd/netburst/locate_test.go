@@ -481,3 +481,46 @@ func BenchmarkLocateFiles(b *testing.B) {
 		}
 	}
 }
+
+// TestLocateTextLosses: a reply lost between the physical NICs and a
+// request missing from one capture show in the text report.
+func TestLocateTextLosses(t *testing.T) {
+	per := seedCaptures(false)
+	for p := range 3 {
+		per[p] = slices.DeleteFunc(per[p], func(e locEcho) bool { return e.seq == 105 && e.reply })
+	}
+	per[1] = slices.DeleteFunc(per[1], func(e locEcho) bool { return e.seq == 112 && !e.reply })
+	args := seedFiles(t, per, seedNames)
+	for _, tc := range []struct {
+		flags []string
+		want  []string
+		not   []string
+	}{
+		{nil, []string{
+			"21 echoes, 1 slow, 1 lost",
+			"LOSS: 1 reply packets disappeared between hv_a_eth0 and hv_b_eth0, seq 105",
+			"echo 192.168.47.111 > 192.168.47.127 id 21616 seq 105\n",
+			"lost: reply between hv_a_eth0 and hv_b_eth0",
+		}, []string{"seq 100\n", "seq 112\n"}},
+		{[]string{"--all"}, []string{
+			"echo 192.168.47.111 > 192.168.47.127 id 21616 seq 100\n",
+			"not captured at: hv_a_vif023471",
+			"vm_a_eth0 -> hv_a_eth0",
+		}, nil},
+	} {
+		code, out, errOut := runLocate(t, append(append([]string{"locate"}, tc.flags...), args...)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.flags, w, out)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(out, w) {
+				t.Errorf("%v: output has %q:\n%s", tc.flags, w, out)
+			}
+		}
+	}
+}
