@@ -81,8 +81,8 @@ type Overflow struct {
 type Summary struct {
 	// Start and End are the times of the first and last packet (zero when
 	// there was none).
-	Start time.Time `json:"start"`
-	End   time.Time `json:"end"`
+	Start time.Time `json:"start,omitzero"`
+	End   time.Time `json:"end,omitzero"`
 	// Counter is the total of every frame, IP or not.
 	Counter
 	// PeakBytesPerSecond is the largest 100 ms bucket of all traffic.
