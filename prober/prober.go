@@ -215,6 +215,9 @@ type Prober struct {
 
 	foreign, unmatched, malformed atomic.Uint64
 	running                       atomic.Bool
+
+	// open opens a socket; tests replace it with a fake.
+	open func(v6 bool, mode Mode, dev string, rawID uint16) (conn, error)
 }
 
 type connEntry struct {
@@ -235,7 +238,7 @@ func New(cfg Config) (*Prober, error) {
 	if cfg.Sink == nil {
 		cfg.Sink = spike.Discard{}
 	}
-	p := &Prober{cfg: cfg, epoch: time.Now(), updates: make(chan struct{}, 1), wake: make(chan struct{}, 1), conns: map[connKey]*connEntry{}}
+	p := &Prober{cfg: cfg, epoch: time.Now(), updates: make(chan struct{}, 1), wake: make(chan struct{}, 1), conns: map[connKey]*connEntry{}, open: openConn}
 	if _, err := rand.Read(p.token[:]); err != nil {
 		return nil, fmt.Errorf("run token: %w", err)
 	}
@@ -344,6 +347,8 @@ func (p *Prober) Targets() []string {
 
 // Run probes until ctx ends, or, with Config.Count, until every target
 // sent Count probes and each was answered or lost. It may be called once.
+// Sockets are opened by the goroutine that calls Run, so they belong to
+// that thread's network namespace.
 func (p *Prober) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("prober: Run called twice")
@@ -392,7 +397,7 @@ func (p *Prober) conn(v6 bool, dev string) (conn, error) {
 	if _, err := rand.Read(id[:]); err != nil {
 		return nil, fmt.Errorf("echo id: %w", err)
 	}
-	c, err := openConn(v6, p.cfg.Mode, dev, uint16(id[0])<<8|uint16(id[1]))
+	c, err := p.open(v6, p.cfg.Mode, dev, uint16(id[0])<<8|uint16(id[1]))
 	if err != nil {
 		p.conns[k] = &connEntry{err: err, retryAt: now + 10*time.Second}
 		return nil, err
