@@ -93,13 +93,18 @@ const (
 	OffsetNone OffsetMethod = "none"
 )
 
-// Offset is a point's clock offset relative to the first point: the
-// point's timestamps are the first point's plus Value.
+// Offset is a point's clock offset relative to the first point: at time t
+// the point's timestamps are the first point's plus Value + Drift x (t -
+// Result.Epoch).
 type Offset struct {
 	Method OffsetMethod
-	// Value is the offset (zero for reference and for a clock shared with
-	// the reference).
+	// Value is the offset at Result.Epoch (zero for the reference and for a
+	// clock shared with it).
 	Value time.Duration
+	// Drift is how fast the offset changes, in seconds per second (1e-6 is
+	// 1 ppm): unsynchronised clocks drift by tens of ppm, which over a long
+	// capture exceeds the delays sought.
+	Drift float64
 	// Uncertainty bounds the error of an estimate: an estimate assumes the
 	// normal echoes' one-way delays are equal both ways, and is off by half
 	// their difference at most, which is at most half their round trip.
@@ -116,6 +121,11 @@ type Offset struct {
 
 // Known reports whether one-way delays may use the offset.
 func (o Offset) Known() bool { return o.Method != OffsetNone && o.Consistent }
+
+// at returns the offset at time t (Unix ns), epoch being Result.Epoch.
+func (o Offset) at(t, epoch int64) time.Duration {
+	return o.Value + time.Duration(o.Drift*float64(t-epoch))
+}
 
 // PointResult describes one capture point after the analysis.
 type PointResult struct {
@@ -259,6 +269,9 @@ type Stats struct {
 
 // Result is the analysis of one set of captures.
 type Result struct {
+	// Epoch is the time (in the first point's clock) at which the offsets'
+	// Values hold: the first point's first echo.
+	Epoch     time.Time
 	Points    []PointResult
 	Echoes    []Echo
 	Threshold Threshold
@@ -602,18 +615,21 @@ func (e *Echo) normal() bool { return !e.Reversed && !e.Slow && e.EndToEnd.Valid
 // where θ is p's clock minus q's and d_req, d_rep ≥ 0 are the one-way
 // delays. So θ lies in [rep_p - rep_q, req_p - req_q], an interval as wide
 // as the segment's round trip, and its midpoint is exact when the two
-// one-way delays are equal. The estimate is the median of the midpoints
-// over the normal echoes: slow echoes are left out (their one-way delays
-// are as unequal as they get) and the median ignores the odd one that
-// still is. Its error is at most half a normal echo's segment round trip,
-// reported as the uncertainty. Every echo, slow or not, must then have θ in
-// its interval (give or take ClockTolerance); one that does not shows a
-// clock that stepped or drifted, and the point's one-way delays are then
-// not reported. Points that share a clock (same Point.Clock) skip the
-// estimate but not the check: there a violation means the request reached
-// the downstream point before the upstream one.
+// one-way delays are equal. The estimate is robust over the midpoints of
+// the normal echoes: slow echoes are left out (their one-way delays are as
+// unequal as they get), and a median (with a Theil-Sen slope for clocks
+// that drift, see fitOffset) ignores the odd one that still is. Its error
+// is at most half a normal echo's segment round trip, reported as the
+// uncertainty. Every echo, slow or not, must then have θ in its interval
+// (give or take ClockTolerance); one that does not shows a clock that
+// stepped, and the point's one-way delays are then not reported. Points
+// that share a clock (same Point.Clock) skip the estimate but not the
+// check: there a violation means the request reached the downstream point
+// before the upstream one.
 func (a *Analyzer) offsets(res *Result, stepped []bool) {
 	n := len(res.Points)
+	res.Epoch = res.Points[0].First
+	epoch := res.Epoch.UnixNano()
 	res.Points[0].Offset = Offset{Method: OffsetReference, Consistent: !stepped[0]}
 	for p := 1; p < n; p++ {
 		off := &res.Points[p].Offset
@@ -621,8 +637,9 @@ func (a *Analyzer) offsets(res *Result, stepped []bool) {
 		if c := res.Points[p].Clock; c != "" {
 			for q := range p {
 				if res.Points[q].Clock == c {
-					*off = Offset{Method: OffsetShared, Value: res.Points[q].Offset.Value, RelativeTo: q, Consistent: !stepped[p]}
-					if res.Points[q].Offset.Method == OffsetNone {
+					oq := res.Points[q].Offset
+					*off = Offset{Method: OffsetShared, Value: oq.Value, Drift: oq.Drift, RelativeTo: q, Consistent: !stepped[p]}
+					if oq.Method == OffsetNone {
 						// Unknown relative to the first point, but one-way
 						// delays to q's other points still need no offset.
 						off.Method = OffsetNone
@@ -634,8 +651,9 @@ func (a *Analyzer) offsets(res *Result, stepped []bool) {
 		if off.Method == OffsetShared {
 			// Check against the nearest upstream point of known offset.
 			for q := p - 1; q >= 0; q-- {
-				if res.Points[q].Offset.Method != OffsetNone {
-					off.Consistent = a.consistent(res, q, p, off.Value-res.Points[q].Offset.Value, true)
+				if oq := res.Points[q].Offset; oq.Method != OffsetNone {
+					rel := Offset{Value: off.Value - oq.Value, Drift: off.Drift - oq.Drift}
+					off.Consistent = a.consistent(res, q, p, rel, true)
 					break
 				}
 			}
@@ -643,9 +661,11 @@ func (a *Analyzer) offsets(res *Result, stepped []bool) {
 			continue
 		}
 		for q := p - 1; q >= 0; q-- {
-			if res.Points[q].Offset.Method == OffsetNone {
+			oq := res.Points[q].Offset
+			if oq.Method == OffsetNone {
 				continue
 			}
+			var ts []int64
 			var mids, halves []time.Duration
 			for i := range res.Echoes {
 				e := &res.Echoes[i]
@@ -653,33 +673,75 @@ func (a *Analyzer) offsets(res *Result, stepped []bool) {
 					continue
 				}
 				up, lo := time.Duration(e.Request[p]-e.Request[q]), time.Duration(e.Reply[p]-e.Reply[q])
+				ts = append(ts, e.Request[q])
 				mids = append(mids, lo+(up-lo)/2)
 				halves = append(halves, (up-lo)/2)
 			}
 			if len(mids) == 0 {
 				continue
 			}
-			theta, _ := median(mids)
+			rel := fitOffset(ts, mids, epoch)
 			unc, _ := median(halves)
 			if unc < 0 {
 				unc = -unc
 			}
 			*off = Offset{
 				Method:      OffsetEstimated,
-				Value:       res.Points[q].Offset.Value + theta,
-				Uncertainty: res.Points[q].Offset.Uncertainty + unc,
+				Value:       oq.Value + rel.Value,
+				Drift:       oq.Drift + rel.Drift,
+				Uncertainty: oq.Uncertainty + unc,
 				Samples:     len(mids),
 				RelativeTo:  q,
 			}
-			off.Consistent = a.consistent(res, q, p, theta, false) && !stepped[p]
+			off.Consistent = a.consistent(res, q, p, rel, false) && !stepped[p]
 			break
 		}
 	}
 }
 
-// consistent checks every echo seen in full at q and p against theta, p's
+// minDriftSpan is the shortest stretch of normal echoes over which a drift
+// is estimated: over less, a drift cannot move the offset by more than the
+// timestamps' noise, and the slope would only fit that noise.
+const minDriftSpan = 10 * time.Second
+
+// fitOffset fits offset(t) = Value + Drift x (t - epoch) to the per-echo
+// midpoints mids taken at times ts, robustly: Drift is the Theil-Sen slope
+// (the median of the slopes between pairs of samples, at most 256 of them
+// evenly spread, so at most 32,640 pairs), Value the median of what is left
+// after taking the drift out. A sample or a quarter of them far off moves
+// neither. Without a drift (a span under minDriftSpan) this is the median.
+func fitOffset(ts []int64, mids []time.Duration, epoch int64) Offset {
+	var o Offset
+	if n := len(ts); n >= 3 && time.Duration(ts[n-1]-ts[0]) >= minDriftSpan {
+		idx := make([]int, 0, 256)
+		for i := range min(n, 256) {
+			idx = append(idx, i*(n-1)/max(min(n, 256)-1, 1))
+		}
+		var slopes []float64
+		for i, a := range idx {
+			for _, b := range idx[i+1:] {
+				if dt := ts[b] - ts[a]; dt > 0 {
+					slopes = append(slopes, float64(mids[b]-mids[a])/float64(dt))
+				}
+			}
+		}
+		if len(slopes) > 0 {
+			slices.Sort(slopes)
+			o.Drift = slopes[len(slopes)/2]
+		}
+	}
+	rest := make([]time.Duration, len(mids))
+	for i := range mids {
+		rest[i] = mids[i] - time.Duration(o.Drift*float64(ts[i]-epoch))
+	}
+	o.Value, _ = median(rest)
+	return o
+}
+
+// consistent checks every echo seen in full at q and p against rel, p's
 // clock minus q's, and records a warning for the worst contradiction.
-func (a *Analyzer) consistent(res *Result, q, p int, theta time.Duration, sharedClock bool) bool {
+func (a *Analyzer) consistent(res *Result, q, p int, rel Offset, sharedClock bool) bool {
+	epoch := res.Epoch.UnixNano()
 	var worst time.Duration
 	var worstKey Key
 	bad, total := 0, 0
@@ -690,6 +752,7 @@ func (a *Analyzer) consistent(res *Result, q, p int, theta time.Duration, shared
 		}
 		total++
 		up, lo := time.Duration(e.Request[p]-e.Request[q]), time.Duration(e.Reply[p]-e.Reply[q])
+		theta := rel.at(e.Request[q], epoch)
 		v := max(lo-theta, theta-up)
 		if v > a.opts.ClockTolerance {
 			bad++
@@ -714,11 +777,11 @@ func (a *Analyzer) consistent(res *Result, q, p int, theta time.Duration, shared
 	return false
 }
 
-// oneWayOffset returns p's clock minus q's for one-way delays between them,
-// and whether it is usable: q and p share a clock (both consistent), or
-// every offset from q to p is known and consistent (p's offset is chained
-// through the points between).
-func oneWayOffset(res *Result, q, p int) (time.Duration, bool) {
+// oneWayOffset returns p's clock minus q's at time t (q's clock) for
+// one-way delays between them, and whether it is usable: q and p share a
+// clock (both consistent), or every offset from q to p is known and
+// consistent (p's offset is chained through the points between).
+func oneWayOffset(res *Result, q, p int, t int64) (time.Duration, bool) {
 	oq, op := res.Points[q].Offset, res.Points[p].Offset
 	if c := res.Points[q].Clock; c != "" && c == res.Points[p].Clock {
 		return 0, oq.Consistent && op.Consistent
@@ -728,7 +791,8 @@ func oneWayOffset(res *Result, q, p int) (time.Duration, bool) {
 			return 0, false
 		}
 	}
-	return op.Value - oq.Value, true
+	epoch := res.Epoch.UnixNano()
+	return op.at(t, epoch) - oq.at(t, epoch), true
 }
 
 // segments fills each echo's segment delays.
@@ -754,7 +818,7 @@ func (a *Analyzer) segments(res *Result) {
 
 func segmentDelay(res *Result, e *Echo, q, p int) SegmentDelay {
 	s := SegmentDelay{Segment: Segment{From: q, To: p}, RoundTrip: e.RoundTrip[q].D - e.RoundTrip[p].D}
-	if theta, ok := oneWayOffset(res, q, p); ok {
+	if theta, ok := oneWayOffset(res, q, p, e.Request[q]); ok {
 		s.Request = known(time.Duration(e.Request[p]-e.Request[q]) - theta)
 		s.Reply = known(time.Duration(e.Reply[q]-e.Reply[p]) + theta)
 	}
@@ -773,7 +837,8 @@ func (a *Analyzer) losses(res *Result) {
 		// Convert t from seenAt's clock to k's, with offsets where known.
 		var dk, ds time.Duration
 		if res.Points[k].Offset.Method != OffsetNone && res.Points[seenAt].Offset.Method != OffsetNone {
-			dk, ds = res.Points[k].Offset.Value, res.Points[seenAt].Offset.Value
+			epoch := res.Epoch.UnixNano()
+			dk, ds = res.Points[k].Offset.at(t.UnixNano(), epoch), res.Points[seenAt].Offset.at(t.UnixNano(), epoch)
 		}
 		tk := t.Add(dk - ds)
 		return tk.After(res.Points[k].First.Add(captureMargin)) && tk.Before(res.Points[k].Last.Add(-captureMargin))

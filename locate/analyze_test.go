@@ -538,3 +538,37 @@ func TestPointSharingNothing(t *testing.T) {
 		t.Errorf("verdict %+v", v)
 	}
 }
+
+// TestClockDrift: VM b's clock runs 40 ppm fast over a 1,000 s capture, so
+// its offset moves by 40 ms, far beyond the clock tolerance. The drift is
+// estimated, the clock is not called jumping, and one-way delays stay
+// right.
+func TestClockDrift(t *testing.T) {
+	per := seedObservations(0, 999)
+	const drift = 40e-6
+	for i := range per[5] {
+		o := &per[5][i]
+		o.Time = o.Time.Add(time.Duration(drift * float64(o.Time.Sub(seedBase))))
+	}
+	r, err := feed(t, seedPoints, nil, per, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Warnings) != 0 {
+		t.Fatalf("warnings %v", r.Warnings)
+	}
+	off := r.Points[5].Offset
+	if d := off.Drift - drift; d > 1e-7 || d < -1e-7 {
+		t.Errorf("vm_b drift %.3g, want %.3g", off.Drift, drift)
+	}
+	for _, seq := range []uint16{3, 500, 990} {
+		e := echoBySeq(t, r, seq)
+		s := segBy(e, 4, 5)
+		if s == nil || !s.Request.Valid || !near(s.Request.D, us(seedHops[4][0]), us(3)) || !near(s.Reply.D, us(seedHops[4][1]), us(3)) {
+			t.Errorf("seq %d vif->vm_b one way %+v, want %dµs/%dµs", seq, s, seedHops[4][0], seedHops[4][1])
+		}
+	}
+	if v := r.Verdict; v == nil || v.Segment != (Segment{2, 3}) || v.Direction != DirReply || !near(v.WorstOneWay.D, us(120185), us(2)) {
+		t.Errorf("verdict %+v", v)
+	}
+}

@@ -202,6 +202,7 @@ type jsonOffset struct {
 	Method      string   `json:"method"`
 	Seconds     *float64 `json:"seconds"`
 	Uncertainty float64  `json:"uncertainty_seconds"`
+	DriftPPM    float64  `json:"drift_ppm"`
 	Samples     int      `json:"samples"`
 	RelativeTo  *string  `json:"relative_to"`
 	Consistent  bool     `json:"consistent"`
@@ -364,7 +365,7 @@ func buildJSON(res *locate.Result, srcs []*pointSource) jsonLocate {
 	for i, p := range res.Points {
 		jp := jsonPoint{
 			Name: p.Name, Clock: p.Clock, Requests: p.Requests, Replies: p.Replies, First: p.First.UTC(), Last: p.Last.UTC(),
-			Offset: jsonOffset{Method: string(p.Offset.Method), Uncertainty: secs(p.Offset.Uncertainty), Samples: p.Offset.Samples, Consistent: p.Offset.Consistent},
+			Offset: jsonOffset{Method: string(p.Offset.Method), Uncertainty: secs(p.Offset.Uncertainty), DriftPPM: p.Offset.Drift * 1e6, Samples: p.Offset.Samples, Consistent: p.Offset.Consistent},
 		}
 		if srcs != nil {
 			jp.File, jp.LinkType, jp.Frames, jp.DecodeErrors = srcs[i].spec.file, srcs[i].r.LinkType().String(), srcs[i].frames, srcs[i].undecode
@@ -485,7 +486,7 @@ func writeLocateText(out io.Writer, res *locate.Result, srcs []*pointSource, all
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(&b, "capture points, in path order from the pinging side (clock offsets relative to %s):\n", res.Points[0].Name)
+	fmt.Fprintf(&b, "capture points, in path order from the pinging side (clock offsets relative to %s, at %s):\n", res.Points[0].Name, fmtTime(res.Epoch, true))
 	fmt.Fprintln(tw, "  #\tpoint\tfile\trequests\treplies\tclock offset\tmethod\t")
 	for i, p := range res.Points {
 		off := "-"
@@ -493,6 +494,11 @@ func writeLocateText(out io.Writer, res *locate.Result, srcs []*pointSource, all
 			off = fmt.Sprintf("%+.6f s", p.Offset.Value.Seconds())
 			if p.Offset.Method == locate.OffsetEstimated {
 				off += fmt.Sprintf(" ± %.6f (%d echoes)", p.Offset.Uncertainty.Seconds(), p.Offset.Samples)
+			}
+			// Below 0.1 ppm a drift moves the offset by less than a
+			// microsecond in ten seconds: noise, not worth a column.
+			if d := p.Offset.Drift * 1e6; d >= 0.1 || d <= -0.1 {
+				off += fmt.Sprintf(", drift %+.1f ppm", d)
 			}
 		}
 		method := string(p.Offset.Method)
