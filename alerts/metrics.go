@@ -1,6 +1,13 @@
 package alerts
 
-import "sort"
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
 
 // MetricType is the Prometheus type of a metric in the contract.
 type MetricType int
@@ -106,4 +113,45 @@ func ContractNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// ErrExposition is wrapped by ParseExposition's errors.
+var ErrExposition = errors.New("bad exposition")
+
+// ParseExposition reads the metric types declared by the `# TYPE` lines of
+// a scrape in the Prometheus text format, for ExpandNames: this is how a
+// live scrape of netburst_exporter replaces the contract list. Counters,
+// gauges and untyped metrics map to Counter or Gauge, histograms (and
+// gauge histograms) to Histogram; summaries also expose _sum and _count.
+func ParseExposition(r io.Reader) (map[string]MetricType, error) {
+	out := map[string]MetricType{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for line := 1; sc.Scan(); line++ {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 || f[0] != "#" || f[1] != "TYPE" {
+			continue
+		}
+		if len(f) != 4 {
+			return nil, fmt.Errorf("%w: line %d: %q", ErrExposition, line, sc.Text())
+		}
+		switch f[3] {
+		case "counter":
+			out[f[2]] = Counter
+		case "gauge", "untyped", "unknown", "info", "stateset":
+			out[f[2]] = Gauge
+		case "histogram", "gaugehistogram":
+			out[f[2]] = Histogram
+		case "summary":
+			out[f[2]] = Gauge
+			out[f[2]+"_sum"] = Counter
+			out[f[2]+"_count"] = Counter
+		default:
+			return nil, fmt.Errorf("%w: line %d: unknown type %q", ErrExposition, line, f[3])
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrExposition, err)
+	}
+	return out, nil
 }

@@ -372,3 +372,33 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatalf("unknown key: err = %v, want ErrConfig", err)
 	}
 }
+
+func TestParseExposition(t *testing.T) {
+	const scrape = `# HELP netburst_interface_bytes_total Bytes.
+# TYPE netburst_interface_bytes_total counter
+netburst_interface_bytes_total{device="lo",direction="receive"} 42
+# TYPE netburst_probe_rtt_seconds histogram
+netburst_probe_rtt_seconds_bucket{target="a",le="+Inf"} 1
+# TYPE go_gc_duration_seconds summary
+# TYPE netburst_interface_speed_bytes gauge
+`
+	types, err := ParseExposition(strings.NewReader(scrape))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := ExpandNames(types)
+	for _, n := range []string{"netburst_interface_bytes_total", "netburst_probe_rtt_seconds", "netburst_probe_rtt_seconds_bucket",
+		"netburst_probe_rtt_seconds_count", "go_gc_duration_seconds_sum", "netburst_interface_speed_bytes", "up"} {
+		if !known[n] {
+			t.Errorf("%s not known from the scrape", n)
+		}
+	}
+	if known["netburst_bond_info"] {
+		t.Error("netburst_bond_info known though not scraped")
+	}
+	for _, bad := range []string{"# TYPE x\n", "# TYPE x countr\n"} {
+		if _, err := ParseExposition(strings.NewReader(bad)); !errors.Is(err, ErrExposition) {
+			t.Errorf("ParseExposition(%q) = %v, want ErrExposition", bad, err)
+		}
+	}
+}
