@@ -348,9 +348,10 @@ func (a *Analyzer) keep(r *Record) {
 	a.records = append(a.records, *r)
 }
 
-// Add records one observation. Observations of one point must come in that
-// point's capture order; those of different points may interleave in any
-// way, though a time-ordered merge keeps the matching table small.
+// Add records one observation. Each point's observations must come in its
+// capture order, and the points' streams merged by timestamp: the matching
+// table ages echoes on the newest timestamp seen, so a stream running more
+// than Options.MaxAge ahead of another splits their echoes.
 func (a *Analyzer) Add(o *Observation) {
 	if o.Point < 0 || o.Point >= len(a.points) {
 		a.m.Add(o) // counted there as BadPoint
@@ -378,7 +379,8 @@ func (a *Analyzer) Add(o *Observation) {
 	a.m.Add(o)
 }
 
-// Result flushes the matching table and analyses every echo. It returns
+// Result flushes the matching table and analyses every echo; call it once,
+// after the last Add. It returns
 // ErrNoEchoes when a point saw no echo, ErrNoMatch when no echo was seen at
 // two points, ErrPointOrder when the points are not in path order, and
 // ErrNoBaseline when no threshold was given and fewer than 3 echoes have an
