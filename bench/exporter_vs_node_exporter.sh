@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# CPU and memory of netburst_exporter sampling every 100 ms, side by side
+# with node_exporter's netdev collector scraped 10 times a second, over the
+# same network namespace of 1,000 interfaces. Run as root from the
+# repository root:
+#
+#   bash bench/exporter_vs_node_exporter.sh            # 60 s each
+#   DURATION=20 bash bench/exporter_vs_node_exporter.sh
+#
+# Needs iproute2, curl and prometheus-node-exporter (Debian package). Prints
+# each exporter's CPU as a percentage of one core, its peak RSS, the ratio,
+# netburst's sample-spacing p99 (from its own histogram) and the time of a
+# netburst scrape. Everything it creates is removed on exit.
+set -euo pipefail
+DURATION=${DURATION:-60}
+PAIRS=${PAIRS:-500}
+NODE_EXPORTER=${NODE_EXPORTER:-prometheus-node-exporter}
+NS=nbbench-$$
+WORK=$(mktemp -d)
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	ip netns del "$NS" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+command -v "$NODE_EXPORTER" >/dev/null || { echo "$NODE_EXPORTER not found (apt-get install prometheus-node-exporter)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "run as root: it creates a network namespace" >&2; exit 1; }
+
+CGO_ENABLED=0 go build -trimpath -o "$WORK/netburst_exporter" ./cmd/netburst_exporter
+
+ip netns add "$NS"
+ip -n "$NS" link set lo up
+for i in $(seq 0 $((PAIRS - 1))); do echo "link add name veth${i}a type veth peer name veth${i}b"; done >"$WORK/batch"
+ip -n "$NS" -batch "$WORK/batch"
+echo "namespace $NS: $(ip -n "$NS" -o link | wc -l) interfaces"
+
+hz=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+# nsenter execs in place, so $! is the exporter itself (ip netns exec forks).
+in_ns() { nsenter --net="/run/netns/$NS" -- "$@"; }
+
+# measure PID LABEL: CPU % of one core over DURATION seconds, then peak RSS.
+measure() {
+	local pid=$1 label=$2 t0 t1 w0 w1
+	t0=$(cpu_ticks "$pid"); w0=$(date +%s.%N)
+	sleep "$DURATION"
+	t1=$(cpu_ticks "$pid"); w1=$(date +%s.%N)
+	awk -v a="$t0" -v b="$t1" -v hz="$hz" -v w0="$w0" -v w1="$w1" \
+		'BEGIN { printf "%.4f\n", 100 * (b - a) / hz / (w1 - w0) }' >"$WORK/cpu.$label"
+	printf '%-14s CPU %7.3f %% of one core over %s s, peak RSS %6.1f MiB\n' "$label" "$(cat "$WORK/cpu.$label")" "$DURATION" "$(awk -v k="$(hwm_kib "$pid")" 'BEGIN { print k / 1024 }')"
+}
+
+# netburst: 100 ms sampling, scraped every 15 s as Prometheus would.
+in_ns "$WORK/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn &
+PIDS+=($!); nb=$!
+sleep 3
+( while sleep 15; do in_ns curl -s -o /dev/null http://127.0.0.1:9917/metrics || true; done ) &
+PIDS+=($!)
+echo "netburst_exporter: 100 ms sampling, scraped every 15 s"
+measure "$nb" netburst
+scrape_s=$(in_ns curl -s -o "$WORK/nb.prom" -w '%{time_total}' http://127.0.0.1:9917/metrics)
+awk '/^netburst_sampler_interval_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $NF; order[++k] = le }
+     /^netburst_sampler_interval_seconds_count/ { total = $NF }
+     END { for (i = 1; i <= k; i++) if (n[order[i]] >= 0.99 * total) { printf "netburst sample spacing p99 <= %g s (%d samples)\n", order[i], total; exit } }' "$WORK/nb.prom"
+echo "netburst scrape of $(grep -c '^netburst_' "$WORK/nb.prom") netburst series: ${scrape_s} s"
+kill "${PIDS[-1]}" "$nb"; wait "$nb" 2>/dev/null || true
+
+# node_exporter: netdev collector only, scraped 10 times a second (a scrape
+# starts every 100 ms whether or not the previous one has finished, as a
+# 100 ms scrape interval would).
+in_ns "$NODE_EXPORTER" --collector.disable-defaults --collector.netdev --web.listen-address=127.0.0.1:9100 --log.level=error 2>/dev/null &
+PIDS+=($!); ne=$!
+sleep 2
+: >"$WORK/ne.done"
+( while true; do { in_ns curl -s -o /dev/null http://127.0.0.1:9100/metrics && echo >>"$WORK/ne.done"; } & sleep 0.1; done ) &
+PIDS+=($!)
+c0=$(wc -l <"$WORK/ne.done")
+echo "node_exporter: netdev collector only, scraped every 100 ms"
+measure "$ne" node_exporter
+c1=$(wc -l <"$WORK/ne.done")
+echo "node_exporter scrapes completed in the window: $((c1 - c0)) ($(awk -v n=$((c1 - c0)) -v d="$DURATION" 'BEGIN { printf "%.1f", n / d }')/s)"
+awk -v a="$(cat "$WORK/cpu.node_exporter")" -v b="$(cat "$WORK/cpu.netburst")" 'BEGIN { if (b > 0) printf "node_exporter / netburst CPU: %.1fx\n", a / b }'
