@@ -20,7 +20,9 @@ WORK=$(mktemp -d)
 PIDS=()
 
 cleanup() {
+	rm -f "$WORK/run"
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	sleep 1 # let the scrape loops see that $WORK/run is gone
 	ip netns del "$NS" 2>/dev/null || true
 	rm -rf "$WORK"
 }
@@ -40,8 +42,8 @@ echo "namespace $NS: $(ip -n "$NS" -o link | wc -l) interfaces"
 hz=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
-# nsenter execs in place, so $! is the exporter itself (ip netns exec forks).
 in_ns() { nsenter --net="/run/netns/$NS" -- "$@"; }
+NSENTER=(nsenter --net="/run/netns/$NS" --)
 
 # measure PID LABEL: CPU % of one core over DURATION seconds, then peak RSS.
 measure() {
@@ -55,10 +57,13 @@ measure() {
 }
 
 # netburst: 100 ms sampling, scraped every 15 s as Prometheus would.
-in_ns "$WORK/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn &
+# A plain command (not a function) in the background, and nsenter execs in
+# place: $! is the exporter itself.
+touch "$WORK/run"
+"${NSENTER[@]}" "$WORK/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn &
 PIDS+=($!); nb=$!
 sleep 3
-( while sleep 15; do in_ns curl -s -o /dev/null http://127.0.0.1:9917/metrics || true; done ) &
+( while sleep 15 && [ -e "$WORK/run" ]; do in_ns curl -s -o /dev/null http://127.0.0.1:9917/metrics || true; done ) &
 PIDS+=($!)
 echo "netburst_exporter: 100 ms sampling, scraped every 15 s"
 measure "$nb" netburst
@@ -72,11 +77,11 @@ kill "${PIDS[-1]}" "$nb"; wait "$nb" 2>/dev/null || true
 # node_exporter: netdev collector only, scraped 10 times a second (a scrape
 # starts every 100 ms whether or not the previous one has finished, as a
 # 100 ms scrape interval would).
-in_ns "$NODE_EXPORTER" --collector.disable-defaults --collector.netdev --web.listen-address=127.0.0.1:9100 --log.level=error 2>/dev/null &
+"${NSENTER[@]}" "$NODE_EXPORTER" --collector.disable-defaults --collector.netdev --web.listen-address=127.0.0.1:9100 --log.level=error 2>/dev/null &
 PIDS+=($!); ne=$!
 sleep 2
 : >"$WORK/ne.done"
-( while true; do { in_ns curl -s -o /dev/null http://127.0.0.1:9100/metrics && echo >>"$WORK/ne.done"; } & sleep 0.1; done ) &
+( while [ -e "$WORK/run" ]; do { in_ns curl -s -o /dev/null http://127.0.0.1:9100/metrics && echo >>"$WORK/ne.done"; } & sleep 0.1; done ) &
 PIDS+=($!)
 c0=$(wc -l <"$WORK/ne.done")
 echo "node_exporter: netdev collector only, scraped every 100 ms"
