@@ -1,0 +1,244 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netburst/netburst/alerts/promstack"
+	"github.com/netburst/netburst/dashboards"
+)
+
+// startExporter builds netburst_exporter and runs it with its defaults on a
+// loopback port (it only reads this host's interface counters). It returns
+// the exporter's address.
+func startExporter(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("skipping: no go command to build netburst_exporter")
+	}
+	bin := filepath.Join(t.TempDir(), "netburst_exporter")
+	build := exec.Command(goBin, "build", "-o", bin, "github.com/netburst/netburst/cmd/netburst_exporter")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build netburst_exporter: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	logPath := filepath.Join(t.TempDir(), "exporter.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--web.listen-address="+addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("exporter log:\n%s", b)
+		}
+	})
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get("http://" + addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return addr
+			}
+		}
+		select {
+		case <-done:
+			t.Fatalf("netburst_exporter exited before it was ready")
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("netburst_exporter not ready after 30s: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// bundleMetricNames returns every metric name the rules and the dashboards
+// read, minus the rules' own recorded names and Prometheus' series.
+func bundleMetricNames(t *testing.T) []string {
+	t.Helper()
+	rules, err := LoadRules(RulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := rules.Exprs()
+	for _, name := range []string{"overview.json", "bonds.json", "latency.json", "spikes.json"} {
+		b, err := dashboards.Files.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A coarse but sufficient pick: every "expr" string of the JSON.
+		for i, e := range jsonExprs(string(b)) {
+			exprs[fmt.Sprintf("%s/%d", name, i)] = e
+		}
+	}
+	recorded := rules.RecordedNames()
+	own := ExpandNames(nil)
+	set := map[string]bool{}
+	for _, e := range exprs {
+		names, err := MetricNames(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if !recorded[n] && !own[n] {
+				set[n] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for n := range set {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestEndToEndRealExporterSampler runs the real netburst_exporter (sampler
+// only: the prober, bond, capture and locate wiring come with their
+// issues) under a real Prometheus loaded with the bundle's rules.
+//   - Live scrape: every sampler metric the bundles read is exported; the
+//     names not yet exported are listed (the full loop of issue 7 needs them).
+//   - Prometheus: the exporter is up, NotReady does not fire, and the
+//     sampler's own accounting holds as Prometheus computes it: samples plus
+//     overruns per second times the configured interval is 1 (each tick is
+//     one or the other).
+func TestEndToEndRealExporterSampler(t *testing.T) {
+	addr := startExporter(t)
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	types, err := ParseExposition(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := ExpandNames(types)
+	var missing []string
+	for _, n := range bundleMetricNames(t) {
+		if live[n] {
+			continue
+		}
+		missing = append(missing, n)
+		for _, p := range []string{"netburst_sampler_", "netburst_interface_bytes_total", "netburst_interface_peak_", "netburst_interface_burst_", "netburst_interface_info"} {
+			if strings.HasPrefix(n, p) {
+				t.Errorf("the bundles read %s, which the exporter's sampler does not export", n)
+			}
+		}
+	}
+	t.Logf("read by the bundles, not in this scrape (features not wired yet, or series that appear only with data such as link speed, qdiscs or counter refresh): %v", missing)
+
+	cfg, err := LoadConfig(ConfigFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, a := range cfg.Alerts {
+		a.For = "2s"
+		cfg.Alerts[name] = a
+	}
+	rules, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rulesPath := filepath.Join(t.TempDir(), "netburst-rules.yml")
+	if err := os.WriteFile(rulesPath, rules, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stack := promstack.Start(t, promstack.Options{Targets: []string{addr}, RuleFiles: []string{rulesPath}})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`up{instance=%q}`, addr), func(s []promstack.Sample) bool { return s[0].Value == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	accounting := fmt.Sprintf(`(rate(netburst_sampler_samples_total{instance=%[1]q}[10s]) + rate(netburst_sampler_overruns_total{instance=%[1]q}[10s]))
+		* netburst_sampler_configured_interval_seconds{instance=%[1]q}`, addr)
+	// The 10 s rate covers its window once 10 s of scrapes exist.
+	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`count_over_time(up{instance=%q}[10s])`, addr), func(s []promstack.Sample) bool { return s[0].Value >= 10 }); err != nil {
+		t.Fatal(err)
+	}
+	r, err := stack.WaitQuery(ctx, accounting, func(s []promstack.Sample) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("(samples + overruns) per second x configured interval, as Prometheus computes it: %.3f", r[0].Value)
+	if v := r[0].Value; math.Abs(v-1) > 0.25 {
+		t.Errorf("(samples + overruns) per second x interval = %.3f, want about 1", v)
+	}
+	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`netburst:sampler_samples:rate1m{instance=%q}`, addr), func(s []promstack.Sample) bool { return s[0].Value > 0 }); err != nil {
+		t.Error(err)
+	}
+	alerts, err := stack.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alerts {
+		if a.Labels["instance"] == addr && (a.Labels["alertname"] == "NetburstExporterNotReady" || a.Labels["alertname"] == "NetburstExporterDown") {
+			t.Errorf("%s is %s for a live, sampling exporter", a.Labels["alertname"], a.State)
+		}
+	}
+}
+
+// jsonExprs returns the values of every "expr" key of a JSON document.
+func jsonExprs(doc string) []string {
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		return nil
+	}
+	var out []string
+	var walk func(any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case map[string]any:
+			for k, e := range x {
+				if s, ok := e.(string); ok && k == "expr" {
+					out = append(out, s)
+				}
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
