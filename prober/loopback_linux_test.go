@@ -6,53 +6,9 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/netburst/netburst/spike"
 )
-
-// recorder is an Observer, ResultObserver and spike sink that keeps
-// everything it is given.
-type recorder struct {
-	mu      sync.Mutex
-	rtts    map[string][]time.Duration
-	results []Result
-	spikes  []spike.Event
-}
-
-func newRecorder() *recorder { return &recorder{rtts: map[string][]time.Duration{}} }
-
-func (r *recorder) ObserveRTT(target string, rtt time.Duration) {
-	r.mu.Lock()
-	r.rtts[target] = append(r.rtts[target], rtt)
-	r.mu.Unlock()
-}
-
-func (r *recorder) ObserveResult(res Result) {
-	r.mu.Lock()
-	r.results = append(r.results, res)
-	r.mu.Unlock()
-}
-
-func (r *recorder) Notify(e spike.Event) {
-	r.mu.Lock()
-	r.spikes = append(r.spikes, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) kinds(target string) map[ResultKind]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := map[ResultKind]int{}
-	for _, res := range r.results {
-		if res.Target == target {
-			m[res.Kind]++
-		}
-	}
-	return m
-}
 
 // skipUnlessICMP skips when this process can open no ICMP socket at all.
 func skipUnlessICMP(t *testing.T, v6 bool, mode Mode) {

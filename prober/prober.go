@@ -115,7 +115,10 @@ type TargetStats struct {
 	Addr netip.Addr
 	// ResolveError is the last resolution error, "" once resolved.
 	ResolveError string
-	// Counters since the target was added.
+	// Counters since the target was added. Sent counts every probe
+	// attempted; one the kernel refused is also in SendErrors and Lost,
+	// so that Sent = Replies + Lost + InFlight. Late replies are also in
+	// Lost; duplicates are in neither Replies nor Late.
 	Sent, Replies, Lost, Late, Duplicates, Reordered uint64
 	SendErrors, ICMPErrors, ResolveErrors, Spikes    uint64
 	// InFlight is the number of probes waiting for a reply.
@@ -407,6 +410,17 @@ func (p *Prober) conn(v6 bool, dev string) (conn, error) {
 	return c, nil
 }
 
+// CheckSocket opens and closes the socket a prober in mode would use for
+// the family, so that a command can fail at once with a clear error (no
+// CAP_NET_RAW, ping_group_range) rather than count send errors.
+func CheckSocket(v6 bool, mode Mode, dev string) error {
+	c, err := openConn(v6, mode, dev, 0)
+	if err != nil {
+		return err
+	}
+	return c.close()
+}
+
 // schedule is the sender's min-heap of targets by next send time.
 type schedule []*targetState
 
@@ -554,8 +568,15 @@ func (p *Prober) probe(st *targetState, now time.Duration) ([]Result, bool) {
 		return res, true
 	}
 	if err != nil {
+		// No socket: the probe counts as sent, failed and lost, so that
+		// sent = replies + lost + in flight holds and a count ends.
+		seq := st.nextSeq
+		st.ring[seq%uint16(len(st.ring))] = slot{seq: seq, state: slotFailed}
+		st.nextSeq++
+		st.sent++
 		st.sendErrors++
-		return append(res, Result{Kind: ResultSendError, Target: st.cfg.Name, Addr: addr, Seq: st.nextSeq, TTL: -1, Err: err}), true
+		st.lost++
+		return append(res, Result{Kind: ResultSendError, Target: st.cfg.Name, Addr: addr, Seq: seq, TTL: -1, Err: err}), true
 	}
 	if st.conn != c {
 		st.conn = c
@@ -571,6 +592,7 @@ func (p *Prober) probe(st *targetState, now time.Duration) ([]Result, bool) {
 	if err := c.send(st.pkt, addr, &st.opts); err != nil {
 		sl.state = slotFailed
 		st.sendErrors++
+		st.lost++
 		res = append(res, Result{Kind: ResultSendError, Target: st.cfg.Name, Addr: addr, Seq: seq, TTL: -1, Err: err})
 	}
 	return res, true

@@ -120,6 +120,9 @@ func runPing(ctx context.Context, out io.Writer, f *pingFlags) error {
 		return err
 	}
 	t.Host = addr.String()
+	if err := prober.CheckSocket(addr.Is6(), mode, t.Interface); err != nil {
+		return fmt.Errorf("ping %s: %w", f.target, err)
+	}
 	pr := &pingPrinter{out: out, csv: f.csv, min: time.Duration(math.MaxInt64)}
 	p, err := prober.New(prober.Config{Interval: interval, Timeout: timeout, Mode: mode, Count: f.count, Observer: pr})
 	if err != nil {
