@@ -237,6 +237,12 @@ func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 		sa = &unix.SockaddrInet4{Addr: dst.As4()}
 	}
 	_, err := unix.SendmsgN(c.fd, b, oob, sa, 0)
+	if err != nil && err != unix.EINVAL && err != unix.EAGAIN && err != unix.ENOBUFS {
+		// An ICMP error about another target sets the shared socket's
+		// pending error, which the next sendmsg returns once without
+		// sending. Try again: a genuine failure fails twice.
+		_, err = unix.SendmsgN(c.fd, b, oob, sa, 0)
+	}
 	if err == unix.EINVAL && len(oob) > base {
 		// A kernel older than 6.13 refuses SCM_TS_OPT_ID: send without
 		// it and use userspace send times from now on.
@@ -277,14 +283,24 @@ func (c *linuxConn) run(h handler) {
 		if fds[1].Revents != 0 {
 			return
 		}
+		errs := 0
 		for {
 			// The transmit stamp of a probe is queued before its reply can
 			// arrive; reading the error queue first keeps that order.
 			c.drainErrQueue(h, buf, oob)
 			n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_DONTWAIT)
-			if err != nil {
+			if err == unix.EAGAIN || err == unix.EINTR {
 				break
 			}
+			if err != nil {
+				// A pending socket error (an ICMP error's errno) is
+				// returned once, ahead of the data: read on.
+				if errs++; errs > 16 {
+					break
+				}
+				continue
+			}
+			errs = 0
 			rx, rxKernel, ttl := parseRxCmsgs(oob[:oobn])
 			if !rxKernel {
 				rx = time.Now().UnixNano()

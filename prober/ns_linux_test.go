@@ -121,6 +121,11 @@ func TestNamespaceModes(t *testing.T) {
 				}
 				if ts.Replies != n || ts.Lost != 0 || ts.Source != SourceKernel {
 					t.Errorf("%s: replies %d lost %d source %s, want %d, 0, kernel", ts.Name, ts.Replies, ts.Lost, ts.Source, n)
+					for _, r := range rec.results {
+						if r.Target == ts.Name && r.Kind != ResultReply {
+							t.Logf("%s: %+v", ts.Name, r)
+						}
+					}
 				}
 			}
 			for _, r := range rec.results {
