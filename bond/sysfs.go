@@ -84,7 +84,13 @@ func readSysfsBond(net, name string, t *Topology) Bond {
 		b.ActiveSlave = strings.TrimSpace(s)
 	}
 	slaves, _ := read("slaves")
+	seen := map[string]bool{}
 	for _, sl := range strings.Fields(slaves) {
+		if seen[sl] {
+			problem(sl, fmt.Errorf("%w: slave %s listed twice", ErrBadValue, sl))
+			continue
+		}
+		seen[sl] = true
 		if !validIfName(sl) {
 			problem(sl, fmt.Errorf("%w: slave name %q", ErrBadValue, sl))
 			continue
