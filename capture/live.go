@@ -1,0 +1,578 @@
+package capture
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/netburst/netburst/spike"
+)
+
+// ErrTimeout is what a Source returns when no frame arrived within its poll
+// timeout; the reader then checks for cancellation and polls again.
+var ErrTimeout = errors.New("capture poll timeout")
+
+// ErrNotSupported is returned where live capture is not available (not
+// Linux).
+var ErrNotSupported = errors.New("live capture is only supported on Linux")
+
+// Source delivers the frames of one device. The data returned by
+// ZeroCopyReadPacketData is valid until the next call.
+type Source interface {
+	// ZeroCopyReadPacketData returns the next frame, or ErrTimeout.
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	// KernelStats returns the cumulative frames the kernel saw and dropped
+	// (for lack of room in the socket's ring).
+	KernelStats() (packets, drops uint64, err error)
+	// Close releases the source.
+	Close() error
+}
+
+// Device is one capture point.
+type Device struct {
+	// Name is the interface name, used in reports, file names and metrics.
+	Name string
+	// LinkType is the link type of the frames Source delivers.
+	LinkType layers.LinkType
+	// Source delivers the frames.
+	Source Source
+}
+
+// Config tunes a Capture. Zero values take the defaults named below.
+type Config struct {
+	// Pre is how much history before a spike the ring keeps (default 2 s).
+	Pre time.Duration
+	// Post is how long after a spike the window stays open (default 1 s).
+	Post time.Duration
+	// Memory bounds all devices' rings and freeze buffers together
+	// (default 64 MiB).
+	Memory int64
+	// Snaplen is the most bytes kept of a frame (default 128).
+	Snaplen int
+	// Dir is where spike pcaps are written; empty writes none.
+	Dir string
+	// MaxFiles and MaxBytes bound the pcaps kept in Dir (oldest removed
+	// first); zero means no bound of that kind.
+	MaxFiles int
+	MaxBytes int64
+	// TopK bounds the entries of each table in a report (default 10).
+	TopK int
+	// MaxReports is how many reports are kept in memory (default 32).
+	MaxReports int
+	// MinInterval is the per-trigger rate limit: an event of a trigger
+	// within MinInterval of the last accepted one of that trigger that does
+	// not fall into an open window is suppressed (default 10 s).
+	MinInterval time.Duration
+	// MaxFlows bounds each summary table (default DefaultMaxFlows).
+	MaxFlows int
+}
+
+func (c *Config) defaults() {
+	if c.Pre <= 0 {
+		c.Pre = 2 * time.Second
+	}
+	if c.Post <= 0 {
+		c.Post = time.Second
+	}
+	if c.Memory <= 0 {
+		c.Memory = 64 << 20
+	}
+	if c.Snaplen <= 0 {
+		c.Snaplen = 128
+	}
+	if c.TopK <= 0 {
+		c.TopK = 10
+	}
+	if c.MaxReports <= 0 {
+		c.MaxReports = 32
+	}
+	if c.MinInterval <= 0 {
+		c.MinInterval = 10 * time.Second
+	}
+}
+
+// Report is the summary of one device's traffic around a spike, as served at
+// /api/v1/spikes (schema in docs/capture.md).
+type Report struct {
+	// Time is the triggering event's time; Trigger its detector. Triggers
+	// lists every trigger merged into the window, first one first.
+	Time     time.Time       `json:"time"`
+	Trigger  spike.Trigger   `json:"trigger"`
+	Triggers []spike.Trigger `json:"triggers"`
+	// Target, Value and Threshold come from the triggering event.
+	Target    string  `json:"target,omitempty"`
+	Value     float64 `json:"value"`
+	Threshold float64 `json:"threshold"`
+	Device    string  `json:"device"`
+	// WindowStart and WindowEnd are the frozen window [Time-pre, end].
+	WindowStart time.Time `json:"window_start"`
+	WindowEnd   time.Time `json:"window_end"`
+	// File is the pcap written, empty when none was (no --capture.dir, or
+	// a write error: FileError says which).
+	File      string `json:"file"`
+	FileError string `json:"file_error,omitempty"`
+	// Dropped counts frames of the window lost to the memory bound.
+	Dropped uint64 `json:"dropped"`
+	Summary
+}
+
+// DeviceStats are one device's counters.
+type DeviceStats struct {
+	Device string
+	// Packets and Bytes are frames read from the kernel.
+	Packets, Bytes uint64
+	// KernelDrops are frames the kernel dropped before netburst read them.
+	KernelDrops uint64
+	// RingDropped are frames pushed out of the pre-trigger ring by its
+	// memory bound before they aged out; FreezeDropped frames of a window
+	// that did not fit its freeze buffer.
+	RingDropped, FreezeDropped uint64
+	// ReadErrors counts failed reads (a vanished interface).
+	ReadErrors uint64
+}
+
+// Stats is a snapshot of a Capture's counters.
+type Stats struct {
+	Devices []DeviceStats
+	// Spikes counts accepted events per trigger (merged ones included);
+	// LastSpike is the time of the latest.
+	Spikes    map[spike.Trigger]uint64
+	LastSpike map[spike.Trigger]time.Time
+	// Suppressed counts events dropped by the rate limit; EventsDropped
+	// events dropped because the queue was full.
+	Suppressed, EventsDropped uint64
+	// Files and FilesBytes describe the pcaps in Dir after retention;
+	// FileErrors counts pcaps not written (full or unwritable disk).
+	Files      int
+	FilesBytes int64
+	FileErrors uint64
+}
+
+type device struct {
+	Device
+	decoder *Decoder
+
+	mu      sync.Mutex
+	ring    *ring
+	freeze  *ring
+	frozen  bool
+	fromNs  int64 // window start (Unix ns) while frozen
+	untilNs int64 // window end
+
+	packets, bytes, kernelDrops, readErrors atomic.Uint64
+	ringDropped, freezeDropped              atomic.Uint64
+}
+
+// Capture keeps the recent frames of its devices in memory and, on a spike
+// event, freezes the window around it into a report and a pcap file. It
+// implements spike.Sink.
+type Capture struct {
+	cfg     Config
+	devices []*device
+	events  chan spike.Event
+
+	mu         sync.Mutex
+	reports    []Report
+	spikes     map[spike.Trigger]uint64
+	lastSpike  map[spike.Trigger]time.Time
+	files      int
+	filesBytes int64
+
+	suppressed, eventsDropped, fileErrors atomic.Uint64
+}
+
+// New returns a Capture of devices. Run starts it.
+func New(cfg Config, devices []Device) (*Capture, error) {
+	cfg.defaults()
+	if len(devices) == 0 {
+		return nil, errors.New("capture: no device")
+	}
+	c := &Capture{
+		cfg:       cfg,
+		events:    make(chan spike.Event, 64),
+		spikes:    map[spike.Trigger]uint64{},
+		lastSpike: map[spike.Trigger]time.Time{},
+	}
+	// The budget per device is split between the ring (pre seconds) and the
+	// freeze buffer (pre+post seconds) in proportion to what they hold.
+	per := cfg.Memory / int64(len(devices))
+	total := int64(2*cfg.Pre + cfg.Post)
+	ringMem := per * int64(cfg.Pre) / total
+	for _, d := range devices {
+		dec, err := NewDecoder(d.LinkType)
+		if err != nil {
+			return nil, fmt.Errorf("capture %s: %w", d.Name, err)
+		}
+		c.devices = append(c.devices, &device{Device: d, decoder: dec,
+			ring: newRing(ringMem, cfg.Snaplen), freeze: newRing(per-ringMem, cfg.Snaplen)})
+	}
+	if cfg.Dir != "" {
+		c.retain()
+	}
+	return c, nil
+}
+
+// Notify implements spike.Sink: it queues the event and never blocks; a full
+// queue drops the event and counts it.
+func (c *Capture) Notify(ev spike.Event) {
+	select {
+	case c.events <- ev:
+	default:
+		c.eventsDropped.Add(1)
+	}
+}
+
+// Run reads every device and handles spike events until ctx is done, then
+// closes the sources. It returns nil on cancellation.
+func (c *Capture) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, d := range c.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.read(ctx, d)
+		}()
+	}
+	c.manage(ctx)
+	wg.Wait()
+	for _, d := range c.devices {
+		d.Source.Close()
+	}
+	return nil
+}
+
+// kernelStatsEvery is how often a reader refreshes the kernel's counters.
+const kernelStatsEvery = time.Second
+
+func (c *Capture) read(ctx context.Context, d *device) {
+	pre := int64(c.cfg.Pre)
+	lastStats := time.Now()
+	for n := 0; ctx.Err() == nil; n++ {
+		data, ci, err := d.Source.ZeroCopyReadPacketData()
+		if n&1023 == 0 || err != nil {
+			if now := time.Now(); now.Sub(lastStats) >= kernelStatsEvery {
+				lastStats = now
+				if _, drops, err := d.Source.KernelStats(); err == nil {
+					d.kernelDrops.Store(drops)
+				}
+			}
+		}
+		if errors.Is(err, ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			d.readErrors.Add(1)
+			// A vanished or downed interface: retry slowly until stopped.
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		ts := ci.Timestamp.UnixNano()
+		d.packets.Add(1)
+		d.bytes.Add(uint64(ci.Length))
+		d.mu.Lock()
+		d.ring.expire(ts - pre)
+		before := d.ring.dropped
+		d.ring.push(ts, ci.Length, data, true)
+		if d.ring.dropped != before {
+			d.ringDropped.Add(1)
+		}
+		if d.frozen && ts >= d.fromNs && ts <= d.untilNs {
+			r := d.freeze.rejected
+			d.freeze.push(ts, ci.Length, data, false)
+			if d.freeze.rejected != r {
+				d.freezeDropped.Add(1)
+			}
+		}
+		d.mu.Unlock()
+	}
+}
+
+// window is the open freeze window.
+type window struct {
+	first    spike.Event
+	triggers []spike.Trigger
+	start    time.Time
+	end      time.Time
+	devices  []*device
+}
+
+// finalizeGrace is how long after a window's end the manager waits for the
+// readers to deliver its last frames (TPACKET_V3 retires blocks every 64 ms).
+const finalizeGrace = 150 * time.Millisecond
+
+func (c *Capture) manage(ctx context.Context) {
+	var (
+		w     *window
+		timer = time.NewTimer(time.Hour)
+		last  = map[spike.Trigger]time.Time{}
+	)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-c.events:
+			if ev.Time.IsZero() {
+				ev.Time = time.Now()
+			}
+			merging := w != nil && !ev.Time.Add(-c.cfg.Pre).After(w.end)
+			if !merging {
+				if l, ok := last[ev.Trigger]; ok && ev.Time.Sub(l) < c.cfg.MinInterval && ev.Time.Sub(l) > -c.cfg.MinInterval {
+					c.suppressed.Add(1)
+					continue
+				}
+			}
+			last[ev.Trigger] = ev.Time
+			c.mu.Lock()
+			c.spikes[ev.Trigger]++
+			if ev.Time.After(c.lastSpike[ev.Trigger]) {
+				c.lastSpike[ev.Trigger] = ev.Time
+			}
+			c.mu.Unlock()
+			if w != nil && !merging {
+				// A new window while one is open: close the old one first.
+				c.finalize(w)
+				w = nil
+			}
+			if w == nil {
+				w = &window{first: ev, start: ev.Time.Add(-c.cfg.Pre), end: ev.Time.Add(c.cfg.Post)}
+			}
+			if !slices.Contains(w.triggers, ev.Trigger) {
+				w.triggers = append(w.triggers, ev.Trigger)
+			}
+			if end := ev.Time.Add(c.cfg.Post); end.After(w.end) {
+				w.end = end
+			}
+			c.freeze(w, ev)
+			timer.Reset(time.Until(w.end) + finalizeGrace)
+		case <-timer.C:
+			if w == nil {
+				continue
+			}
+			if wait := time.Until(w.end) + finalizeGrace; wait > 0 {
+				timer.Reset(wait)
+				continue
+			}
+			c.finalize(w)
+			w = nil
+		}
+	}
+}
+
+// freeze starts (or extends) the window on the devices ev concerns: its own
+// device if captured, else all.
+func (c *Capture) freeze(w *window, ev spike.Event) {
+	targets := c.devices
+	for _, d := range c.devices {
+		if d.Name == ev.Device {
+			targets = []*device{d}
+			break
+		}
+	}
+	for _, d := range targets {
+		d.mu.Lock()
+		if !d.frozen {
+			d.freeze.reset()
+			d.frozen = true
+			d.fromNs = w.start.UnixNano()
+			d.freeze.copySince(d.ring, d.fromNs)
+			w.devices = append(w.devices, d)
+		}
+		d.untilNs = w.end.UnixNano()
+		d.mu.Unlock()
+	}
+	// Extending the window extends every device already in it.
+	for _, d := range w.devices {
+		d.mu.Lock()
+		d.untilNs = w.end.UnixNano()
+		d.mu.Unlock()
+	}
+}
+
+// finalize closes the window: each device's frozen frames become a report and
+// a pcap file. Once frozen is cleared the reader no longer touches the freeze
+// buffer, and only this goroutine opens the next window, so the buffer is
+// read without the lock and the reader never waits for the summary or the
+// disk.
+func (c *Capture) finalize(w *window) {
+	for _, d := range w.devices {
+		d.mu.Lock()
+		d.frozen = false
+		d.mu.Unlock()
+		rep := c.summarize(d, d.freeze, w)
+		c.mu.Lock()
+		c.reports = append(c.reports, rep)
+		if len(c.reports) > c.cfg.MaxReports {
+			c.reports = slices.Delete(c.reports, 0, len(c.reports)-c.cfg.MaxReports)
+		}
+		c.mu.Unlock()
+	}
+}
+
+func (c *Capture) summarize(d *device, fr *ring, w *window) Report {
+	ag := NewAggregator(c.cfg.MaxFlows)
+	var p Packet
+	for i := 0; i < fr.size; i++ {
+		ts, wl, data := fr.get(i)
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts).UTC(), CaptureLength: len(data), Length: wl}
+		_ = d.decoder.Decode(data, ci, &p) // undecodable frames count in the totals
+		ag.Add(&p)
+	}
+	rep := Report{
+		Time: w.first.Time.UTC(), Trigger: w.first.Trigger, Triggers: slices.Clone(w.triggers),
+		Target: w.first.Target, Value: w.first.Value, Threshold: w.first.Threshold,
+		Device: d.Name, WindowStart: w.start.UTC(), WindowEnd: w.end.UTC(),
+		Dropped: fr.rejected, Summary: ag.Summary(c.cfg.TopK),
+	}
+	if c.cfg.Dir != "" {
+		path, err := c.writePcap(d, fr, w)
+		if err != nil {
+			c.fileErrors.Add(1)
+			rep.FileError = err.Error()
+		} else {
+			rep.File = path
+		}
+		c.retain()
+	}
+	return rep
+}
+
+// filePrefix and fileSuffix mark the pcaps this package writes, so that
+// retention never removes anything else in the directory.
+const (
+	filePrefix = "netburst-"
+	fileSuffix = ".pcap"
+)
+
+func (c *Capture) writePcap(d *device, fr *ring, w *window) (path string, err error) {
+	name := fmt.Sprintf("%s%s-%s-%s%s", filePrefix, w.first.Time.UTC().Format("20060102T150405.000000Z"),
+		w.first.Trigger, sanitize(d.Name), fileSuffix)
+	path = filepath.Join(c.cfg.Dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("write spike pcap: %w", err)
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("write spike pcap %s: %w", path, cerr)
+		}
+		if err != nil {
+			os.Remove(path) // a partial file on a full disk helps nobody
+			path = ""
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 64<<10)
+	pw := pcapgo.NewWriterNanos(bw)
+	if err := pw.WriteFileHeader(uint32(c.cfg.Snaplen), d.LinkType); err != nil {
+		return "", fmt.Errorf("write spike pcap %s: %w", path, err)
+	}
+	for i := 0; i < fr.size; i++ {
+		ts, wl, data := fr.get(i)
+		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: len(data), Length: wl}
+		if err := pw.WritePacket(ci, data); err != nil {
+			return "", fmt.Errorf("write spike pcap %s: %w", path, err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return "", fmt.Errorf("write spike pcap %s: %w", path, err)
+	}
+	return path, nil
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// retain removes the oldest of this package's pcaps in Dir beyond MaxFiles
+// or MaxBytes and records what is left.
+func (c *Capture) retain() {
+	entries, err := os.ReadDir(c.cfg.Dir)
+	if err != nil {
+		return
+	}
+	type file struct {
+		name string
+		size int64
+	}
+	var files []file
+	var total int64
+	for _, e := range entries {
+		n := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(n, filePrefix) || !strings.HasSuffix(n, fileSuffix) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			continue
+		}
+		files = append(files, file{n, info.Size()})
+		total += info.Size()
+	}
+	// Names start with the UTC time, so name order is age order.
+	slices.SortFunc(files, func(a, b file) int { return strings.Compare(a.name, b.name) })
+	for len(files) > 0 && ((c.cfg.MaxFiles > 0 && len(files) > c.cfg.MaxFiles) || (c.cfg.MaxBytes > 0 && total > c.cfg.MaxBytes)) {
+		if err := os.Remove(filepath.Join(c.cfg.Dir, files[0].name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		total -= files[0].size
+		files = files[1:]
+	}
+	c.mu.Lock()
+	c.files, c.filesBytes = len(files), total
+	c.mu.Unlock()
+}
+
+// Reports returns the reports kept in memory, oldest first.
+func (c *Capture) Reports() []Report {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.reports)
+}
+
+// Stats returns a snapshot of the counters. It does no I/O.
+func (c *Capture) Stats() Stats {
+	s := Stats{
+		Spikes:        map[spike.Trigger]uint64{},
+		LastSpike:     map[spike.Trigger]time.Time{},
+		Suppressed:    c.suppressed.Load(),
+		EventsDropped: c.eventsDropped.Load(),
+		FileErrors:    c.fileErrors.Load(),
+	}
+	for _, d := range c.devices {
+		s.Devices = append(s.Devices, DeviceStats{
+			Device: d.Name, Packets: d.packets.Load(), Bytes: d.bytes.Load(), KernelDrops: d.kernelDrops.Load(),
+			RingDropped: d.ringDropped.Load(), FreezeDropped: d.freezeDropped.Load(), ReadErrors: d.readErrors.Load(),
+		})
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.spikes {
+		s.Spikes[k] = v
+	}
+	for k, v := range c.lastSpike {
+		s.LastSpike[k] = v
+	}
+	s.Files, s.FilesBytes = c.files, c.filesBytes
+	return s
+}

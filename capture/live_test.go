@@ -1,0 +1,282 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/netburst/netburst/spike"
+)
+
+type fakeFrame struct {
+	ts   time.Time
+	data []byte
+	wire int
+}
+
+// fakeSource delivers frames handed to it, with the timestamps given, as a
+// packet socket would.
+type fakeSource struct {
+	ch     chan fakeFrame
+	drops  uint64
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newFakeSource() *fakeSource {
+	return &fakeSource{ch: make(chan fakeFrame, 1024), closed: make(chan struct{})}
+}
+
+func (f *fakeSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
+	select {
+	case fr := <-f.ch:
+		return fr.data, gopacket.CaptureInfo{Timestamp: fr.ts, CaptureLength: len(fr.data), Length: fr.wire}, nil
+	case <-time.After(5 * time.Millisecond):
+		return nil, gopacket.CaptureInfo{}, ErrTimeout
+	}
+}
+
+func (f *fakeSource) KernelStats() (uint64, uint64, error) { return 0, f.drops, nil }
+
+func (f *fakeSource) Close() error {
+	f.once.Do(func() { close(f.closed) })
+	return nil
+}
+
+func udpFrame(t testing.TB, dport uint16, size int) []byte {
+	return serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP),
+		&layers.UDP{SrcPort: 40000, DstPort: layers.UDPPort(dport)}, make(gopacket.Payload, size))
+}
+
+type liveRig struct {
+	t   *testing.T
+	c   *Capture
+	src *fakeSource
+	dir string
+}
+
+func startLive(t *testing.T, cfg Config) *liveRig {
+	t.Helper()
+	src := newFakeSource()
+	c, err := New(cfg, []Device{{Name: "veth0", LinkType: layers.LinkTypeEthernet, Source: src}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return &liveRig{t: t, c: c, src: src, dir: cfg.Dir}
+}
+
+// feed hands frames to the source and waits until the reader took them.
+func (r *liveRig) feed(frames ...fakeFrame) {
+	r.t.Helper()
+	before := r.c.Stats().Devices[0].Packets
+	for _, f := range frames {
+		r.src.ch <- f
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for r.c.Stats().Devices[0].Packets < before+uint64(len(frames)) {
+		if time.Now().After(deadline) {
+			r.t.Fatal("reader did not take the frames")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (r *liveRig) waitReports(n int) []Report {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		reps := r.c.Reports()
+		if len(reps) >= n {
+			return reps
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%d reports after 10 s, want %d", len(reps), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestLiveWindow(t *testing.T) {
+	dir := t.TempDir()
+	rig := startLive(t, Config{Pre: 300 * time.Millisecond, Post: 200 * time.Millisecond, Dir: dir, MinInterval: time.Hour})
+	now := time.Now()
+	f := func(d time.Duration, port uint16, wire int) fakeFrame {
+		return fakeFrame{ts: now.Add(d), data: udpFrame(t, port, 20), wire: wire}
+	}
+	// History: one frame too old for the window, two inside it.
+	rig.feed(f(-600*time.Millisecond, 1111, 1000), f(-200*time.Millisecond, 7000, 1500), f(-100*time.Millisecond, 53, 100))
+	rig.c.Notify(spike.Event{Time: now, Trigger: spike.TriggerRTT, Target: "198.18.0.9", Value: 0.12, Threshold: 0.05})
+	time.Sleep(20 * time.Millisecond) // let the manager open the window
+	rig.feed(f(100*time.Millisecond, 7000, 1500), f(150*time.Millisecond, 7000, 1500), f(400*time.Millisecond, 2222, 999))
+	reps := rig.waitReports(1)
+	rep := reps[0]
+	if rep.Packets != 4 || rep.Bytes != 4600 {
+		t.Errorf("report totals %d packets %d bytes, want 4, 4600", rep.Packets, rep.Bytes)
+	}
+	if len(rep.Ports) != 2 || rep.Ports[0].Port != 7000 || rep.Ports[0].Bytes != 4500 || rep.Ports[0].Protocol != "udp" {
+		t.Errorf("ports %+v, want udp/7000 with 4500 bytes first", rep.Ports)
+	}
+	if rep.Trigger != spike.TriggerRTT || rep.Target != "198.18.0.9" || rep.Device != "veth0" ||
+		!rep.WindowStart.Equal(now.Add(-300*time.Millisecond)) || !rep.WindowEnd.Equal(now.Add(200*time.Millisecond)) {
+		t.Errorf("report header %+v", rep)
+	}
+	// The pcap holds the same frames, with mode 0600.
+	info, err := os.Stat(rep.File)
+	if err != nil {
+		t.Fatalf("report file: %v (error %q)", err, rep.FileError)
+	}
+	if info.Mode().Perm() != 0o600 || filepath.Dir(rep.File) != dir {
+		t.Errorf("file %s mode %v", rep.File, info.Mode().Perm())
+	}
+	fr, err := OpenFile(rep.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fr.Close()
+	ag := NewAggregator(0)
+	var p Packet
+	for {
+		err := fr.Next(&p)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.CapLen > 128 {
+			t.Errorf("frame of %d bytes beyond the 128-byte snap length", p.CapLen)
+		}
+		ag.Add(&p)
+	}
+	if got := ag.Summary(10); got.Counter != rep.Counter || got.Ports[0] != rep.Ports[0] {
+		t.Errorf("file summary %+v, report %+v", got.Counter, rep.Counter)
+	}
+	st := rig.c.Stats()
+	if st.Spikes[spike.TriggerRTT] != 1 || !st.LastSpike[spike.TriggerRTT].Equal(now) || st.Files != 1 || st.FilesBytes != info.Size() {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestLiveMergeRateLimitRetention(t *testing.T) {
+	dir := t.TempDir()
+	// Files not written by netburst are never removed.
+	if err := os.WriteFile(filepath.Join(dir, "keep.pcap"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rig := startLive(t, Config{Pre: 100 * time.Millisecond, Post: 100 * time.Millisecond, Dir: dir, MinInterval: 500 * time.Millisecond, MaxFiles: 2})
+	now := time.Now()
+	frame := udpFrame(t, 9, 10)
+	rig.feed(fakeFrame{ts: now.Add(-50 * time.Millisecond), data: frame, wire: 100})
+	// Two triggers 150 ms apart: one window, extended.
+	rig.c.Notify(spike.Event{Time: now, Trigger: spike.TriggerBurst, Device: "veth0"})
+	rig.c.Notify(spike.Event{Time: now.Add(150 * time.Millisecond), Trigger: spike.TriggerRTT})
+	reps := rig.waitReports(1)
+	if len(reps[0].Triggers) != 2 || !reps[0].WindowEnd.Equal(now.Add(250*time.Millisecond)) {
+		t.Errorf("merged report triggers %v end %v", reps[0].Triggers, reps[0].WindowEnd)
+	}
+	// A burst 400 ms after the first, after the window closed: rate-limited.
+	rig.c.Notify(spike.Event{Time: now.Add(400 * time.Millisecond), Trigger: spike.TriggerBurst})
+	// Two bursts far enough apart: two more windows, files beyond two go.
+	rig.c.Notify(spike.Event{Time: now.Add(time.Second), Trigger: spike.TriggerBurst})
+	rig.c.Notify(spike.Event{Time: now.Add(2 * time.Second), Trigger: spike.TriggerBurst})
+	// Their windows end in the future: the manager waits for them.
+	reps = rig.waitReports(3)
+	st := rig.c.Stats()
+	if st.Suppressed != 1 || st.Spikes[spike.TriggerBurst] != 3 || st.Spikes[spike.TriggerRTT] != 1 {
+		t.Errorf("suppressed %d, spikes %v", st.Suppressed, st.Spikes)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if len(names) != 3 || st.Files != 2 { // keep.pcap and the two newest
+		t.Errorf("files %v, stats say %d", names, st.Files)
+	}
+	if _, err := os.Stat(reps[0].File); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("oldest pcap %s still there: %v", reps[0].File, err)
+	}
+}
+
+func TestLiveUnwritableDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	rig := startLive(t, Config{Pre: 50 * time.Millisecond, Post: 50 * time.Millisecond, Dir: dir})
+	rig.c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerRTT})
+	rep := rig.waitReports(1)[0]
+	if rep.File != "" || rep.FileError == "" || rig.c.Stats().FileErrors != 1 {
+		t.Errorf("report file %q error %q, stats %+v", rep.File, rep.FileError, rig.c.Stats())
+	}
+}
+
+func TestNotifyNeverBlocks(t *testing.T) {
+	c, err := New(Config{}, []Device{{Name: "x", LinkType: layers.LinkTypeEthernet, Source: newFakeSource()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not running: the queue fills and the rest is counted.
+	for i := 0; i < 100; i++ {
+		c.Notify(spike.Event{Trigger: spike.TriggerRTT})
+	}
+	if got := c.Stats().EventsDropped; got != 100-uint64(cap(c.events)) {
+		t.Errorf("EventsDropped = %d, want %d", got, 100-cap(c.events))
+	}
+}
+
+func TestRingBounds(t *testing.T) {
+	r := newRing(3*(recordHeader+16), 16)
+	if r.slots != 3 {
+		t.Fatalf("slots %d", r.slots)
+	}
+	for i := 0; i < 5; i++ {
+		r.push(int64(i), 100+i, make([]byte, 40), true)
+	}
+	if r.size != 3 || r.dropped != 2 {
+		t.Errorf("size %d dropped %d", r.size, r.dropped)
+	}
+	ts, wl, d := r.get(0)
+	if ts != 2 || wl != 102 || len(d) != 16 {
+		t.Errorf("oldest record %d %d %d bytes", ts, wl, len(d))
+	}
+	r.expire(4)
+	if r.size != 1 || r.dropped != 2 {
+		t.Errorf("after expire: size %d dropped %d", r.size, r.dropped)
+	}
+	r.push(5, 1, nil, false)
+	r.push(6, 1, nil, false)
+	r.push(7, 1, nil, false)
+	if r.size != 3 || r.rejected != 1 {
+		t.Errorf("no-overwrite push: size %d rejected %d", r.size, r.rejected)
+	}
+}
+
+func TestLiveRingDropsCounted(t *testing.T) {
+	// Room for 2 frames in the ring: the rest of a burst is pushed out.
+	rig := startLive(t, Config{Memory: 3 * (recordHeader + 128) * 2, Pre: time.Second, Post: time.Second})
+	now := time.Now()
+	var frames []fakeFrame
+	for i := 0; i < 10; i++ {
+		frames = append(frames, fakeFrame{ts: now.Add(time.Duration(i) * time.Millisecond), data: udpFrame(t, 1, 10), wire: 60})
+	}
+	rig.feed(frames...)
+	if st := rig.c.Stats().Devices[0]; st.RingDropped != 8 || st.Packets != 10 {
+		t.Errorf("device stats %+v, want 10 packets, 8 ring drops", st)
+	}
+}

@@ -1,0 +1,95 @@
+package capture
+
+import "encoding/binary"
+
+// recordHeader is a ring slot's header: timestamp (Unix ns), wire length,
+// captured length.
+const recordHeader = 8 + 4 + 2
+
+// ring is a bounded FIFO of captured frames in fixed-size slots of one byte
+// slice: no pointer per packet for the garbage collector to scan, no
+// allocation per packet. A slot holds at most snaplen bytes of a frame.
+type ring struct {
+	buf        []byte
+	slot       int
+	slots      int
+	head, size int // head is the oldest record's slot
+	// dropped counts records pushed out by the byte bound before they aged
+	// out; rejected counts records refused by a full ring that does not
+	// overwrite.
+	dropped, rejected uint64
+}
+
+// newRing returns a ring of at most memory bytes for frames of up to snaplen
+// bytes (at least one slot).
+func newRing(memory int64, snaplen int) *ring {
+	slot := recordHeader + snaplen
+	n := int(memory / int64(slot))
+	if n < 1 {
+		n = 1
+	}
+	return &ring{buf: make([]byte, n*slot), slot: slot, slots: n}
+}
+
+func (r *ring) at(i int) []byte {
+	o := ((r.head + i) % r.slots) * r.slot
+	return r.buf[o : o+r.slot]
+}
+
+// push appends a frame. When the ring is full the oldest record is
+// overwritten (and counted in dropped) if overwrite is set, else the new one
+// is refused (and counted in rejected).
+func (r *ring) push(ts int64, wireLen int, data []byte, overwrite bool) {
+	if r.size == r.slots {
+		if !overwrite {
+			r.rejected++
+			return
+		}
+		r.head = (r.head + 1) % r.slots
+		r.size--
+		r.dropped++
+	}
+	r.size++
+	s := r.at(r.size - 1)
+	if wireLen < len(data) {
+		wireLen = len(data) // a wire length below the captured one is impossible
+	}
+	if len(data) > r.slot-recordHeader {
+		data = data[:r.slot-recordHeader]
+	}
+	binary.LittleEndian.PutUint64(s[0:], uint64(ts))
+	binary.LittleEndian.PutUint32(s[8:], uint32(wireLen))
+	binary.LittleEndian.PutUint16(s[12:], uint16(len(data)))
+	copy(s[recordHeader:], data)
+}
+
+// expire drops records older than before (Unix ns): they aged out, which is
+// not a loss.
+func (r *ring) expire(before int64) {
+	for r.size > 0 && int64(binary.LittleEndian.Uint64(r.at(0))) < before {
+		r.head = (r.head + 1) % r.slots
+		r.size--
+	}
+}
+
+// get returns record i (0 is the oldest). data aliases the ring.
+func (r *ring) get(i int) (ts int64, wireLen int, data []byte) {
+	s := r.at(i)
+	n := int(binary.LittleEndian.Uint16(s[12:]))
+	return int64(binary.LittleEndian.Uint64(s[0:])), int(binary.LittleEndian.Uint32(s[8:])), s[recordHeader : recordHeader+n]
+}
+
+// reset empties the ring and its counters.
+func (r *ring) reset() {
+	r.head, r.size, r.dropped, r.rejected = 0, 0, 0, 0
+}
+
+// copySince pushes every record of src at or after since (Unix ns) into r.
+func (r *ring) copySince(src *ring, since int64) {
+	for i := 0; i < src.size; i++ {
+		ts, wl, d := src.get(i)
+		if ts >= since {
+			r.push(ts, wl, d, false)
+		}
+	}
+}
