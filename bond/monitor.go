@@ -80,6 +80,8 @@ type Monitor struct {
 	problems map[string]uint64
 	current  map[string]int
 	updated  time.Time
+	rates    []DeviceRates
+	known    []bool
 }
 
 // slaveDir keys per-slave, per-direction state.
@@ -188,8 +190,10 @@ func (m *Monitor) Update(now time.Time, r Rates) {
 		if len(b.Slaves) == 0 {
 			continue
 		}
-		rates := make([]DeviceRates, len(b.Slaves))
-		known := make([]bool, len(b.Slaves))
+		// Scratch buffers reused across samples: Update runs every 100 ms.
+		m.rates = append(m.rates[:0], make([]DeviceRates, len(b.Slaves))...)
+		m.known = append(m.known[:0], make([]bool, len(b.Slaves))...)
+		rates, known := m.rates, m.known
 		for i, s := range b.Slaves {
 			rates[i], known[i] = r.Lookup(s.Name)
 		}

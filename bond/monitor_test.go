@@ -212,3 +212,26 @@ func TestRefresh(t *testing.T) {
 		t.Errorf("bonds %d problems %v", len(s.Bonds), s.ProblemsTotal)
 	}
 }
+
+// BenchmarkMonitorUpdate is one sample's work for two bonds of four slaves.
+func BenchmarkMonitorUpdate(b *testing.B) {
+	m, _ := NewMonitor(MonitorConfig{})
+	topo := &Topology{}
+	rates := fakeRates{}
+	for _, bn := range []string{"bond0", "bond1"} {
+		bd := Bond{Name: bn, Mode: "802.3ad", XmitHashPolicy: "layer3+4"}
+		for i := 0; i < 4; i++ {
+			name := bn + "s" + string(rune('0'+i))
+			bd.Slaves = append(bd.Slaves, Slave{Name: name, State: "active", MIIStatus: "up", SpeedBytes: 1.25e9})
+			rates[name] = tx(float64(i)*1e8, float64(i)*1e8, float64(i)*1e8)
+		}
+		topo.Bonds = append(topo.Bonds, bd)
+	}
+	m.SetTopology(topo)
+	now := time.Unix(0, 0)
+	b.ReportAllocs()
+	for b.Loop() {
+		now = now.Add(100 * time.Millisecond)
+		m.Update(now, rates)
+	}
+}
