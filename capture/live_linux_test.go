@@ -1,0 +1,143 @@
+//go:build linux
+
+package capture
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/netburst/netburst/internal/nstest"
+	"github.com/netburst/netburst/spike"
+)
+
+// TestLiveCaptureVeth captures real traffic on a veth in a namespace with
+// AF_PACKET: UDP to port 7000 before and after a spike, a little ping beside
+// it. The report must show udp/7000 on top, packets from before the trigger,
+// and (with tshark installed) equal tshark's counts of the pcap it wrote.
+func TestLiveCaptureVeth(t *testing.T) {
+	a, b := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, a, "nbc0", b, "nbc1")
+	a.MustRun(t, "ip", "addr", "add", "198.18.8.1/24", "dev", "nbc0")
+	b.MustRun(t, "ip", "addr", "add", "198.18.8.2/24", "dev", "nbc1")
+
+	var dev Device
+	if err := b.Do(func() error {
+		var err error
+		dev, err = OpenDevice("nbc1", 128, false, 0, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if dev.LinkType != layers.LinkTypeEthernet {
+		t.Errorf("link type %v", dev.LinkType)
+	}
+	dir := t.TempDir()
+	c, err := New(Config{Pre: time.Second, Post: 500 * time.Millisecond, Dir: dir}, []Device{dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	send := func(d time.Duration) {
+		t.Helper()
+		err := a.Do(func() error {
+			conn, err := net.Dial("udp", "198.18.8.2:7000")
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			small, err := net.Dial("udp", "198.18.8.2:53")
+			if err != nil {
+				return err
+			}
+			defer small.Close()
+			buf := make([]byte, 1200)
+			for end := time.Now().Add(d); time.Now().Before(end); {
+				for i := 0; i < 20; i++ {
+					_, _ = conn.Write(buf)
+				}
+				_, _ = small.Write(buf[:40])
+				time.Sleep(5 * time.Millisecond)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("sender: %v", err)
+		}
+	}
+	send(700 * time.Millisecond)
+	trigger := time.Now()
+	c.Notify(spike.Event{Time: trigger, Trigger: spike.TriggerBurst, Device: "nbc1", Value: 1e7, Threshold: 1e6})
+	send(300 * time.Millisecond)
+
+	var rep Report
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if reps := c.Reports(); len(reps) > 0 {
+			rep = reps[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no report 10 s after the spike")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rep.File == "" {
+		t.Fatalf("no pcap written: %s", rep.FileError)
+	}
+	if len(rep.Ports) == 0 || rep.Ports[0].Protocol != "udp" || rep.Ports[0].Port != 7000 {
+		t.Fatalf("top ports %+v, want udp/7000 first", rep.Ports)
+	}
+	if !rep.Start.Before(trigger.Add(-500 * time.Millisecond)) {
+		t.Errorf("first frame at %v, want frames from well before the trigger at %v", rep.Start, trigger)
+	}
+	if rep.End.After(rep.WindowEnd) || rep.Start.Before(rep.WindowStart) {
+		t.Errorf("frames %v..%v outside the window %v..%v", rep.Start, rep.End, rep.WindowStart, rep.WindowEnd)
+	}
+	st := c.Stats().Devices[0]
+	if st.Packets < rep.Packets || st.KernelDrops != 0 || st.RingDropped != 0 {
+		t.Errorf("device stats %+v (report %d packets)", st, rep.Packets)
+	}
+
+	if _, err := exec.LookPath("tshark"); err != nil {
+		t.Skip("tshark not in PATH: skipping the comparison of the written pcap")
+	}
+	out, err := exec.Command("tshark", "-n", "-r", rep.File, "-T", "fields", "-E", "occurrence=f",
+		"-e", "frame.len", "-e", "udp.dstport", "-e", "ip.proto").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	var frames, bytes7000, frames7000, total uint64
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		n, _ := strconv.ParseUint(f[0], 10, 64)
+		frames++
+		total += n
+		if len(f) > 2 && f[1] == "7000" && f[2] == "17" {
+			frames7000++
+			bytes7000 += n
+		}
+	}
+	if frames != rep.Packets || total != rep.Bytes || frames7000 != rep.Ports[0].Packets || bytes7000 != rep.Ports[0].Bytes {
+		t.Errorf("report: %d frames %d bytes, udp/7000 %d frames %d bytes; tshark on %s: %d %d, %d %d",
+			rep.Packets, rep.Bytes, rep.Ports[0].Packets, rep.Ports[0].Bytes, rep.File, frames, total, frames7000, bytes7000)
+	}
+	t.Logf("report: %d frames, udp/7000 %d bytes, window %v", rep.Packets, rep.Ports[0].Bytes, rep.WindowEnd.Sub(rep.WindowStart))
+}
