@@ -475,3 +475,43 @@ func requirePromtool(t *testing.T) string {
 	}
 	return p
 }
+
+// panelRefRE finds "**Dashboard → Panel**" references in the runbook.
+var panelRefRE = regexp.MustCompile(`\*\*(Overview|Bonds|Latency|Spikes) → ([^*]+)\*\*`)
+
+// TestRunbookPanelsExist checks that every panel docs/runbook.md sends the
+// reader to exists: the reference is a prefix of a panel's title in the
+// named dashboard.
+func TestRunbookPanelsExist(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "docs", "runbook.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	titles := map[string][]string{}
+	for name, raw := range loadAll(t) {
+		d, errs := check(raw)
+		if d == nil {
+			t.Fatalf("%s: %v", name, errs)
+		}
+		dash := strings.TrimPrefix(d.Title, "netburst / ")
+		for _, p := range d.Panels {
+			titles[dash] = append(titles[dash], p.Title)
+		}
+	}
+	refs := panelRefRE.FindAllStringSubmatch(string(b), -1)
+	if len(refs) == 0 {
+		t.Fatal("the runbook names no panel")
+	}
+	for _, m := range refs {
+		dash, panel := m[1], strings.Join(strings.Fields(m[2]), " ")
+		found := false
+		for _, title := range titles[dash] {
+			if strings.HasPrefix(title, panel) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("runbook refers to %s → %s: no such panel (panels: %q)", dash, panel, titles[dash])
+		}
+	}
+}
