@@ -98,7 +98,7 @@ func bundleMetricNames(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	exprs := rules.Exprs()
-	for _, name := range []string{"overview.json", "bonds.json", "latency.json", "spikes.json"} {
+	for name := range dashboards.UIDs() {
 		b, err := dashboards.Files.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)

@@ -11,11 +11,13 @@ import "embed"
 //go:embed *.json
 var Files embed.FS
 
-// UIDs maps each dashboard file to its uid. Uids are stable: links and
+// UIDs returns each dashboard file's uid. Uids are stable: links and
 // bookmarks use them, so they never change once shipped.
-var UIDs = map[string]string{
-	"overview.json": "netburst-overview",
-	"bonds.json":    "netburst-bonds",
-	"latency.json":  "netburst-latency",
-	"spikes.json":   "netburst-spikes",
+func UIDs() map[string]string {
+	return map[string]string{
+		"overview.json": "netburst-overview",
+		"bonds.json":    "netburst-bonds",
+		"latency.json":  "netburst-latency",
+		"spikes.json":   "netburst-spikes",
+	}
 }

@@ -308,8 +308,9 @@ func loadAll(t *testing.T) map[string][]byte {
 
 func TestDashboards(t *testing.T) {
 	files := loadAll(t)
-	if len(files) != len(UIDs) {
-		t.Errorf("%d dashboard files, UIDs lists %d", len(files), len(UIDs))
+	uids := UIDs()
+	if len(files) != len(uids) {
+		t.Errorf("%d dashboard files, UIDs lists %d", len(files), len(uids))
 	}
 	seen := map[string]string{}
 	for name, raw := range files {
@@ -320,7 +321,7 @@ func TestDashboards(t *testing.T) {
 		if d == nil {
 			continue
 		}
-		if want, ok := UIDs[name]; !ok || d.UID != want {
+		if want, ok := uids[name]; !ok || d.UID != want {
 			t.Errorf("%s: uid %q, want the stable %q", name, d.UID, want)
 		}
 		if other, dup := seen[d.UID]; dup {
