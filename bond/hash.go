@@ -89,9 +89,9 @@ const (
 	// ICMP echo on its {type, code, id} word, ICMP errors on the header they
 	// quote. The echo id is taken in network byte order.
 	V5_5
-	// V5_12 takes the ICMP echo id in host byte order (flow_dissector fix
-	// "fix byteorder of dissected ICMP ID", 5.12) and adds vlan+srcmac
-	// (commit 7b8fc0103bb5).
+	// V5_12 takes the ICMP echo id in host byte order (commit
+	// a25f82228542, "flow_dissector: fix byteorder of dissected ICMP ID")
+	// and adds vlan+srcmac (commit 7b8fc0103bb5).
 	V5_12
 	// V5_15 XORs the EtherType in host byte order (be16_to_cpu, from the
 	// bonding XDP support, commit 9e2ee5c7e7c3).
