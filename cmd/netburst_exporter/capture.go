@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
+	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/netburst/netburst/capture"
+	"github.com/netburst/netburst/collector"
+)
+
+// spikesPath serves the in-memory spike reports.
+const spikesPath = "/api/v1/spikes"
+
+// captureFeature is the always-on header capture that freezes the seconds
+// around each spike into a report and a pcap.
+type captureFeature struct {
+	devices     []string
+	dir         string
+	pre, post   time.Duration
+	memory      units.Base2Bytes
+	snaplen     int
+	maxFiles    int
+	maxBytes    units.Base2Bytes
+	minInterval time.Duration
+	topK        int
+	reports     int
+	ipOnly      bool
+}
+
+func newCaptureFeature(app *kingpin.Application) feature {
+	f := &captureFeature{}
+	app.Flag("capture.device", "Interface to capture headers on, for spike reports (repeatable; none: no capture).").StringsVar(&f.devices)
+	app.Flag("capture.dir", "Directory for spike pcaps (mode 0600); empty writes none, reports are still kept in memory.").Default("").StringVar(&f.dir)
+	app.Flag("capture.pre", "History kept before a spike.").Default("2s").SetValue(&durationValue{"capture.pre", &f.pre})
+	app.Flag("capture.post", "Time captured after a spike.").Default("1s").SetValue(&durationValue{"capture.post", &f.post})
+	app.Flag("capture.memory", "Memory for all devices' capture rings and spike windows; the oldest frames go first (counted).").Default("64MiB").BytesVar(&f.memory)
+	app.Flag("capture.snaplen", "Bytes kept of each frame (headers only by default).").Default("128").IntVar(&f.snaplen)
+	app.Flag("capture.max-files", "Most spike pcaps kept in --capture.dir (oldest removed); 0 no bound.").Default("100").IntVar(&f.maxFiles)
+	app.Flag("capture.max-bytes", "Most bytes of spike pcaps kept in --capture.dir (oldest removed); 0 no bound.").Default("1GiB").BytesVar(&f.maxBytes)
+	app.Flag("capture.min-interval", "Per-trigger rate limit: a spike of the same trigger within this time of the last one, outside an open window, is suppressed (counted).").Default("10s").SetValue(&durationValue{"capture.min-interval", &f.minInterval})
+	app.Flag("capture.top", "Entries per table (ports, hosts, conversations) in a spike report and its metrics.").Default("10").IntVar(&f.topK)
+	app.Flag("capture.reports", "Spike reports kept in memory for "+spikesPath+".").Default("32").IntVar(&f.reports)
+	app.Flag("capture.ip-only", "Drop non-IP Ethernet frames (ARP, LLDP, STP) in the kernel filter.").Default("false").BoolVar(&f.ipOnly)
+	return f
+}
+
+func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, error) {
+	if len(f.devices) == 0 {
+		// The API still answers, with an empty list, so clients need not
+		// know whether capture is configured.
+		env.mux.HandleFunc(spikesPath, func(w http.ResponseWriter, r *http.Request) { serveSpikes(w, r, nil) })
+		return nil, nil
+	}
+	switch {
+	case f.pre <= 0 || f.post <= 0:
+		return nil, usageError{fmt.Errorf("--capture.pre=%v and --capture.post=%v must be above 0", f.pre, f.post)}
+	case f.snaplen < 64 || f.snaplen > 262144:
+		return nil, usageError{fmt.Errorf("--capture.snaplen=%d out of 64..262144", f.snaplen)}
+	case f.memory < 1<<20:
+		return nil, usageError{fmt.Errorf("--capture.memory=%v must be at least 1MiB", f.memory)}
+	case f.maxFiles < 0 || f.maxBytes < 0 || f.topK <= 0 || f.reports <= 0:
+		return nil, usageError{fmt.Errorf("--capture.max-files, --capture.max-bytes must be 0 or more, --capture.top and --capture.reports above 0")}
+	}
+	if slices.Contains(f.devices, "") {
+		return nil, usageError{fmt.Errorf("--capture.device: empty interface name")}
+	}
+	if f.dir != "" {
+		if err := os.MkdirAll(f.dir, 0o700); err != nil {
+			// Not fatal: each spike's write failure is counted and reported.
+			env.logger.Warn("capture directory unusable; spike pcaps will fail until it is", "dir", f.dir, "err", err)
+		}
+	}
+	var devs []capture.Device
+	closeAll := func() {
+		for _, d := range devs {
+			d.Source.Close()
+		}
+	}
+	for _, name := range f.devices {
+		d, err := capture.OpenDevice(name, f.snaplen, f.ipOnly, 0, 0)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("--capture.device=%s: %w", name, err)
+		}
+		devs = append(devs, d)
+	}
+	c, err := capture.New(capture.Config{
+		Pre: f.pre, Post: f.post, Memory: int64(f.memory), Snaplen: f.snaplen,
+		Dir: f.dir, MaxFiles: f.maxFiles, MaxBytes: int64(f.maxBytes),
+		TopK: f.topK, MaxReports: f.reports, MinInterval: f.minInterval,
+	}, devs)
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	env.spikes.Subscribe(c)
+	env.registry.MustRegister(collector.NewCapture(captureSnapshotter{c}))
+	env.mux.HandleFunc(spikesPath, func(w http.ResponseWriter, r *http.Request) { serveSpikes(w, r, c.Reports()) })
+	env.links = append(env.links, web.LandingLinks{Address: spikesPath, Text: "Spike reports (JSON)"})
+	env.logger.Info("spike capture started", "devices", f.devices, "dir", f.dir, "pre", f.pre, "post", f.post, "memory", f.memory, "snaplen", f.snaplen)
+	return c.Run, nil
+}
+
+// serveSpikes writes the reports, newest first, as a JSON list.
+func serveSpikes(w http.ResponseWriter, r *http.Request, reports []capture.Report) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "use GET", http.StatusMethodNotAllowed)
+		return
+	}
+	if reports == nil {
+		reports = []capture.Report{}
+	}
+	slices.Reverse(reports)
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(reports)
+}
+
+// captureSnapshotter adapts the capture's counters and latest reports to the
+// collector's plain snapshot.
+type captureSnapshotter struct{ c *capture.Capture }
+
+func (s captureSnapshotter) CaptureSnapshot() collector.CaptureSnapshot {
+	st := s.c.Stats()
+	out := collector.CaptureSnapshot{
+		Spikes: map[string]uint64{}, LastSpike: map[string]time.Time{},
+		Suppressed: st.Suppressed, EventsDropped: st.EventsDropped,
+		FilesBytes: st.FilesBytes, FileErrors: st.FileErrors,
+	}
+	for t, n := range st.Spikes {
+		out.Spikes[string(t)] = n
+	}
+	for t, ts := range st.LastSpike {
+		out.LastSpike[string(t)] = ts
+	}
+	for _, d := range st.Devices {
+		out.Devices = append(out.Devices, collector.CaptureDevice{Device: d.Device, Packets: d.Packets,
+			KernelDrops: d.KernelDrops, RingDropped: d.RingDropped, FreezeDropped: d.FreezeDropped})
+	}
+	// The latest report of each device gives its top ports.
+	reports := s.c.Reports()
+	seen := map[string]bool{}
+	for i := len(reports) - 1; i >= 0; i-- {
+		rep := &reports[i]
+		if seen[rep.Device] {
+			continue
+		}
+		seen[rep.Device] = true
+		for _, p := range rep.Ports {
+			out.LastPorts = append(out.LastPorts, collector.CapturePort{Device: rep.Device, Protocol: p.Protocol, Port: p.Port, Bytes: p.Bytes})
+		}
+	}
+	return out
+}
