@@ -71,9 +71,10 @@ type Variant uint8
 
 // The kernel variants, oldest first. Current is the default.
 const (
-	// Legacy is bond_xmit_hash_policy_l2/l23/l34 of 3.10-3.12 (2.6.x and
-	// early 3.x differ only in which L4 protocols carry ports): per-policy
+	// Legacy is bond_xmit_hash_policy_l2/l23/l34 of 3.9-3.12: per-policy
 	// formulas, no folding, IPv4 addresses reduced to their low 16 bits.
+	// Older kernels differ in that IPv6 fell back to layer2 (IPv6 hashing
+	// came with commit 6b923cb7188d) and only TCP and UDP carried ports.
 	Legacy Variant = iota
 	// V3_13 is commit 32819dc18348 (3.13): one bond_xmit_hash, addresses
 	// XORed whole (IPv6 through ipv6_addr_hash), folded by >>16 and >>8;
