@@ -43,3 +43,20 @@ func TestLinkEventsRefresh(t *testing.T) {
 		t.Errorf("topology %+v", s.Bonds)
 	}
 }
+
+// Read in a namespace without bonds: netlink shows none, the fixture's
+// bonds are added from sysfs.
+func TestReadMergesSysfs(t *testing.T) {
+	ns := nstest.New(t)
+	var topo *Topology
+	if err := ns.Do(func() error {
+		var err error
+		topo, err = Read("../testdata/sysfs/802.3ad")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.Problems) != 0 || len(topo.Bonds) != 2 || topo.Bonds[0].Source != "sysfs" || len(topo.Bonds[0].Slaves) != 3 {
+		t.Errorf("topology %+v", topo)
+	}
+}

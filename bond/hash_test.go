@@ -222,6 +222,14 @@ var vectorTests = []struct {
 		want: 0x03030b08,
 	},
 	{
+		// ESP: the SPI 0x00001234 is hashed as ports: bytes 00 00 12 34 -> LE
+		// 0x34120000; 198.18.0.9 = 0x090012c6, ^ 198.18.0.1 = 0x08000000;
+		// 0x3c120000 ^>>16 -> 0x3c123c12 ^>>8 (0x3c123c) -> 0x3c2e2e2e; >>1 = 0x1e171717.
+		name: "layer3+4 esp spi", policy: Layer34, variant: Current,
+		frame: ether(0x0800, ipv4("198.18.0.1", "198.18.0.9", 50, 0), []byte{0, 0, 0x12, 0x34, 0, 0, 0, 1}),
+		want:  0x1e171717,
+	},
+	{
 		// vendor 52:54:00 = 0x525400, device 12:34:56 = 0x123456:
 		// 0x525400 ^ 0x123456 = 0x406056; ^ TCI 100 (0x064) = 0x406032.
 		name: "vlan+srcmac", policy: VLANSrcMAC, variant: Current,

@@ -60,6 +60,7 @@ type bondFlowKey struct {
 	srcMAC, dstMAC   [6]byte
 	srcPort, dstPort uint16
 	hasPorts         bool
+	spi              uint32 // ESP and AH
 	icmp             bool
 	icmpID           uint16
 	slave            int
@@ -73,6 +74,7 @@ type bondFlowJSON struct {
 	Dst      string  `json:"dst"`
 	DstPort  uint16  `json:"dst_port"`
 	ICMPID   *uint16 `json:"icmp_id,omitempty"`
+	SPI      *uint32 `json:"spi,omitempty"`
 	Packets  uint64  `json:"packets"`
 	Bytes    uint64  `json:"bytes"`
 	Slave    int     `json:"slave"`
@@ -252,7 +254,11 @@ func flowKeyOf(f *bond.Flow, slave int) bondFlowKey {
 		return k
 	}
 	k.ip, k.proto, k.src, k.dst = true, h.Proto, h.Src, h.Dst
-	if h.HasL4 && !h.Fragment && (h.Proto != 50 && h.Proto != 51) {
+	switch {
+	case !h.HasL4 || h.Fragment:
+	case h.Proto == 50 || h.Proto == 51:
+		k.spi = h.Ports
+	default:
 		k.hasPorts, k.srcPort, k.dstPort = true, uint16(h.Ports>>16), uint16(h.Ports)
 	}
 	if h.HasICMP && (h.Proto == 1 || h.Proto == 58) {
@@ -275,6 +281,10 @@ func newFlowJSON(k bondFlowKey, f *bond.Flow, hash uint32) bondFlowJSON {
 	if k.icmp {
 		id := k.icmpID
 		j.ICMPID = &id
+	}
+	if k.proto == 50 || k.proto == 51 {
+		spi := k.spi
+		j.SPI = &spi
 	}
 	return j
 }
