@@ -33,7 +33,13 @@ func ReadSysfs(root string) (*Topology, error) {
 		return nil, fmt.Errorf("bond: read bonding_masters: %w", err)
 	}
 	t := &Topology{}
+	seen := map[string]bool{}
 	for _, name := range strings.Fields(masters) {
+		if seen[name] {
+			t.Problems = append(t.Problems, Problem{Bond: name, Err: fmt.Errorf("%w: bond %s listed twice in bonding_masters", ErrBadValue, name)})
+			continue
+		}
+		seen[name] = true
 		if !validIfName(name) {
 			t.Problems = append(t.Problems, Problem{Bond: name, Err: fmt.Errorf("%w: bond name %q in bonding_masters", ErrBadValue, name)})
 			continue

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -120,5 +121,40 @@ func TestMerge(t *testing.T) {
 	}
 	if len(nl.Problems) != 1 || nl.Problems[0].Bond != "bond0" {
 		t.Errorf("problems %+v", nl.Problems)
+	}
+}
+
+// Names listed twice would give duplicate series: each is reported once.
+func TestReadSysfsDuplicates(t *testing.T) {
+	root := t.TempDir()
+	for name, content := range map[string]string{
+		"bonding_masters":          "bond0 bond0",
+		"bond0/bonding/mode":       "balance-xor 2",
+		"bond0/bonding/slaves":     "eth0 eth0",
+		"eth0/bonding_slave/state": "active",
+	} {
+		p := filepath.Join(root, "class", "net", name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	topo, err := ReadSysfs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(topo.Bonds) != 1 || len(topo.Bonds[0].Slaves) != 1 {
+		t.Errorf("bonds %+v", topo.Bonds)
+	}
+	dups := 0
+	for _, p := range topo.Problems {
+		if strings.Contains(p.Error(), "twice") {
+			dups++
+		}
+	}
+	if dups != 2 {
+		t.Errorf("problems %v", topo.Problems)
 	}
 }
