@@ -375,3 +375,32 @@ func FuzzParseFrame(f *testing.F) {
 		}
 	})
 }
+
+// The numbers printed in the message of kernel commit 49aefd131739
+// ("bonding: do not discard lowest hash bit for non layer3+4 hashing"): its
+// script computes layer2+3 for h_dest[5] 0xa0 and 0xa1, h_source[5] 0xe3,
+// h_proto 0x8 (0x0800 as stored), saddr 0x1e7aa8c0 (192.168.122.30 read
+// natively) and daddr 0x17aa8c0 (192.168.122.1): 522133332 and 522133333
+// without the shift, 261066666 for both with it. Those are the 3.17 (ethertype
+// as stored, no shift) and 4.15 (shift) variants.
+func TestHashCommit49aefd131739(t *testing.T) {
+	for _, c := range []struct {
+		dst5    byte
+		variant Variant
+		want    uint32
+	}{
+		{0xa0, V3_17, 522133332}, {0xa1, V3_17, 522133333},
+		{0xa0, V4_15, 261066666}, {0xa1, V4_15, 261066666},
+	} {
+		frame := ether(0x0800, ipv4("192.168.122.30", "192.168.122.1", 6, 0), l4ports(1, 2))
+		frame[5], frame[11] = c.dst5, 0xe3
+		var f Flow
+		if err := ParseFrame(frame, &f); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := NewHasher(Layer23, c.variant)
+		if got := h.Hash(&f); got != c.want {
+			t.Errorf("dst %#x %s: %d, want %d", c.dst5, c.variant, got, c.want)
+		}
+	}
+}
