@@ -404,3 +404,51 @@ func TestHashCommit49aefd131739(t *testing.T) {
 		}
 	}
 }
+
+// Slaves a real kernel chose, as printed (tcpdump on veth0 = "0:", veth1 =
+// "1:", taken as slaves 0 and 1) in the messages of kernel commits
+// 58deb77cc52d ("bonding: balance ICMP echoes in layer3+4 mode") and
+// df98be06c94d ("bonding: symmetric ICMP transmit"): a layer3+4 bond of two
+// slaves sending from 192.168.0.1 to 192.168.0.2. Addresses: c0 a8 00 01 /
+// c0 a8 00 02 read LE, XOR 0x03000000.
+func TestHashKernelObservations(t *testing.T) {
+	cases := []struct {
+		name    string
+		variant Variant
+		frame   []byte
+		slave   int
+	}{
+		// Before 58deb77cc52d (4.15 variant), ICMP had no ports: every echo
+		// hashed to fold(0x03000000) >> 1 = 0x01818181, odd: "1:" for ids
+		// 315, 316, 317.
+		{"echo id 315 before", V4_15, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 1, 0), icmp(8, 0, 315, 1)), 1},
+		{"echo id 316 before", V4_15, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 1, 0), icmp(8, 0, 316, 1)), 1},
+		{"echo id 317 before", V4_15, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 1, 0), icmp(8, 0, 317, 1)), 1},
+		// After (5.5: id as stored). id 303 = 01 2f -> 0x2f01: 0x2f010008 ^
+		// 0x03000000 = 0x2c010008; ^>>16 (0x2c01) -> 0x2c012c09; ^>>8 ->
+		// byte0 0x09^0x2c = 0x25, bit 1 clear: slave 0 ("0:").
+		{"echo id 303 after", V5_5, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 1, 0), icmp(8, 0, 303, 1)), 0},
+		// id 304 = 01 30 -> 0x3001: 0x33010008; ^>>16 (0x3301) -> 0x33013309;
+		// ^>>8 -> byte0 0x09^0x33 = 0x3a, bit 1 set: slave 1 ("1:").
+		{"echo id 304 after", V5_5, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 1, 0), icmp(8, 0, 304, 1)), 1},
+		// UDP 192.168.0.1.P -> 192.168.0.2.9 (df98be06c94d, 4.15 variant):
+		// ports 08 xx 00 09 -> 0x0900xx08 ^ 0x03000000; ^>>16 makes byte1
+		// xx^0x0a; ^>>8 makes byte0 0x08^xx^0x0a; the slave is its bit 1:
+		// 2251 (cb): 0xc9 -> 0; 2252 (cc): 0xce -> 1; 2253 (cd): 0xcf -> 1;
+		// 2254 (ce): 0xcc -> 0.
+		{"udp 2251", V4_15, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 17, 0), l4ports(2251, 9)), 0},
+		{"udp 2252", V4_15, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 17, 0), l4ports(2252, 9)), 1},
+		{"udp 2253", V4_15, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 17, 0), l4ports(2253, 9)), 1},
+		{"udp 2254", V4_15, ether(0x0800, ipv4("192.168.0.1", "192.168.0.2", 17, 0), l4ports(2254, 9)), 0},
+	}
+	for _, c := range cases {
+		var f Flow
+		if err := ParseFrame(c.frame, &f); err != nil {
+			t.Fatal(err)
+		}
+		h, _ := NewHasher(Layer34, c.variant)
+		if got := h.Slave(&f, 2); got != c.slave {
+			t.Errorf("%s (%s): slave %d, the kernel chose %d", c.name, c.variant, got, c.slave)
+		}
+	}
+}
