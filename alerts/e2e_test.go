@@ -6,8 +6,6 @@ import (
 	"math"
 	"net"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,22 +122,8 @@ func closedPort(t *testing.T) string {
 // rule agree with the exporter's numbers; the RTT quantile comes from the
 // native histogram.
 func TestEndToEndPrometheusAlertmanager(t *testing.T) {
-	cfg, err := LoadConfig(ConfigFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, a := range cfg.Alerts {
-		a.For = "2s"
-		cfg.Alerts[name] = a
-	}
-	rules, err := Render(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rulesPath := filepath.Join(t.TempDir(), "netburst-rules.yml")
-	if err := os.WriteFile(rulesPath, rules, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	t.Parallel() // own ports, directories and namespaces
+	cfg, rulesPath := shortForRules(t)
 	live, dead := fakeExporter(t), closedPort(t)
 	stack := promstack.Start(t, promstack.Options{Targets: []string{live, dead}, RuleFiles: []string{rulesPath}})
 
