@@ -5,10 +5,12 @@ package collector
 
 import (
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/netburst/netburst/sampler"
 )
@@ -57,8 +59,10 @@ type Sampler struct {
 	spacing    prometheus.Histogram
 	duration   prometheus.Histogram
 
-	mu   sync.Mutex // serialises scrapes over the reused snapshot
-	snap sampler.Snapshot
+	mu      sync.Mutex // serialises scrapes over the reused snapshot and labels
+	snap    sampler.Snapshot
+	labels  map[string]*deviceLabels
+	scrapes uint64
 }
 
 // Descriptors of the snapshot-backed metrics.
@@ -103,7 +107,8 @@ func NewSampler(opts SamplerOptions) *Sampler {
 		}
 	}
 	return &Sampler{
-		opts: opts,
+		opts:   opts,
+		labels: map[string]*deviceLabels{},
 		throughput: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "interface_throughput_bytes_per_second",
 			Help:                            "Rate of each sampling interval in which the interface's byte counter moved.",
@@ -171,6 +176,71 @@ func (c *Sampler) Describe(ch chan<- *prometheus.Desc) {
 
 var directions = [2]string{"receive", "transmit"}
 
+// deviceLabels are one device's label pairs, kept across scrapes so that a
+// scrape of a thousand devices builds no label strings: client_golang's
+// MustNewConstMetric would build and validate them for every series.
+type deviceLabels struct {
+	device []*dto.LabelPair
+	dir    [2][]*dto.LabelPair
+	dirWin [2][sampler.NumWindows][]*dto.LabelPair
+	info   []*dto.LabelPair
+	// infoKey is kind, master and operstate, to notice a change.
+	infoKey [3]string
+	seen    uint64
+}
+
+func labelPair(name, value string) *dto.LabelPair {
+	// A device name is bytes to the kernel; a label value must be UTF-8.
+	value = strings.ToValidUTF8(value, "\uFFFD")
+	return &dto.LabelPair{Name: &name, Value: &value}
+}
+
+func newDeviceLabels(name string) *deviceLabels {
+	l := &deviceLabels{device: []*dto.LabelPair{labelPair("device", name)}}
+	for dir, dn := range directions {
+		d := labelPair("direction", dn)
+		l.dir[dir] = []*dto.LabelPair{l.device[0], d}
+		for _, w := range sampler.Windows {
+			l.dirWin[dir][w] = []*dto.LabelPair{l.device[0], d, labelPair("window", w.String())}
+		}
+	}
+	return l
+}
+
+// infoLabels returns the label pairs of netburst_interface_info, rebuilt
+// only when the device's attributes change (new slices, never mutated, so
+// a scrape still encoding the old ones is unaffected).
+func (l *deviceLabels) infoLabels(kind, master, operstate string) []*dto.LabelPair {
+	key := [3]string{kind, master, operstate}
+	if l.info == nil || l.infoKey != key {
+		l.infoKey = key
+		l.info = []*dto.LabelPair{l.device[0], labelPair("kind", kind), labelPair("master", master), labelPair("operstate", operstate)}
+	}
+	return l.info
+}
+
+// fastMetric is a counter or gauge sample with prebuilt label pairs,
+// sorted by label name as the exposition requires.
+type fastMetric struct {
+	desc    *prometheus.Desc
+	labels  []*dto.LabelPair
+	counter bool
+	value   float64
+}
+
+func (m *fastMetric) Desc() *prometheus.Desc { return m.desc }
+
+func (m *fastMetric) Write(out *dto.Metric) error {
+	out.Label = m.labels
+	v := m.value
+	if m.counter {
+		out.Counter = &dto.Counter{Value: &v}
+	} else {
+		out.Gauge = &dto.Gauge{Value: &v}
+	}
+	return nil
+}
+
 // Collect implements prometheus.Collector.
 func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
 	c.throughput.Collect(ch)
@@ -183,42 +253,65 @@ func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
 	defer c.mu.Unlock()
 	s := &c.snap
 	c.src.Snapshot(s)
+	c.scrapes++
+	// One allocation for every device series of this scrape; the registry
+	// may still be reading them after Collect returns, so they are never
+	// reused.
+	fast := make([]fastMetric, 0, len(s.Devices)*perDeviceSeries)
+	emit := func(d *prometheus.Desc, labels []*dto.LabelPair, counter bool, v float64) {
+		fast = append(fast, fastMetric{desc: d, labels: labels, counter: counter, value: v})
+		ch <- &fast[len(fast)-1]
+	}
+	for i := range s.Devices {
+		d := &s.Devices[i]
+		l := c.labels[d.Name]
+		if l == nil {
+			l = newDeviceLabels(d.Name)
+			c.labels[d.Name] = l
+		}
+		l.seen = c.scrapes
+		for dir := range directions {
+			emit(descBytes, l.dir[dir], true, float64(d.Bytes[dir]))
+			emit(descPackets, l.dir[dir], true, float64(d.Packets[dir]))
+			emit(descErrors, l.dir[dir], true, float64(d.Errors[dir]))
+			emit(descDrops, l.dir[dir], true, float64(d.Drops[dir]))
+			emit(descBursts, l.dir[dir], true, float64(d.Bursts[dir]))
+			for _, w := range sampler.Windows {
+				emit(descPeak, l.dirWin[dir][w], false, d.Peak[dir][w])
+			}
+		}
+		emit(descInfo, l.infoLabels(d.Kind, d.Master, d.OperState), false, 1)
+		if d.SpeedBytes > 0 {
+			emit(descSpeed, l.device, false, d.SpeedBytes)
+		}
+		if d.RefreshSeconds > 0 {
+			emit(descRefresh, l.device, false, d.RefreshSeconds)
+		}
+		emit(descDiscont, l.device, true, float64(d.Discontinuities))
+	}
+	if len(c.labels) > len(s.Devices) {
+		for name, l := range c.labels {
+			if l.seen != c.scrapes {
+				delete(c.labels, name)
+			}
+		}
+	}
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for i := range s.Devices {
-		d := &s.Devices[i]
-		for dir, dn := range directions {
-			counter(descBytes, float64(d.Bytes[dir]), d.Name, dn)
-			counter(descPackets, float64(d.Packets[dir]), d.Name, dn)
-			counter(descErrors, float64(d.Errors[dir]), d.Name, dn)
-			counter(descDrops, float64(d.Drops[dir]), d.Name, dn)
-			counter(descBursts, float64(d.Bursts[dir]), d.Name, dn)
-			for _, w := range sampler.Windows {
-				gauge(descPeak, d.Peak[dir][w], d.Name, dn, w.String())
-			}
-		}
-		gauge(descInfo, 1, d.Name, d.Kind, d.Master, d.OperState)
-		if d.SpeedBytes > 0 {
-			gauge(descSpeed, d.SpeedBytes, d.Name)
-		}
-		if d.RefreshSeconds > 0 {
-			gauge(descRefresh, d.RefreshSeconds, d.Name)
-		}
-		counter(descDiscont, float64(d.Discontinuities), d.Name)
-	}
 	for i := range s.Qdiscs {
 		q := &s.Qdiscs[i]
+		dev := strings.ToValidUTF8(q.Device, "\uFFFD")
 		for _, w := range sampler.Windows {
-			gauge(descQBacklogPk, q.BacklogPeak[w], q.Device, q.Kind, w.String())
+			gauge(descQBacklogPk, q.BacklogPeak[w], dev, q.Kind, w.String())
 		}
-		gauge(descQBacklog, float64(q.Backlog), q.Device, q.Kind)
-		counter(descQDrops, float64(q.Drops), q.Device, q.Kind)
-		counter(descQOverlim, float64(q.Overlimits), q.Device, q.Kind)
-		counter(descQRequeues, float64(q.Requeues), q.Device, q.Kind)
+		gauge(descQBacklog, float64(q.Backlog), dev, q.Kind)
+		counter(descQDrops, float64(q.Drops), dev, q.Kind)
+		counter(descQOverlim, float64(q.Overlimits), dev, q.Kind)
+		counter(descQRequeues, float64(q.Requeues), dev, q.Kind)
 	}
 	counter(descSamples, float64(s.Samples))
 	counter(descOverruns, float64(s.Overruns))
@@ -231,3 +324,6 @@ func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
 		gauge(descSLast, float64(s.Time.UnixNano())/1e9)
 	}
 }
+
+// perDeviceSeries is how many series Collect emits per device at most.
+const perDeviceSeries = 2*(5+int(sampler.NumWindows)) + 4

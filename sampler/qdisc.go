@@ -22,7 +22,7 @@ type qdiscAgg struct {
 	device                      string
 	backlog                     uint64
 	packets                     uint64
-	peaks                       [numWindows]maxWindow
+	peaks                       [NumWindows]maxWindow
 	drops, overlimits, requeues uint64
 	seen                        uint64
 }

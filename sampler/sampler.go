@@ -49,13 +49,14 @@ const (
 	Window1s Window = iota
 	Window10s
 	Window60s
-	numWindows
+	// NumWindows is the number of windows, the length of per-window arrays.
+	NumWindows
 )
 
 // Windows lists every window, for loops.
-var Windows = [numWindows]Window{Window1s, Window10s, Window60s}
+var Windows = [NumWindows]Window{Window1s, Window10s, Window60s}
 
-var windowSpans = [numWindows]time.Duration{time.Second, 10 * time.Second, time.Minute}
+var windowSpans = [NumWindows]time.Duration{time.Second, 10 * time.Second, time.Minute}
 
 // String returns the label value ("1s", "10s", "60s").
 func (w Window) String() string { return [...]string{"1s", "10s", "60s"}[w] }
@@ -192,7 +193,7 @@ type device struct {
 	drops      [2]uint64
 	rate       [2]float64
 	moved      bool
-	peaks      [2][numWindows]maxWindow
+	peaks      [2][NumWindows]maxWindow
 	bursts     [2]uint64
 	bursting   [2]bool
 	refresh    refreshDetector

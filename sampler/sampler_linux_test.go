@@ -227,7 +227,7 @@ func TestNamespaceThousandInterfaces(t *testing.T) {
 	live.mu.Unlock()
 	for _, d := range snap.Devices {
 		for dir := range 2 {
-			for w := range numWindows {
+			for w := range NumWindows {
 				if p := d.Peak[dir][w]; p < 0 || p > 1e9 || math.IsNaN(p) {
 					t.Errorf("%s: absurd peak %v", d.Name, p)
 				}

@@ -30,7 +30,7 @@ type DeviceSnapshot struct {
 	Errors     [2]uint64
 	Drops      [2]uint64
 	// Peak is the largest interval rate in each trailing window, bytes/s.
-	Peak [2][numWindows]float64
+	Peak [2][NumWindows]float64
 	// Bursts counts intervals at or above the burst threshold.
 	Bursts [2]uint64
 	// RefreshSeconds is the detected counter refresh period: the sampling
@@ -44,7 +44,7 @@ type DeviceSnapshot struct {
 type QdiscSnapshot struct {
 	Device, Kind string
 	// BacklogPeak is the largest backlog in bytes seen in each window.
-	BacklogPeak [numWindows]float64
+	BacklogPeak [NumWindows]float64
 	Backlog     uint64
 	Drops       uint64
 	Overlimits  uint64
@@ -119,11 +119,11 @@ type DeviceRates struct {
 	// Rate is the latest interval rate in bytes/s.
 	Rate [2]float64
 	// Peak is the largest interval rate in each trailing window.
-	Peak [2][numWindows]float64
+	Peak [2][NumWindows]float64
 	// WindowBytes is the bytes moved over each trailing window, measured
 	// over WindowSeconds (the 10s and 60s windows have 1 s resolution).
-	WindowBytes   [2][numWindows]uint64
-	WindowSeconds [numWindows]float64
+	WindowBytes   [2][NumWindows]uint64
+	WindowSeconds [NumWindows]float64
 }
 
 // Lookup returns a device's rates by name.
@@ -137,7 +137,7 @@ func (v View) Lookup(name string) (DeviceRates, bool) {
 	if d.link != nil {
 		r.SpeedBytes = d.link.SpeedBytes
 	}
-	for w := range numWindows {
+	for w := range NumWindows {
 		for dir := range 2 {
 			r.Peak[dir][w] = d.peaks[dir][w].max(now)
 		}
