@@ -344,14 +344,12 @@ func (g *bondAggregate) result(maxMoves int) *bondHashResult {
 		}
 	}
 	if total > 0 {
-		var max uint64
+		var busiest uint64
 		for i, l := range load {
 			res.Slaves[i].Share = float64(l) / float64(total)
-			if l > max {
-				max = l
-			}
+			busiest = max(busiest, l)
 		}
-		res.Imbalance = float64(max) / (float64(total) / float64(g.n))
+		res.Imbalance = float64(busiest) / (float64(total) / float64(g.n))
 	}
 	res.Moves = suggestMoves(g.h, res.Flows, load, maxMoves)
 	return res
