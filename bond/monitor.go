@@ -151,7 +151,7 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 
 // SetTopology replaces the bonds followed, counts the topology's problems
 // and drops the state of slaves that are gone (so memory follows the
-// topology).
+// topology). The monitor keeps t: the caller must not modify it afterwards.
 func (m *Monitor) SetTopology(t *Topology) {
 	if t == nil {
 		t = &Topology{}
