@@ -228,3 +228,22 @@ func TestEndToEndScrape(t *testing.T) {
 		t.Errorf("still running 10 s after SIGTERM")
 	}
 }
+
+// --sampler.source=procfs reads /proc/net/dev of the exporter's namespace,
+// and says so.
+func TestEndToEndProcfsSource(t *testing.T) {
+	ns := nstest.New(t)
+	nstest.Veth(t, ns, "nb0", ns, "nb1")
+	_, client, _ := startExporter(t, ns, "--sampler.source=procfs")
+	time.Sleep(300 * time.Millisecond)
+	_, scrape := get(t, client, "/metrics")
+	for _, want := range []string{
+		`netburst_sampler_source_info{source="procfs"} 1`,
+		`netburst_interface_bytes_total{device="nb0",direction="transmit"}`,
+		`netburst_interface_info{device="nb1",kind="veth",master="",operstate="up"} 1`,
+	} {
+		if !strings.Contains(scrape, want) {
+			t.Errorf("scrape lacks %s", want)
+		}
+	}
+}
