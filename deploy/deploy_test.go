@@ -387,3 +387,53 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagsExist builds netburst_exporter and checks that every flag the
+// unit, the DaemonSet and the Dockerfile pass is one it accepts.
+func TestFlagsExist(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("skipping: no go command to build netburst_exporter")
+	}
+	bin := filepath.Join(t.TempDir(), "netburst_exporter")
+	build := exec.Command(goBin, "build", "-o", bin, "github.com/netburst/netburst/cmd/netburst_exporter")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	help, _ := exec.Command(bin, "--help").CombinedOutput()
+	flagRE := regexp.MustCompile(`--([a-z][a-z0-9.-]*)`)
+	accepted := map[string]bool{}
+	for _, m := range flagRE.FindAllStringSubmatch(string(help), -1) {
+		accepted[m[1]] = true
+	}
+	if !accepted["web.listen-address"] {
+		t.Fatalf("--help lists no --web.listen-address:\n%s", help)
+	}
+	used := map[string][]string{}
+	for _, f := range []string{"netburst_exporter.service", filepath.Join("kubernetes", "daemonset.yaml"), "Dockerfile"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "#") {
+				continue // examples in comments
+			}
+			for _, m := range flagRE.FindAllStringSubmatch(line, -1) {
+				if strings.Contains(line, "ExecStart") || strings.HasPrefix(line, "- --") || strings.HasPrefix(line, "CMD") {
+					used[m[1]] = append(used[m[1]], f)
+				}
+			}
+		}
+	}
+	if len(used) == 0 {
+		t.Fatal("found no flags in the deploy files")
+	}
+	for flag, files := range used {
+		if !accepted[flag] {
+			t.Errorf("--%s (in %v) is not a flag of netburst_exporter", flag, files)
+		}
+	}
+}
