@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/netburst/netburst/capture"
+	"github.com/netburst/netburst/collector"
+	"github.com/netburst/netburst/locate"
+)
+
+// locateFeature is live locate: this host's interfaces along a path (a
+// VM's vif, the physical NIC) capture every ICMP echo crossing them, and
+// each segment's one-way delays become netburst_segment_delay_seconds.
+type locateFeature struct {
+	points     string
+	threshold  time.Duration
+	maxAge     time.Duration
+	maxPending int
+}
+
+func newLocateFeature(app *kingpin.Application) feature {
+	f := &locateFeature{}
+	app.Flag("locate.points", "Comma-separated interfaces of this host along a path, in order from the pinging side (e.g. vif1.0,eth0): every ICMP echo crossing them is timestamped and each segment's one-way delay exported. None: live locate off.").Default("").StringVar(&f.points)
+	app.Flag("locate.spike-threshold", "One-way delay across a segment above which a segment spike is raised (at most one per segment and direction a second); 0 raises none.").Default("10ms").SetValue(&durationValue{"locate.spike-threshold", &f.threshold})
+	app.Flag("locate.max-age", "How long an echo waits for its packets at the other points before its missing packets count as lost.").Default("5s").SetValue(&durationValue{"locate.max-age", &f.maxAge})
+	app.Flag("locate.max-pending", "Most echoes waiting for their other packets at once; older ones are dropped (counted).").Default("4096").IntVar(&f.maxPending)
+	return f
+}
+
+// echoSnaplen is what the echo filter keeps of a frame: headers up to the
+// ICMP id and sequence behind a VLAN tag and IPv6, with room to spare.
+const echoSnaplen = 128
+
+func (f *locateFeature) start(env *exporterEnv) (func(context.Context) error, error) {
+	if f.points == "" {
+		return nil, nil
+	}
+	names := strings.Split(f.points, ",")
+	switch {
+	case len(names) < 2:
+		return nil, usageError{fmt.Errorf("--locate.points=%s: name at least two interfaces", f.points)}
+	case f.threshold < 0 || f.maxAge <= 0 || f.maxPending <= 0:
+		return nil, usageError{fmt.Errorf("--locate.spike-threshold must be 0 or more, --locate.max-age and --locate.max-pending above 0")}
+	}
+	c := collector.NewLocate()
+	live, err := locate.NewLive(locate.LiveConfig{
+		Points: names, MaxEntries: f.maxPending, MaxAge: f.maxAge,
+		Threshold: f.threshold, Observer: c, Spikes: env.spikes,
+	})
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--locate.points=%s: %w", f.points, err)}
+	}
+	var devs []capture.Device
+	for _, name := range names {
+		d, err := openEchoDevice(name, echoSnaplen)
+		if err != nil {
+			for _, d := range devs {
+				d.Source.Close()
+			}
+			return nil, fmt.Errorf("--locate.points: %w", err)
+		}
+		devs = append(devs, d)
+	}
+	c.SetSource(live)
+	env.registry.MustRegister(c)
+	logger := env.logger.With("feature", "locate")
+	logger.Info("live locate started", "points", names, "spike_threshold", f.threshold, "max_age", f.maxAge)
+	return func(ctx context.Context) error {
+		var wg sync.WaitGroup
+		for i, d := range devs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				readEchoes(ctx, i, d, live, logger)
+			}()
+		}
+		// Close echoes whose packets stopped coming, so losses are counted
+		// even when the path goes quiet.
+		tick := time.NewTicker(max(f.maxAge/4, 100*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				wg.Wait()
+				for _, d := range devs {
+					d.Source.Close()
+				}
+				return nil
+			case now := <-tick.C:
+				live.Expire(now)
+			}
+		}
+	}, nil
+}
+
+// readEchoes feeds the echoes captured on d (point i) to live until ctx
+// ends. A failing read (the interface vanished) is logged once and retried
+// every second.
+func readEchoes(ctx context.Context, i int, d capture.Device, live *locate.Live, logger *slog.Logger) {
+	dec, err := capture.NewDecoder(d.LinkType)
+	if err != nil {
+		logger.Error("cannot decode the interface's frames", "device", d.Name, "err", err)
+		return
+	}
+	var p capture.Packet
+	failing := false
+	for ctx.Err() == nil {
+		data, ci, err := d.Source.ZeroCopyReadPacketData()
+		if errors.Is(err, capture.ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			if !failing {
+				logger.Warn("capture read failed; retrying every second", "device", d.Name, "err", err)
+				failing = true
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if failing {
+			logger.Info("capture reads again", "device", d.Name)
+			failing = false
+		}
+		if dec.Decode(data, ci, &p) != nil {
+			continue
+		}
+		isEcho, isReply := p.IsEcho()
+		if !isEcho || p.Fragment() {
+			continue
+		}
+		live.Add(&locate.Observation{Point: i, Time: p.Time, Src: p.Src, Dst: p.Dst, ID: p.ICMPID, Seq: p.ICMPSeq, Reply: isReply})
+	}
+}
