@@ -256,23 +256,48 @@ func (c *Capture) Run(ctx context.Context) error {
 // kernelStatsEvery is how often a reader refreshes the kernel's counters.
 const kernelStatsEvery = time.Second
 
+// statsFlushEvery is how many frames a reader counts locally before
+// publishing its counters: atomics per frame would cost more than the ring.
+const statsFlushEvery = 64
+
 func (c *Capture) read(ctx context.Context, d *device) {
 	pre := int64(c.cfg.Pre)
 	lastStats := time.Now()
-	for n := 0; ctx.Err() == nil; n++ {
+	// Drops between opening the socket and running (while the rings were
+	// being allocated) are not the capture's: count from here.
+	_, baseDrops, _ := d.Source.KernelStats()
+	var packets, bytes, ringDropped, freezeDropped uint64
+	flush := func() {
+		d.packets.Add(packets)
+		d.bytes.Add(bytes)
+		d.ringDropped.Add(ringDropped)
+		d.freezeDropped.Add(freezeDropped)
+		packets, bytes, ringDropped, freezeDropped = 0, 0, 0, 0
+	}
+	defer flush()
+	for n := 0; ; n++ {
+		// ctx.Err takes a lock: look every 64 frames and on every timeout.
+		if n&63 == 0 && ctx.Err() != nil {
+			return
+		}
 		data, ci, err := d.Source.ZeroCopyReadPacketData()
 		if n&1023 == 0 || err != nil {
 			if now := time.Now(); now.Sub(lastStats) >= kernelStatsEvery {
 				lastStats = now
-				if _, drops, err := d.Source.KernelStats(); err == nil {
-					d.kernelDrops.Store(drops)
+				if _, drops, err := d.Source.KernelStats(); err == nil && drops >= baseDrops {
+					d.kernelDrops.Store(drops - baseDrops)
 				}
 			}
 		}
 		if errors.Is(err, ErrTimeout) {
+			flush()
+			if ctx.Err() != nil {
+				return
+			}
 			continue
 		}
 		if err != nil {
+			flush()
 			d.readErrors.Add(1)
 			// A vanished or downed interface: retry slowly until stopped.
 			select {
@@ -282,23 +307,24 @@ func (c *Capture) read(ctx context.Context, d *device) {
 			continue
 		}
 		ts := ci.Timestamp.UnixNano()
-		d.packets.Add(1)
-		d.bytes.Add(uint64(ci.Length))
+		packets++
+		bytes += uint64(ci.Length)
 		d.mu.Lock()
 		d.ring.expire(ts - pre)
-		before := d.ring.dropped
-		d.ring.push(ts, ci.Length, data, true)
-		if d.ring.dropped != before {
-			d.ringDropped.Add(1)
+		if d.ring.size == d.ring.slots {
+			ringDropped++
 		}
+		d.ring.push(ts, ci.Length, data, true)
 		if d.frozen && ts >= d.fromNs && ts <= d.untilNs {
-			r := d.freeze.rejected
-			d.freeze.push(ts, ci.Length, data, false)
-			if d.freeze.rejected != r {
-				d.freezeDropped.Add(1)
+			if d.freeze.size == d.freeze.slots {
+				freezeDropped++
 			}
+			d.freeze.push(ts, ci.Length, data, false)
 		}
 		d.mu.Unlock()
+		if packets == statsFlushEvery {
+			flush()
+		}
 	}
 }
 
