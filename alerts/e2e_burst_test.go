@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -127,7 +126,10 @@ func TestEndToEndBurstingRealTraffic(t *testing.T) {
 		func(s []promstack.Sample) bool { return s[0].Value >= 3 }); err != nil {
 		t.Fatal(err)
 	}
-	sent := burst(t, ns, 3*time.Second, 50e6)
+	sent, err := burst(ctx, ns, 3*time.Second, 50e6)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("sent %d bytes of UDP out of nbd0 in 3 s", sent)
 
 	labels := map[string]string{"alertname": "NetburstInterfaceBursting", "instance": target, "device": "nbd0", "direction": "transmit"}
@@ -168,17 +170,16 @@ func TestEndToEndBurstingRealTraffic(t *testing.T) {
 }
 
 // burst sends UDP datagrams from inside ns to the peer namespace's
-// 198.18.0.2 (discard port, nobody listens) at about rate bytes/s for d, and
-// returns the bytes sent.
-func burst(t *testing.T, ns *nstest.NS, d time.Duration, rate float64) int64 {
-	t.Helper()
+// 198.18.0.2 (discard port, nobody listens) at about rate bytes/s for d or
+// until ctx ends, and returns the bytes sent.
+func burst(ctx context.Context, ns *nstest.NS, d time.Duration, rate float64) (int64, error) {
 	var conn net.Conn
 	if err := ns.Do(func() error {
 		var err error
 		conn, err = net.Dial("udp", "198.18.0.2:9")
 		return err
 	}); err != nil {
-		t.Fatal(err)
+		return 0, fmt.Errorf("udp socket in %s: %w", ns.Name, err)
 	}
 	defer conn.Close()
 	payload := make([]byte, 1400)
@@ -186,14 +187,15 @@ func burst(t *testing.T, ns *nstest.NS, d time.Duration, rate float64) int64 {
 	start := time.Now()
 	for {
 		el := time.Since(start)
-		if el >= d {
-			return sent
+		if el >= d || ctx.Err() != nil {
+			return sent, nil
 		}
 		// Catch up to the byte budget of the elapsed time, then pause.
 		for float64(sent) < rate*el.Seconds() {
 			n, err := conn.Write(payload)
-			if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-				// ENOBUFS and the like: the kernel dropped it; keep pacing.
+			if err != nil {
+				// ENOBUFS, ICMP unreachable reported back: the datagram is
+				// gone either way; keep pacing.
 				break
 			}
 			sent += int64(n)
