@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/internal/nstest"
@@ -107,4 +112,136 @@ func TestCaptureEndToEnd(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// TestCaptureRTTSpikeThroughTbf is the end-to-end check: the
+// exporter on host H probes T across a tbf bottleneck on T's egress and
+// captures H's interface; a one-second storage-like TCP burst from T to
+// H:7000, beside small UDP flows, queues in the tbf and delays the echo
+// replies. The RTT spike's report must put tcp/7000 on top with bytes within
+// 2 % of tshark's count of the pcap written, and the pcap must hold frames
+// from before the trigger.
+func TestCaptureRTTSpikeThroughTbf(t *testing.T) {
+	nstest.RequireTool(t, "tshark")
+	app := kingpin.New("probe-check", "")
+	for _, f := range features {
+		f(app)
+	}
+	if app.GetFlag("probe.target") == nil {
+		t.Skip("skipping: this build of the exporter has no prober (--probe.target)")
+	}
+	h, tt := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, h, "nbh0", tt, "nbt0")
+	h.MustRun(t, "ip", "addr", "add", "198.18.11.1/24", "dev", "nbh0")
+	tt.MustRun(t, "ip", "addr", "add", "198.18.11.2/24", "dev", "nbt0")
+	tt.MustRun(t, "tc", "qdisc", "add", "dev", "nbt0", "root", "tbf", "rate", "20mbit", "burst", "20kb", "latency", "400ms")
+
+	// H's storage service: accept and discard.
+	var ln net.Listener
+	if err := h.Do(func() error {
+		var err error
+		ln, err = net.Listen("tcp", "198.18.11.1:7000")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+
+	dir := t.TempDir()
+	_, client, logs := startExporter(t, h, "--probe.target=peer=198.18.11.2", "--probe.interval=20ms", "--probe.spike-threshold=30ms",
+		"--capture.device=nbh0", "--capture.dir="+dir, "--capture.pre=2s", "--capture.post=1s", "--sampler.device-include=^nbh0$")
+
+	// Small flows all along, the burst after two quiet seconds.
+	stop := make(chan struct{})
+	smallDone := make(chan error, 1)
+	go func() {
+		smallDone <- tt.Do(func() error {
+			c, err := net.Dial("udp", "198.18.11.1:5353")
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			for {
+				select {
+				case <-stop:
+					return nil
+				case <-time.After(10 * time.Millisecond):
+					_, _ = c.Write(make([]byte, 100))
+				}
+			}
+		})
+	}()
+	time.Sleep(2500 * time.Millisecond)
+	if err := tt.Do(func() error {
+		c, err := net.Dial("tcp", "198.18.11.1:7000")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for end := time.Now().Add(time.Second); time.Now().Before(end); {
+			_ = c.SetWriteDeadline(end)
+			if _, err := c.Write(buf); err != nil {
+				break
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var reports []capture.Report
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		_, body := get(t, client, "/api/v1/spikes")
+		if err := json.Unmarshal([]byte(body), &reports); err != nil {
+			t.Fatalf("spikes JSON: %v\n%s", err, body)
+		}
+		if len(reports) > 0 && reports[len(reports)-1].Trigger == "rtt" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no rtt spike report after 15 s (reports %+v); logs:\n%s", reports, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	if err := <-smallDone; err != nil {
+		t.Fatal(err)
+	}
+	rep := reports[len(reports)-1] // the oldest: the first rtt spike
+	if len(rep.Ports) == 0 || rep.Ports[0].Protocol != "tcp" || rep.Ports[0].Port != 7000 {
+		t.Fatalf("top ports %+v, want tcp/7000 first", rep.Ports)
+	}
+	if !rep.Start.Before(rep.Time) {
+		t.Errorf("pcap starts at %v, not before the trigger at %v", rep.Start, rep.Time)
+	}
+	out, err := exec.Command("tshark", "-n", "-r", rep.File, "-Y", "tcp.dstport == 7000", "-T", "fields", "-e", "frame.len").Output()
+	if err != nil {
+		t.Fatalf("tshark on %s: %v", rep.File, err)
+	}
+	var sum uint64
+	for _, f := range strings.Fields(string(out)) {
+		n, _ := strconv.ParseUint(f, 10, 64)
+		sum += n
+	}
+	if diff := math.Abs(float64(sum) - float64(rep.Ports[0].Bytes)); diff > 0.02*float64(sum) {
+		t.Errorf("tcp/7000: report %d bytes, tshark %d bytes in %s", rep.Ports[0].Bytes, sum, rep.File)
+	}
+	t.Logf("rtt spike at %v (value %.3fs): tcp/7000 %d bytes (tshark %d), %d frames from %v", rep.Time, rep.Value, rep.Ports[0].Bytes, sum, rep.Packets, rep.Start)
 }
