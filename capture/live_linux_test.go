@@ -114,6 +114,7 @@ func TestLiveCaptureVeth(t *testing.T) {
 	if st.Packets < rep.Packets || st.KernelDrops != 0 || st.RingDropped != 0 {
 		t.Errorf("device stats %+v (report %d packets)", st, rep.Packets)
 	}
+	defer checkVanish(t, c, b)
 
 	if _, err := exec.LookPath("tshark"); err != nil {
 		t.Skip("tshark not in PATH: skipping the comparison of the written pcap")
@@ -140,4 +141,19 @@ func TestLiveCaptureVeth(t *testing.T) {
 			rep.Packets, rep.Bytes, rep.Ports[0].Packets, rep.Ports[0].Bytes, rep.File, frames, total, frames7000, bytes7000)
 	}
 	t.Logf("report: %d frames, udp/7000 %d bytes, window %v", rep.Packets, rep.Ports[0].Bytes, rep.WindowEnd.Sub(rep.WindowStart))
+}
+
+// checkVanish deletes the captured interface under the running capture: the
+// reader must count the failure and keep running (the deferred cancel then
+// stops it).
+func checkVanish(t *testing.T, c *Capture, b *nstest.NS) {
+	b.MustRun(t, "ip", "link", "del", "dev", "nbc1")
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Stats().Devices[0].ReadErrors == 0 {
+		if time.Now().After(deadline) {
+			t.Error("no read error counted 5 s after the interface vanished")
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
