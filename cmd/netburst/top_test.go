@@ -484,10 +484,10 @@ func TestSyntheticFixtureMatchesTshark(t *testing.T) {
 
 // writeSynthetic writes a pcapng file with two interfaces (Ethernet and Linux
 // cooked) holding what real veth captures lack: VLAN and QinQ tags, IPv6
-// with a hop-by-hop header, and the first fragment of an IPv4 datagram
-// (tshark does not dissect a fragment's payload without reassembly, and
-// netburst counts no ports for fragments' later pieces; the first carries
-// them, so the fixture keeps fragments to the non-first pieces only).
+// with a hop-by-hop header, ICMP, ARP, and later (non-first) IPv4 fragments,
+// which both tshark and netburst count in the host pairs only. (A first
+// fragment is left out: tshark's default reassembly attributes the datagram's
+// ports to the last fragment's frame; docs/capture.md explains.)
 func writeSynthetic(t *testing.T, file string) {
 	f, err := os.Create(file)
 	if err != nil {
