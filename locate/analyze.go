@@ -203,6 +203,12 @@ type Echo struct {
 	// Reversed is set for an echo of a flow pinging from the far end: it
 	// is left out of baselines and verdict.
 	Reversed bool
+	// OffPath is set for an echo seen at one point only, which therefore
+	// does not travel this path (a ping to one of the hosts, say); it is
+	// left out like a reversed one. A request seen only at the first point
+	// with no reply is not off-path: it is a request lost on the first
+	// segment.
+	OffPath bool
 	// Lost, when set, says where the request or reply disappeared.
 	Lost *Loss
 	// Missing lists the points that did not capture a packet seen both
@@ -265,6 +271,8 @@ type Stats struct {
 	EchoesDropped uint64
 	// Reversed counts echoes of flows pinging from the far end.
 	Reversed int
+	// OffPath counts echoes seen at one point only.
+	OffPath int
 }
 
 // Result is the analysis of one set of captures.
@@ -420,6 +428,10 @@ func (a *Analyzer) Result() (*Result, error) {
 			}
 		}
 		e := Echo{Record: *r, RoundTrip: make([]Span, n)}
+		if pts == 1 && (r.ReplySeen != 0 || !r.HasRequest(0)) {
+			e.OffPath = true
+			res.Stats.OffPath++
+		}
 		for p := range n {
 			if d, ok := r.RoundTrip(p); ok {
 				e.RoundTrip[p] = known(d)
@@ -529,7 +541,7 @@ func markReversed(res *Result) error {
 		if votes[flowKey{k}] < 0 {
 			e.Reversed = true
 			res.Stats.Reversed++
-		} else if e.EndToEnd.Valid {
+		} else if e.EndToEnd.Valid && !e.OffPath {
 			forward++
 		}
 	}
@@ -555,7 +567,7 @@ func checkOrder(res *Result) error {
 		neg := 0
 		for i := range res.Echoes {
 			e := &res.Echoes[i]
-			if e.Reversed || !e.RoundTrip[p].Valid || !e.RoundTrip[p+1].Valid {
+			if e.excluded() || !e.RoundTrip[p].Valid || !e.RoundTrip[p+1].Valid {
 				continue
 			}
 			v := e.RoundTrip[p].D - e.RoundTrip[p+1].D
@@ -578,7 +590,7 @@ func (a *Analyzer) threshold(res *Result) error {
 	var rt []time.Duration
 	for i := range res.Echoes {
 		e := &res.Echoes[i]
-		if !e.Reversed && e.EndToEnd.Valid {
+		if !e.excluded() && e.EndToEnd.Valid {
 			rt = append(rt, e.EndToEnd.D)
 		}
 	}
@@ -600,13 +612,16 @@ func (a *Analyzer) threshold(res *Result) error {
 	res.Threshold = th
 	for i := range res.Echoes {
 		e := &res.Echoes[i]
-		e.Slow = !e.Reversed && e.EndToEnd.Valid && e.EndToEnd.D > th.Value
+		e.Slow = !e.excluded() && e.EndToEnd.Valid && e.EndToEnd.D > th.Value
 	}
 	return nil
 }
 
+// excluded reports whether e is left out of the analysis.
+func (e *Echo) excluded() bool { return e.Reversed || e.OffPath }
+
 // normal reports whether e may serve as a baseline (and offset) sample.
-func (e *Echo) normal() bool { return !e.Reversed && !e.Slow && e.EndToEnd.Valid }
+func (e *Echo) normal() bool { return !e.excluded() && !e.Slow && e.EndToEnd.Valid }
 
 // offsets estimates each point's clock offset relative to the first point.
 //
@@ -749,7 +764,7 @@ func (a *Analyzer) consistent(res *Result, q, p int, rel Offset, sharedClock boo
 	bad, total := 0, 0
 	for i := range res.Echoes {
 		e := &res.Echoes[i]
-		if e.Reversed || !e.HasRequest(q) || !e.HasReply(q) || !e.HasRequest(p) || !e.HasReply(p) {
+		if e.excluded() || !e.HasRequest(q) || !e.HasReply(q) || !e.HasRequest(p) || !e.HasReply(p) {
 			continue
 		}
 		total++
@@ -852,7 +867,7 @@ func (a *Analyzer) losses(res *Result) {
 	groups := map[lossKey]int{}
 	for i := range res.Echoes {
 		e := &res.Echoes[i]
-		if e.Reversed {
+		if e.excluded() {
 			continue
 		}
 		lastReq, firstRep := -1, -1

@@ -572,3 +572,31 @@ func TestClockDrift(t *testing.T) {
 		t.Errorf("verdict %+v", v)
 	}
 }
+
+// TestOffPath: pings to hv_b itself (seen at hv_b_eth0 only) and from VM a
+// to hv_a (vm_a_eth0 and the vif, replies included) are not on the path:
+// no loss, no baseline sample, and the verdict stands.
+func TestOffPath(t *testing.T) {
+	per := seedObservations(100, 120)
+	other := netip.MustParseAddr("198.18.7.7")
+	hvB := netip.MustParseAddr("10.1.16.55")
+	for i := range 5 {
+		at := seedBase.Add(time.Duration(i-5)*time.Second + 300*time.Millisecond)
+		per[3] = append(per[3],
+			Observation{Point: 3, Time: at, Src: other, Dst: hvB, ID: 5, Seq: uint16(i)},
+			Observation{Point: 3, Time: at.Add(40 * time.Microsecond), Src: hvB, Dst: other, ID: 5, Seq: uint16(i), Reply: true})
+	}
+	for p := range per {
+		slices.SortStableFunc(per[p], func(a, b Observation) int { return a.Time.Compare(b.Time) })
+	}
+	r, err := feed(t, seedPoints, nil, per, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Stats.OffPath != 5 || len(r.Losses) != 0 || r.Threshold.Samples != 21 {
+		t.Errorf("off path %d, losses %+v, baseline samples %d; want 5, none, 21", r.Stats.OffPath, r.Losses, r.Threshold.Samples)
+	}
+	if v := r.Verdict; v == nil || v.Segment != (Segment{2, 3}) || v.Direction != DirReply {
+		t.Errorf("verdict %+v", v)
+	}
+}

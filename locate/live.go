@@ -58,6 +58,9 @@ type LiveStats struct {
 	Negative uint64
 	// Spikes counts the events raised.
 	Spikes uint64
+	// OffPath counts echoes seen at one point only (not crossing the
+	// path), left out.
+	OffPath uint64
 }
 
 // Live matches echoes crossing several interfaces of one host as they are
@@ -223,9 +226,15 @@ func (l *Live) spike(seg int, dir Direction, at time.Time, dev string, k Key, d 
 // losses counts where an incomplete echo's packets disappeared: a request
 // seen up to a point and not at the next one (and no reply anywhere); a
 // reply seen from the far end and not at the next point towards the
-// pinger; a request that left the last point with no reply at all.
+// pinger; a request that left the last point with no reply at all. An
+// echo seen at one point only is not on the path (a guest pinging its
+// host, a ping to the host from outside) and counts nowhere.
 func (l *Live) losses(r *Record, forward bool) {
 	if r.Complete || l.cfg.Observer == nil {
+		return
+	}
+	if seen := r.RequestSeen | r.ReplySeen; seen&(seen-1) == 0 {
+		l.stats.OffPath++
 		return
 	}
 	n := len(l.cfg.Points)

@@ -82,6 +82,13 @@ func TestLive(t *testing.T) {
 			negative: 1,
 		},
 		{
+			name: "echoes seen at one point are off the path",
+			echoes: [][]Observation{
+				liveEcho(9, vm, "198.18.1.1", []int{0, -1, -1}, []int{30, -1, -1}),
+				liveEcho(10, far, "198.18.2.1", []int{-1, -1, 0}, []int{-1, -1, 30}),
+			},
+		},
+		{
 			name: "losses of each kind",
 			echoes: [][]Observation{
 				liveEcho(5, vm, far, []int{0, 20, -1}, []int{-1, -1, -1}),

@@ -260,6 +260,7 @@ type jsonEcho struct {
 	EndToEnd *float64        `json:"end_to_end_seconds"`
 	Slow     bool            `json:"slow"`
 	Reversed bool            `json:"reversed"`
+	OffPath  bool            `json:"off_path"`
 	Points   []jsonEchoPoint `json:"points"`
 	Segments []jsonSegment   `json:"segments"`
 	Lost     *jsonLoss       `json:"lost"`
@@ -311,6 +312,7 @@ type jsonStats struct {
 	locate.MatchStats
 	EchoesDropped uint64 `json:"echoes_dropped"`
 	Reversed      int    `json:"reversed"`
+	OffPath       int    `json:"off_path"`
 }
 
 type jsonLocate struct {
@@ -360,7 +362,7 @@ func buildJSON(res *locate.Result, srcs []*pointSource) jsonLocate {
 		Findings: []jsonFinding{},
 		Losses:   []jsonLossSummary{},
 		Warnings: []jsonWarning{},
-		Stats:    jsonStats{MatchStats: res.Stats.Match, EchoesDropped: res.Stats.EchoesDropped, Reversed: res.Stats.Reversed},
+		Stats:    jsonStats{MatchStats: res.Stats.Match, EchoesDropped: res.Stats.EchoesDropped, Reversed: res.Stats.Reversed, OffPath: res.Stats.OffPath},
 	}
 	for i, p := range res.Points {
 		jp := jsonPoint{
@@ -394,7 +396,7 @@ func buildJSON(res *locate.Result, srcs []*pointSource) jsonLocate {
 		e := &res.Echoes[i]
 		je := jsonEcho{
 			Src: e.Key.Src.String(), Dst: e.Key.Dst.String(), ID: e.Key.ID, Seq: e.Key.Seq,
-			EndToEnd: optSecs(e.EndToEnd), Slow: e.Slow, Reversed: e.Reversed,
+			EndToEnd: optSecs(e.EndToEnd), Slow: e.Slow, Reversed: e.Reversed, OffPath: e.OffPath,
 			Points: make([]jsonEchoPoint, n), Segments: []jsonSegment{}, Missing: []string{},
 		}
 		for p := range n {
@@ -624,6 +626,8 @@ func writeEchoTable(b *strings.Builder, res *locate.Result, e *locate.Echo) {
 		state = " SLOW"
 	case e.Reversed:
 		state = " (pinged from the far end)"
+	case e.OffPath:
+		state = " (seen at one point only: not on this path)"
 	}
 	fmt.Fprintf(b, "echo %s%s\n", e.Key, state)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
