@@ -3,12 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/internal/nstest"
+	"github.com/netburst/netburst/spike"
 )
 
 func TestLocateBadFlags(t *testing.T) {
@@ -140,7 +143,9 @@ func TestLocateLive(t *testing.T) {
 	// The vif's queue toward the VM: 20 Mbit/s, up to 100 ms.
 	hvA.MustRun(t, "tc", "qdisc", "add", "dev", "vif", "root", "tbf", "rate", "20mbit", "burst", "16kb", "latency", "100ms")
 
-	_, client, logs := startExporter(t, hvA, "--locate.points=vif,eth0", "--locate.spike-threshold=5ms", "--sampler.device-include=^(vif|eth0)$")
+	// The spike capture on the vif receives the segment spikes.
+	_, client, logs := startExporter(t, hvA, "--locate.points=vif,eth0", "--locate.spike-threshold=5ms", "--sampler.device-include=^(vif|eth0)$",
+		"--capture.device=vif", "--capture.pre=500ms", "--capture.post=200ms", "--sampler.burst-threshold=1000")
 	dir := t.TempDir()
 	files := map[string]string{"vif": filepath.Join(dir, "vif.pcap"), "eth0": filepath.Join(dir, "eth0.pcap")}
 	stops := []func(){tcpdumpIn(t, hvA, "vif", files["vif"]), tcpdumpIn(t, hvA, "eth0", files["eth0"])}
@@ -216,6 +221,23 @@ func TestLocateLive(t *testing.T) {
 	}
 	if !strings.Contains(scrape, "netburst_locate_spikes_total ") || strings.Contains(scrape, "netburst_locate_spikes_total 0\n") {
 		t.Errorf("no segment spike raised for replies queued up to %.6f s", maxRep)
+	}
+	// The capture froze the seconds around a segment spike.
+	var reports []capture.Report
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, body := get(t, client, "/api/v1/spikes")
+		if err := json.Unmarshal([]byte(body), &reports); err != nil {
+			t.Fatalf("spikes JSON: %v\n%s", err, body)
+		}
+		if slices.ContainsFunc(reports, func(r capture.Report) bool { return r.Trigger == spike.TriggerSegment }) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !slices.ContainsFunc(reports, func(r capture.Report) bool {
+		return r.Trigger == spike.TriggerSegment && r.Device == "vif" && r.Value > 0.005 && r.Threshold == 0.005
+	}) {
+		t.Errorf("no segment spike report on vif: %+v", reports)
 	}
 	t.Logf("%v echoes: reply delay vif<-eth0 sums %.6f s (tcpdump %.6f s, worst %.6f s), request %.6f s (tcpdump %.6f s)", nRep, gotRep, wantRep, maxRep, gotReq, wantReq)
 }
