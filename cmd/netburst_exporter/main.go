@@ -47,7 +47,7 @@ type feature interface {
 }
 
 // features lists the optional parts: each constructor adds its flags to app.
-var features = []func(app *kingpin.Application) feature{newBondFeature, newCaptureFeature, newLocateFeature}
+var features = []func(app *kingpin.Application) feature{newBondFeature, newProbeFeature, newCaptureFeature, newLocateFeature}
 
 // exporterEnv is what features get to wire themselves in.
 type exporterEnv struct {

@@ -1,0 +1,95 @@
+package collector
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/netburst/netburst/prober"
+)
+
+type fakeProberSource struct{ s prober.Snapshot }
+
+func (f fakeProberSource) Snapshot() prober.Snapshot { return f.s }
+
+func TestProberCollector(t *testing.T) {
+	c := NewProber()
+	c.SetSource(fakeProberSource{prober.Snapshot{
+		Targets: []prober.TargetStats{{
+			Name: "gw", Host: "gw.example", Addr: netip.MustParseAddr("198.18.0.1"),
+			Sent: 10, Replies: 7, Lost: 3, Late: 1, Duplicates: 2, Reordered: 1, SendErrors: 1, ICMPErrors: 4, ResolveErrors: 5, Spikes: 6,
+			InFlight: 1, Jitter: 250 * time.Microsecond, Peaks: [3]time.Duration{0, 120 * time.Millisecond, 120 * time.Millisecond},
+			Source: prober.SourceKernel, Mode: prober.ModeDatagram,
+		}},
+		Foreign: 11, Unmatched: 12, Malformed: 13,
+	}})
+	c.ObserveRTT("gw", 200*time.Microsecond)
+	c.ObserveRTT("gw", 120*time.Millisecond)
+	c.ObserveRTT("gone", time.Millisecond)
+	c.Retain([]string{"gw"})
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			var ls []string
+			for _, l := range m.Label {
+				ls = append(ls, l.GetName()+"="+l.GetValue())
+			}
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			got[mf.GetName()+"{"+strings.Join(ls, ",")+"}"] = v
+		}
+	}
+	for series, v := range map[string]float64{
+		"netburst_probe_sent_total{target=gw}":                                                   10,
+		"netburst_probe_replies_total{target=gw}":                                                7,
+		"netburst_probe_lost_total{target=gw}":                                                   3,
+		"netburst_probe_late_replies_total{target=gw}":                                           1,
+		"netburst_probe_duplicates_total{target=gw}":                                             2,
+		"netburst_probe_reordered_total{target=gw}":                                              1,
+		"netburst_probe_send_errors_total{target=gw}":                                            1,
+		"netburst_probe_icmp_errors_total{target=gw}":                                            4,
+		"netburst_probe_resolve_errors_total{target=gw}":                                         5,
+		"netburst_probe_spikes_total{target=gw}":                                                 6,
+		"netburst_probe_in_flight{target=gw}":                                                    1,
+		"netburst_probe_jitter_seconds{target=gw}":                                               0.00025,
+		"netburst_probe_peak_rtt_seconds{target=gw,window=10s}":                                  0.12,
+		"netburst_probe_peak_rtt_seconds{target=gw,window=60s}":                                  0.12,
+		"netburst_probe_timestamp_source_info{source=kernel,target=gw}":                          1,
+		"netburst_probe_target_info{address=198.18.0.1,host=gw.example,mode=datagram,target=gw}": 1,
+		"netburst_probe_foreign_replies_total{}":                                                 11,
+		"netburst_probe_unmatched_replies_total{}":                                               12,
+		"netburst_probe_malformed_packets_total{}":                                               13,
+	} {
+		if g, ok := got[series]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", series, g, ok, v)
+		}
+	}
+	if _, ok := got["netburst_probe_peak_rtt_seconds{target=gw,window=1s}"]; ok {
+		t.Errorf("a 1s peak exported though no reply came in the window")
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "netburst_probe_rtt_seconds" {
+			continue
+		}
+		if len(mf.Metric) != 1 {
+			t.Fatalf("%d RTT histograms, want 1 (gone was retained away)", len(mf.Metric))
+		}
+		h := mf.Metric[0].GetHistogram()
+		if h.GetSampleCount() != 2 || h.Bucket[0].GetUpperBound() != 50e-6 || h.Bucket[len(h.Bucket)-1].GetUpperBound() < 9.99 {
+			t.Errorf("histogram count %d, buckets %v..%v; want 2 in 50us..10s", h.GetSampleCount(), h.Bucket[0].GetUpperBound(), h.Bucket[len(h.Bucket)-1].GetUpperBound())
+		}
+		if h.GetSchema() == 0 && len(h.PositiveSpan) == 0 {
+			t.Errorf("no native histogram buckets")
+		}
+		return
+	}
+	t.Fatal("no netburst_probe_rtt_seconds in the gather")
+}
