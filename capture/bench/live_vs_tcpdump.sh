@@ -33,18 +33,23 @@ ip -n "$a" link set veth0 up
 ip -n "$b" link set veth0 up
 ip netns exec "$b" iperf3 -s -D -1 >/dev/null
 sleep 0.3
-ip netns exec "$a" iperf3 -c 198.18.10.2 -u -b "$rate" -l 64 -P 2 -t $((secs + 3)) >/dev/null &
+ip netns exec "$a" iperf3 -c 198.18.10.2 -u -b "$rate" -l 64 -P 2 -t $((secs + 60)) >/dev/null &
 sleep 1
+# netburst allocates (and faults in) its rings first: tcpdump starts once
+# the capture runs, so both measure the same seconds of traffic.
+ip netns exec "$b" "$tmp/livecap" -i veth0 -d "${secs}s" -ready "$tmp/ready" ${LIVECAP_MEMORY:+-m "$LIVECAP_MEMORY"} \
+	${LIVECAP_PROFILE:+-cpuprofile "$LIVECAP_PROFILE"} >"$tmp/livecap.out" &
+livecap=$!
+while [ ! -e "$tmp/ready" ]; do sleep 0.05; done
 ip netns exec "$b" /usr/bin/time -f 'tcpdump CPU %U user %S sys' -o "$tmp/tcpdump.time" \
-	timeout -s INT "$secs" tcpdump -n -i veth0 -s 128 -w /dev/null 2>"$tmp/tcpdump.err" &
-ip netns exec "$b" "$tmp/livecap" -i veth0 -d "${secs}s" ${LIVECAP_MEMORY:+-m "$LIVECAP_MEMORY"} ${LIVECAP_PROFILE:+-cpuprofile "$LIVECAP_PROFILE"} >"$tmp/livecap.out"
-wait %2 2>/dev/null || true
+	timeout -s INT "$secs" tcpdump -n -i veth0 -s 128 -w /dev/null 2>"$tmp/tcpdump.err" || true # 124: stopped by timeout
+wait "$livecap"
 sleep 0.5
 cat "$tmp/livecap.out"
 captured=$(awk '/packets captured/{print $1}' "$tmp/tcpdump.err")
 dropped=$(awk '/dropped by kernel/{print $1}' "$tmp/tcpdump.err")
 # /usr/bin/time first notes timeout's exit status 124: take the CPU line.
 read -r _ _ u _ s _ < <(grep '^tcpdump CPU' "$tmp/tcpdump.time")
+ip netns pids "$a" | xargs -r kill 2>/dev/null || true
 awk -v c="$captured" -v d="$dropped" -v u="$u" -v s="$s" -v secs="$secs" \
 	'BEGIN{printf "tcpdump -w /dev/null -s 128: %d frames (%.0f pps), kernel drops %d, CPU %.2fs (user %.2fs, sys %.2fs) = %.0f ns/frame\n", c, c/secs, d, u+s, u, s, (u+s)*1e9/c}'
-wait || true

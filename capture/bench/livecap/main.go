@@ -22,6 +22,7 @@ func main() {
 	snaplen := flag.Int("s", 128, "snap length")
 	prof := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	memory := flag.Int64("m", 64<<20, "capture memory in bytes (--capture.memory)")
+	ready := flag.String("ready", "", "create this file once the capture runs (rings allocated)")
 	flag.Parse()
 	if *prof != "" {
 		f, err := os.Create(*prof)
@@ -32,7 +33,7 @@ func main() {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*dev, *dur, *snaplen, *memory); err != nil {
+	if err := run(*dev, *dur, *snaplen, *memory, *ready); err != nil {
 		fmt.Fprintln(os.Stderr, "livecap:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -46,7 +47,7 @@ func cpu() (user, sys time.Duration) {
 	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
-func run(dev string, dur time.Duration, snaplen int, memory int64) error {
+func run(dev string, dur time.Duration, snaplen int, memory int64, ready string) error {
 	d, err := capture.OpenDevice(dev, snaplen, false, 0, 0)
 	if err != nil {
 		return err
@@ -57,6 +58,11 @@ func run(dev string, dur time.Duration, snaplen int, memory int64) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
+	if ready != "" {
+		if err := os.WriteFile(ready, nil, 0o600); err != nil {
+			return err
+		}
+	}
 	u0, s0 := cpu()
 	if err := c.Run(ctx); err != nil {
 		return err
