@@ -10,10 +10,10 @@ import (
 type nopConn struct{}
 
 func (nopConn) send([]byte, netip.Addr, *sendOptions) error { return nil }
-func (nopConn) run(handler)                                   {}
-func (nopConn) close() error                                  { return nil }
-func (nopConn) ipHeader() bool                                { return false }
-func (nopConn) info() SocketInfo                              { return SocketInfo{Mode: ModeRaw, EchoID: 7} }
+func (nopConn) run(handler)                                 {}
+func (nopConn) close() error                                { return nil }
+func (nopConn) ipHeader() bool                              { return false }
+func (nopConn) info() SocketInfo                            { return SocketInfo{Mode: ModeRaw, EchoID: 7} }
 
 // BenchmarkProbeCycle is one probe's whole userspace cost without the
 // syscalls: schedule bookkeeping, marshalling, the transmit stamp, reply
