@@ -489,17 +489,19 @@ const (
 func (c *Capture) writePcap(d *device, fr *ring, w *window) (path string, err error) {
 	name := fmt.Sprintf("%s%s-%s-%s%s", filePrefix, w.first.Time.UTC().Format("20060102T150405.000000Z"),
 		w.first.Trigger, sanitize(d.Name), fileSuffix)
-	path = filepath.Join(c.cfg.Dir, name)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	full := filepath.Join(c.cfg.Dir, name)
+	f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("write spike pcap: %w", err)
 	}
+	// The returns below clear path; full keeps the name for the cleanup.
+	path = full
 	defer func() {
 		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write spike pcap %s: %w", path, cerr)
+			err = fmt.Errorf("write spike pcap %s: %w", full, cerr)
 		}
 		if err != nil {
-			os.Remove(path) // a partial file on a full disk helps nobody
+			os.Remove(full) // a partial file on a full disk helps nobody
 			path = ""
 		}
 	}()

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -155,5 +156,43 @@ func checkVanish(t *testing.T, c *Capture, b *nstest.NS) {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLiveFullDisk writes spike pcaps to a 16 KiB tmpfs: the pcap that does
+// not fit is removed, the failure is in the report and the counters, and
+// the capture goes on to write the next, smaller one.
+func TestLiveFullDisk(t *testing.T) {
+	nstest.RequireRoot(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16k,mode=0700", "nbtmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("skipping: cannot mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", dir).Run() })
+	rig := startLive(t, Config{Pre: 100 * time.Millisecond, Post: 100 * time.Millisecond, Dir: dir, MinInterval: time.Millisecond})
+	now := time.Now()
+	var big []fakeFrame
+	for i := 0; i < 300; i++ { // 300 x (16 + 128) bytes: beyond 16 KiB
+		big = append(big, fakeFrame{ts: now.Add(-time.Duration(300-i) * 100 * time.Microsecond), data: udpFrame(t, 7000, 200), wire: 1500})
+	}
+	rig.feed(big...)
+	rig.c.Notify(spike.Event{Time: now, Trigger: spike.TriggerBurst})
+	rep := rig.waitReports(1)[0]
+	if rep.File != "" || !strings.Contains(rep.FileError, "no space") || rep.Packets != 300 {
+		t.Errorf("report on a full disk: file %q, error %q, %d packets", rep.File, rep.FileError, rep.Packets)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("partial file left behind: %v", entries)
+	}
+	// A small spike still fits.
+	later := time.Now().Add(time.Second)
+	rig.feed(fakeFrame{ts: later.Add(-time.Millisecond), data: udpFrame(t, 53, 10), wire: 80})
+	rig.c.Notify(spike.Event{Time: later, Trigger: spike.TriggerBurst})
+	rep = rig.waitReports(2)[1]
+	if rep.File == "" || rep.Packets != 1 {
+		t.Errorf("second report: file %q (error %q), %d packets", rep.File, rep.FileError, rep.Packets)
+	}
+	if st := rig.c.Stats(); st.FileErrors != 1 || st.Files != 1 {
+		t.Errorf("stats: %d file errors, %d files", st.FileErrors, st.Files)
 	}
 }
