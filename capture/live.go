@@ -56,8 +56,8 @@ type Config struct {
 	Pre time.Duration
 	// Post is how long after a spike the window stays open (default 1 s).
 	Post time.Duration
-	// Memory bounds all devices' rings and freeze buffers together
-	// (default 64 MiB).
+	// Memory bounds all devices' rings together (default 64 MiB), split
+	// evenly between devices.
 	Memory int64
 	// Snaplen is the most bytes kept of a frame (default 128).
 	Snaplen int
@@ -135,9 +135,9 @@ type DeviceStats struct {
 	Packets, Bytes uint64
 	// KernelDrops are frames the kernel dropped before netburst read them.
 	KernelDrops uint64
-	// RingDropped are frames pushed out of the pre-trigger ring by its
-	// memory bound before they aged out; FreezeDropped frames of a window
-	// that did not fit its freeze buffer.
+	// RingDropped are frames pushed out of the ring by its memory bound
+	// before they aged out; FreezeDropped are those of them that belonged
+	// to a spike window.
 	RingDropped, FreezeDropped uint64
 	// ReadErrors counts failed reads (a vanished interface).
 	ReadErrors uint64
@@ -164,12 +164,17 @@ type device struct {
 	Device
 	decoder *Decoder
 
-	mu      sync.Mutex
-	ring    *ring
-	freeze  *ring
-	frozen  bool
-	fromNs  int64 // window start (Unix ns) while frozen
-	untilNs int64 // window end
+	// mu guards the ring and the window fields; the reader holds it for
+	// one frame at a time, the manager for one chunk of a window at a time.
+	mu   sync.Mutex
+	ring *ring
+	// While frozen, frames at or after fromNs do not age out, so the ring
+	// holds [fromNs, untilNs] until the window is summarised; only the
+	// memory bound can push them out (counted in windowDropped).
+	frozen        bool
+	fromNs        int64
+	untilNs       int64
+	windowDropped uint64
 
 	packets, bytes, kernelDrops, readErrors atomic.Uint64
 	ringDropped, freezeDropped              atomic.Uint64
@@ -182,6 +187,10 @@ type Capture struct {
 	cfg     Config
 	devices []*device
 	events  chan spike.Event
+
+	// scratch holds one chunk of a window being summarised (manager
+	// goroutine only).
+	scratch *ring
 
 	mu         sync.Mutex
 	reports    []Report
@@ -205,18 +214,13 @@ func New(cfg Config, devices []Device) (*Capture, error) {
 		spikes:    map[spike.Trigger]uint64{},
 		lastSpike: map[spike.Trigger]time.Time{},
 	}
-	// The budget per device is split between the ring (pre seconds) and the
-	// freeze buffer (pre+post seconds) in proportion to what they hold.
 	per := cfg.Memory / int64(len(devices))
-	total := int64(2*cfg.Pre + cfg.Post)
-	ringMem := per * int64(cfg.Pre) / total
 	for _, d := range devices {
 		dec, err := NewDecoder(d.LinkType)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", d.Name, err)
 		}
-		c.devices = append(c.devices, &device{Device: d, decoder: dec,
-			ring: newRing(ringMem, cfg.Snaplen), freeze: newRing(per-ringMem, cfg.Snaplen)})
+		c.devices = append(c.devices, &device{Device: d, decoder: dec, ring: newRing(per, cfg.Snaplen)})
 	}
 	if cfg.Dir != "" {
 		c.retain()
@@ -310,17 +314,21 @@ func (c *Capture) read(ctx context.Context, d *device) {
 		packets++
 		bytes += uint64(ci.Length)
 		d.mu.Lock()
-		d.ring.expire(ts - pre)
+		cutoff := ts - pre
+		if d.frozen && d.fromNs < cutoff {
+			cutoff = d.fromNs // a spike window does not age out
+		}
+		d.ring.expire(cutoff)
 		if d.ring.size == d.ring.slots {
 			ringDropped++
+			if d.frozen {
+				if old := d.ring.oldestTime(); old >= d.fromNs && old <= d.untilNs {
+					freezeDropped++
+					d.windowDropped++
+				}
+			}
 		}
 		d.ring.push(ts, ci.Length, data, true)
-		if d.frozen && ts >= d.fromNs && ts <= d.untilNs {
-			if d.freeze.size == d.freeze.slots {
-				freezeDropped++
-			}
-			d.freeze.push(ts, ci.Length, data, false)
-		}
 		d.mu.Unlock()
 		if packets == statsFlushEvery {
 			flush()
@@ -402,7 +410,8 @@ func (c *Capture) manage(ctx context.Context) {
 }
 
 // freeze starts (or extends) the window on the devices ev concerns: its own
-// device if captured, else all.
+// device if captured, else all. Freezing only stops the window's frames
+// from aging out of the ring: nothing is copied.
 func (c *Capture) freeze(w *window, ev spike.Event) {
 	targets := c.devices
 	for _, d := range c.devices {
@@ -412,36 +421,27 @@ func (c *Capture) freeze(w *window, ev spike.Event) {
 		}
 	}
 	for _, d := range targets {
-		d.mu.Lock()
-		if !d.frozen {
-			d.freeze.reset()
-			d.frozen = true
-			d.fromNs = w.start.UnixNano()
-			d.freeze.copySince(d.ring, d.fromNs)
+		if !slices.Contains(w.devices, d) {
 			w.devices = append(w.devices, d)
 		}
-		d.untilNs = w.end.UnixNano()
-		d.mu.Unlock()
 	}
-	// Extending the window extends every device already in it.
 	for _, d := range w.devices {
 		d.mu.Lock()
+		if !d.frozen {
+			d.frozen = true
+			d.fromNs = w.start.UnixNano()
+			d.windowDropped = 0
+		}
 		d.untilNs = w.end.UnixNano()
 		d.mu.Unlock()
 	}
 }
 
-// finalize closes the window: each device's frozen frames become a report and
-// a pcap file. Once frozen is cleared the reader no longer touches the freeze
-// buffer, and only this goroutine opens the next window, so the buffer is
-// read without the lock and the reader never waits for the summary or the
-// disk.
+// finalize closes the window: each device's frames in it become a report and
+// a pcap file.
 func (c *Capture) finalize(w *window) {
 	for _, d := range w.devices {
-		d.mu.Lock()
-		d.frozen = false
-		d.mu.Unlock()
-		rep := c.summarize(d, d.freeze, w)
+		rep := c.summarize(d, w)
 		c.mu.Lock()
 		c.reports = append(c.reports, rep)
 		if len(c.reports) > c.cfg.MaxReports {
@@ -451,28 +451,87 @@ func (c *Capture) finalize(w *window) {
 	}
 }
 
-func (c *Capture) summarize(d *device, fr *ring, w *window) Report {
+// chunkFrames is how many frames summarize copies out of the ring per lock:
+// the reader waits for one chunk's copy (tens of microseconds), never for
+// the decoding or the disk.
+const chunkFrames = 4096
+
+// summarize streams the device's frozen window out of the ring in chunks,
+// into the aggregator and the pcap file, then unfreezes the device.
+func (c *Capture) summarize(d *device, w *window) Report {
+	if c.scratch == nil {
+		c.scratch = newRing(int64(chunkFrames*(recordHeader+c.cfg.Snaplen)), c.cfg.Snaplen)
+	}
 	ag := NewAggregator(c.cfg.MaxFlows)
+	var (
+		out     *pcapOut
+		fileErr error
+	)
+	if c.cfg.Dir != "" {
+		out, fileErr = c.createPcap(d, w)
+	}
+	d.mu.Lock()
+	from, until := d.fromNs, d.untilNs
+	seq := d.ring.headSeq
+	d.mu.Unlock()
+	var lost uint64
 	var p Packet
-	for i := 0; i < fr.size; i++ {
-		ts, wl, data := fr.get(i)
-		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts).UTC(), CaptureLength: len(data), Length: wl}
-		_ = d.decoder.Decode(data, ci, &p) // undecodable frames count in the totals
-		ag.Add(&p)
+	for done := false; !done; {
+		c.scratch.reset()
+		d.mu.Lock()
+		if seq < d.ring.headSeq {
+			// Pushed out by the memory bound since the last chunk (the
+			// reader counted those inside the window).
+			seq = d.ring.headSeq
+		}
+		for c.scratch.size < c.scratch.slots {
+			i := int(seq - d.ring.headSeq)
+			if i >= d.ring.size {
+				done = true
+				break
+			}
+			ts, wl, data := d.ring.get(i)
+			if ts > until {
+				done = true
+				break
+			}
+			seq++
+			if ts >= from {
+				c.scratch.push(ts, wl, data, false)
+			}
+		}
+		if done {
+			lost = d.windowDropped
+			d.frozen = false
+		}
+		d.mu.Unlock()
+		for i := 0; i < c.scratch.size; i++ {
+			ts, wl, data := c.scratch.get(i)
+			ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts).UTC(), CaptureLength: len(data), Length: wl}
+			_ = d.decoder.Decode(data, ci, &p) // undecodable frames count in the totals
+			ag.Add(&p)
+			if out != nil && fileErr == nil {
+				fileErr = out.write(ci, data)
+			}
+		}
 	}
 	rep := Report{
 		Time: w.first.Time.UTC(), Trigger: w.first.Trigger, Triggers: slices.Clone(w.triggers),
 		Target: w.first.Target, Value: w.first.Value, Threshold: w.first.Threshold,
 		Device: d.Name, WindowStart: w.start.UTC(), WindowEnd: w.end.UTC(),
-		Dropped: fr.rejected, Summary: ag.Summary(c.cfg.TopK),
+		Dropped: lost, Summary: ag.Summary(c.cfg.TopK),
 	}
 	if c.cfg.Dir != "" {
-		path, err := c.writePcap(d, fr, w)
-		if err != nil {
+		if out != nil {
+			if err := out.close(fileErr); err != nil && fileErr == nil {
+				fileErr = err
+			}
+		}
+		if fileErr != nil {
 			c.fileErrors.Add(1)
-			rep.FileError = err.Error()
+			rep.FileError = fileErr.Error()
 		} else {
-			rep.File = path
+			rep.File = out.path
 		}
 		c.retain()
 	}
@@ -486,41 +545,56 @@ const (
 	fileSuffix = ".pcap"
 )
 
-func (c *Capture) writePcap(d *device, fr *ring, w *window) (path string, err error) {
+// pcapOut is a spike pcap being written.
+type pcapOut struct {
+	path string
+	f    *os.File
+	bw   *bufio.Writer
+	pw   *pcapgo.Writer
+}
+
+// createPcap creates the window's file (mode 0600, never overwriting) and
+// writes its header.
+func (c *Capture) createPcap(d *device, w *window) (*pcapOut, error) {
 	name := fmt.Sprintf("%s%s-%s-%s%s", filePrefix, w.first.Time.UTC().Format("20060102T150405.000000Z"),
 		w.first.Trigger, sanitize(d.Name), fileSuffix)
-	full := filepath.Join(c.cfg.Dir, name)
-	f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	path := filepath.Join(c.cfg.Dir, name)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return "", fmt.Errorf("write spike pcap: %w", err)
+		return nil, fmt.Errorf("write spike pcap: %w", err)
 	}
-	// The returns below clear path; full keeps the name for the cleanup.
-	path = full
-	defer func() {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("write spike pcap %s: %w", full, cerr)
+	o := &pcapOut{path: path, f: f, bw: bufio.NewWriterSize(f, 64<<10)}
+	o.pw = pcapgo.NewWriterNanos(o.bw)
+	if err := o.pw.WriteFileHeader(uint32(c.cfg.Snaplen), d.LinkType); err != nil {
+		err = fmt.Errorf("write spike pcap %s: %w", path, err)
+		return o, err
+	}
+	return o, nil
+}
+
+func (o *pcapOut) write(ci gopacket.CaptureInfo, data []byte) error {
+	if err := o.pw.WritePacket(ci, data); err != nil {
+		return fmt.Errorf("write spike pcap %s: %w", o.path, err)
+	}
+	return nil
+}
+
+// close flushes and closes the file; after any error (failed, or its own)
+// it removes the file: a partial pcap on a full disk helps nobody.
+func (o *pcapOut) close(failed error) error {
+	var err error
+	if failed == nil {
+		if ferr := o.bw.Flush(); ferr != nil {
+			err = fmt.Errorf("write spike pcap %s: %w", o.path, ferr)
 		}
-		if err != nil {
-			os.Remove(full) // a partial file on a full disk helps nobody
-			path = ""
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 64<<10)
-	pw := pcapgo.NewWriterNanos(bw)
-	if err := pw.WriteFileHeader(uint32(c.cfg.Snaplen), d.LinkType); err != nil {
-		return "", fmt.Errorf("write spike pcap %s: %w", path, err)
 	}
-	for i := 0; i < fr.size; i++ {
-		ts, wl, data := fr.get(i)
-		ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: len(data), Length: wl}
-		if err := pw.WritePacket(ci, data); err != nil {
-			return "", fmt.Errorf("write spike pcap %s: %w", path, err)
-		}
+	if cerr := o.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write spike pcap %s: %w", o.path, cerr)
 	}
-	if err := bw.Flush(); err != nil {
-		return "", fmt.Errorf("write spike pcap %s: %w", path, err)
+	if failed != nil || err != nil {
+		os.Remove(o.path)
 	}
-	return path, nil
+	return err
 }
 
 func sanitize(s string) string {

@@ -269,7 +269,7 @@ func TestRingBounds(t *testing.T) {
 
 func TestLiveRingDropsCounted(t *testing.T) {
 	// Room for 2 frames in the ring: the rest of a burst is pushed out.
-	rig := startLive(t, Config{Memory: 3 * (recordHeader + 128) * 2, Pre: time.Second, Post: time.Second})
+	rig := startLive(t, Config{Memory: 2 * (recordHeader + 128), Pre: time.Second, Post: time.Second})
 	now := time.Now()
 	var frames []fakeFrame
 	for i := 0; i < 10; i++ {
@@ -319,5 +319,47 @@ func BenchmarkCaptureRead(b *testing.B) {
 	b.StopTimer()
 	if got := c.Stats().Devices[0].Packets; got != uint64(b.N) {
 		b.Fatalf("read %d frames, want %d", got, b.N)
+	}
+}
+
+func TestLiveWindowDropsCounted(t *testing.T) {
+	// Ten slots: a window of 25 frames keeps its newest 10 and counts 15.
+	rig := startLive(t, Config{Memory: 10 * (recordHeader + 128), Pre: 200 * time.Millisecond, Post: 200 * time.Millisecond})
+	now := time.Now()
+	var before, after []fakeFrame
+	for i := 0; i < 5; i++ {
+		before = append(before, fakeFrame{ts: now.Add(-time.Duration(100-i*10) * time.Millisecond), data: udpFrame(t, 1, 10), wire: 60})
+	}
+	for i := 0; i < 20; i++ {
+		after = append(after, fakeFrame{ts: now.Add(time.Duration(i+1) * time.Millisecond), data: udpFrame(t, 2, 10), wire: 60})
+	}
+	rig.feed(before...)
+	rig.c.Notify(spike.Event{Time: now, Trigger: spike.TriggerBurst})
+	rig.waitFrozen()
+	rig.feed(after...)
+	rep := rig.waitReports(1)[0]
+	if rep.Packets != 10 || rep.Dropped != 15 || len(rep.Ports) != 1 || rep.Ports[0].Port != 2 {
+		t.Errorf("report: %d packets, %d dropped, ports %+v; want 10, 15, only udp/2", rep.Packets, rep.Dropped, rep.Ports)
+	}
+	if st := rig.c.Stats().Devices[0]; st.FreezeDropped != 15 || st.RingDropped != 15 {
+		t.Errorf("device stats %+v, want 15 ring drops, all in the window", st)
+	}
+}
+
+// waitFrozen waits until the manager has frozen the (only) device.
+func (r *liveRig) waitFrozen() {
+	r.t.Helper()
+	d := r.c.devices[0]
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		d.mu.Lock()
+		frozen := d.frozen
+		d.mu.Unlock()
+		if frozen {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatal("the device was not frozen 5 s after the spike")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

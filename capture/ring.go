@@ -14,6 +14,10 @@ type ring struct {
 	slot       int
 	slots      int
 	head, size int // head is the oldest record's slot
+	// headSeq is the sequence number of the oldest record: records keep
+	// their number while the ring moves, so a reader that let go of the
+	// lock can tell which of its records were overwritten meanwhile.
+	headSeq uint64
 	// dropped counts records pushed out by the byte bound before they aged
 	// out; rejected counts records refused by a full ring that does not
 	// overwrite.
@@ -52,6 +56,7 @@ func (r *ring) at(i int) []byte {
 
 // pop drops the oldest record.
 func (r *ring) pop() {
+	r.headSeq++
 	r.head++
 	if r.head == r.slots {
 		r.head = 0
@@ -88,7 +93,7 @@ func (r *ring) push(ts int64, wireLen int, data []byte, overwrite bool) {
 // expire drops records older than before (Unix ns): they aged out, which is
 // not a loss.
 func (r *ring) expire(before int64) {
-	for r.size > 0 && int64(binary.LittleEndian.Uint64(r.buf[r.head*r.slot:])) < before {
+	for r.size > 0 && r.oldestTime() < before {
 		r.pop()
 	}
 }
@@ -100,17 +105,14 @@ func (r *ring) get(i int) (ts int64, wireLen int, data []byte) {
 	return int64(binary.LittleEndian.Uint64(s[0:])), int(binary.LittleEndian.Uint32(s[8:])), s[recordHeader : recordHeader+n]
 }
 
-// reset empties the ring and its counters.
-func (r *ring) reset() {
-	r.head, r.size, r.dropped, r.rejected = 0, 0, 0, 0
+// oldestTime returns the oldest record's timestamp (Unix ns); the ring must
+// not be empty.
+func (r *ring) oldestTime() int64 {
+	return int64(binary.LittleEndian.Uint64(r.buf[r.head*r.slot:]))
 }
 
-// copySince pushes every record of src at or after since (Unix ns) into r.
-func (r *ring) copySince(src *ring, since int64) {
-	for i := 0; i < src.size; i++ {
-		ts, wl, d := src.get(i)
-		if ts >= since {
-			r.push(ts, wl, d, false)
-		}
-	}
+// reset empties the ring and its counters.
+func (r *ring) reset() {
+	r.headSeq += uint64(r.size)
+	r.head, r.size, r.dropped, r.rejected = 0, 0, 0, 0
 }
