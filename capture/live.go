@@ -346,7 +346,8 @@ type window struct {
 }
 
 // finalizeGrace is how long after a window's end the manager waits for the
-// readers to deliver its last frames (TPACKET_V3 retires blocks every 64 ms).
+// readers to deliver its last frames (the kernel hands over a TPACKET_V3
+// block at the latest 50 ms after its first frame).
 const finalizeGrace = 150 * time.Millisecond
 
 func (c *Capture) manage(ctx context.Context) {
@@ -360,6 +361,10 @@ func (c *Capture) manage(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// Shutting down in a spike: keep what the window holds so far.
+			if w != nil {
+				c.finalize(w)
+			}
 			return
 		case ev := <-c.events:
 			if ev.Time.IsZero() {
