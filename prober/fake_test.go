@@ -28,6 +28,27 @@ func (r *recorder) ObserveRTT(target string, rtt time.Duration) {
 	r.mu.Unlock()
 }
 
+// rttsOf returns a copy of the RTTs observed for target.
+func (r *recorder) rttsOf(target string) []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.rtts[target]...)
+}
+
+// spikeEvents returns a copy of the spike events.
+func (r *recorder) spikeEvents() []spike.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]spike.Event(nil), r.spikes...)
+}
+
+// resultsOf returns a copy of every result.
+func (r *recorder) allResults() []Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Result(nil), r.results...)
+}
+
 func (r *recorder) ObserveResult(res Result) {
 	r.mu.Lock()
 	r.results = append(r.results, res)
@@ -238,7 +259,7 @@ func TestAccountingFake(t *testing.T) {
 			if ts.Jitter != 0 || ts.Peaks[0] != ms || ts.Source != SourceKernel {
 				t.Errorf("jitter %v peak %v source %s, want 0, 1ms, kernel", ts.Jitter, ts.Peaks[0], ts.Source)
 			}
-			for _, rtt := range rec.rtts["t"] {
+			for _, rtt := range rec.rttsOf("t") {
 				if rtt != ms {
 					t.Fatalf("RTT %v, want exactly the 1ms between the stamps", rtt)
 				}
@@ -263,7 +284,7 @@ func TestAccountingFake(t *testing.T) {
 			want(t, "lost", ts.Lost, n/2)
 			// The last late replies arrive after Run returned.
 			want(t, "late", waitLate(t, rec, n/2), n/2)
-			for _, rtt := range rec.rtts["t"] {
+			for _, rtt := range rec.rttsOf("t") {
 				if rtt != ms {
 					t.Fatalf("a late reply was observed as RTT %v", rtt)
 				}
@@ -315,8 +336,8 @@ func TestAccountingFake(t *testing.T) {
 			return action{rtt: ms}
 		}, func(t *testing.T, ts TargetStats, s Snapshot, rec *recorder) {
 			want(t, "spikes", ts.Spikes, 2)
-			if len(rec.spikes) != 2 || rec.spikes[0].Trigger != "rtt" || rec.spikes[0].Value != 0.03 || rec.spikes[0].Target != "t" {
-				t.Errorf("spike events %+v", rec.spikes)
+			if sp := rec.spikeEvents(); len(sp) != 2 || sp[0].Trigger != "rtt" || sp[0].Value != 0.03 || sp[0].Target != "t" {
+				t.Errorf("spike events %+v", rec.spikeEvents())
 			}
 			if ts.Peaks[0] != 30*ms && ts.Peaks[1] != 30*ms {
 				t.Errorf("peaks %v, want 30ms in the 10s window", ts.Peaks)
@@ -336,8 +357,8 @@ func TestAccountingFake(t *testing.T) {
 			return action{rtt: 4 * ms}
 		}, func(t *testing.T, ts TargetStats, s Snapshot, rec *recorder) {
 			want(t, "spikes", ts.Spikes, 1)
-			if len(rec.spikes) == 1 && rec.spikes[0].Threshold != 0.02 {
-				t.Errorf("spike threshold %v, want 5 x 4ms = 0.02", rec.spikes[0].Threshold)
+			if sp := rec.spikeEvents(); len(sp) == 1 && sp[0].Threshold != 0.02 {
+				t.Errorf("spike threshold %v, want 5 x 4ms = 0.02", sp[0].Threshold)
 			}
 		}},
 	} {

@@ -72,16 +72,16 @@ func TestLoopback(t *testing.T) {
 				if ts.Peaks[0] <= 0 || ts.Peaks[0] < ts.LastRTT {
 					t.Errorf("%s: 1s peak %v, last RTT %v", ts.Name, ts.Peaks[0], ts.LastRTT)
 				}
-				if got := len(rec.rtts[ts.Name]); got != n {
+				if got := len(rec.rttsOf(ts.Name)); got != n {
 					t.Errorf("%s: observer saw %d RTTs, want %d", ts.Name, got, n)
 				}
-				for _, rtt := range rec.rtts[ts.Name] {
+				for _, rtt := range rec.rttsOf(ts.Name) {
 					if rtt <= 0 || rtt > time.Second {
 						t.Errorf("%s: RTT %v out of (0, 1s]", ts.Name, rtt)
 					}
 				}
 			}
-			for _, r := range rec.results {
+			for _, r := range rec.allResults() {
 				if r.Kind == ResultReply && r.Target == "lo-big" && r.Size != 8+1400 {
 					t.Errorf("lo-big reply size %d, want %d", r.Size, 8+1400)
 				}

@@ -121,14 +121,14 @@ func TestNamespaceModes(t *testing.T) {
 				}
 				if ts.Replies != n || ts.Lost != 0 || ts.Source != SourceKernel {
 					t.Errorf("%s: replies %d lost %d source %s, want %d, 0, kernel", ts.Name, ts.Replies, ts.Lost, ts.Source, n)
-					for _, r := range rec.results {
+					for _, r := range rec.allResults() {
 						if r.Target == ts.Name && r.Kind != ResultReply {
 							t.Logf("%s: %+v", ts.Name, r)
 						}
 					}
 				}
 			}
-			for _, r := range rec.results {
+			for _, r := range rec.allResults() {
 				switch {
 				case r.Kind == ResultICMPError && r.From != mustAddr(addrB4) && r.From != mustAddr(addrB6):
 					t.Errorf("%s: ICMP error from %s, want from B", r.Target, r.From)
@@ -249,7 +249,7 @@ func TestBottleneck(t *testing.T) {
 			if before.Spikes != 0 || before.Lost != 0 {
 				t.Errorf("spikes %d, lost %d before the traffic started, want 0", before.Spikes, before.Lost)
 			}
-			if l.Spikes == 0 || len(rec.spikes) == 0 {
+			if l.Spikes == 0 || len(rec.spikeEvents()) == 0 {
 				t.Errorf("no RTT spike detected behind a full 50ms tbf queue (peaks %v)", l.Peaks)
 			}
 			if l.Peaks[2] < 20*time.Millisecond {
@@ -264,7 +264,7 @@ func TestBottleneck(t *testing.T) {
 			if s.Late == 0 {
 				t.Errorf("no late reply counted with a 30ms timeout behind a 50ms queue")
 			}
-			for _, e := range rec.spikes {
+			for _, e := range rec.spikeEvents() {
 				if e.Trigger != "rtt" || e.Target != "b" || e.Value < e.Threshold {
 					t.Errorf("bad spike event %+v", e)
 				}
