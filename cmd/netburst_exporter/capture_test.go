@@ -90,6 +90,25 @@ func TestCaptureEndToEnd(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// The documented schema, key by key (docs/capture.md).
+	_, body := get(t, client, "/api/v1/spikes")
+	var raw []map[string]any
+	if err := json.Unmarshal([]byte(body), &raw); err != nil || len(raw) == 0 {
+		t.Fatalf("spikes JSON: %v", err)
+	}
+	for _, k := range []string{"time", "trigger", "triggers", "device", "window_start", "window_end", "file", "dropped",
+		"packets", "bytes", "peak_bytes_per_second", "ports", "hosts", "conversations", "overflow"} {
+		if _, ok := raw[0][k]; !ok {
+			t.Errorf("report lacks %q: %s", k, body)
+		}
+	}
+	if ports, ok := raw[0]["ports"].([]any); ok && len(ports) > 0 {
+		for _, k := range []string{"protocol", "port", "packets", "bytes"} {
+			if _, ok := ports[0].(map[string]any)[k]; !ok {
+				t.Errorf("port entry lacks %q", k)
+			}
+		}
+	}
 	rep := reports[0]
 	if rep.Trigger != "burst" || rep.Device != "nbe1" || len(rep.Ports) == 0 || rep.Ports[0].Port != 7000 || rep.Ports[0].Protocol != "udp" {
 		t.Fatalf("report %+v", rep)
