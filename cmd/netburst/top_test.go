@@ -654,3 +654,39 @@ func TestTopText(t *testing.T) {
 		}
 	}
 }
+
+// TestTopJSONSchema checks the documented keys of `top --json` (docs/capture.md).
+func TestTopJSONSchema(t *testing.T) {
+	fixture := filepath.Join("..", "..", "testdata", "pcap", "synthetic.pcapng")
+	code, out, errs := runNetburst(t, "top", "--json", "--from", "1700000000", "--to", "1700000001", fixture)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var raw map[string]any
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"file", "from", "to", "start", "end", "packets", "bytes", "peak_bytes_per_second",
+		"ports", "hosts", "conversations", "overflow", "undecoded_frames"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("output lacks %q", k)
+		}
+	}
+	entries := map[string][]string{
+		"ports":         {"protocol", "port", "packets", "bytes", "peak_bytes_per_second"},
+		"hosts":         {"src", "dst", "packets", "bytes", "peak_bytes_per_second"},
+		"conversations": {"protocol", "src", "src_port", "dst", "dst_port", "packets", "bytes", "src_to_dst", "dst_to_src", "peak_bytes_per_second"},
+	}
+	for table, keys := range entries {
+		list, _ := raw[table].([]any)
+		if len(list) == 0 {
+			t.Errorf("%s is empty", table)
+			continue
+		}
+		for _, k := range keys {
+			if _, ok := list[0].(map[string]any)[k]; !ok {
+				t.Errorf("%s entry lacks %q", table, k)
+			}
+		}
+	}
+}
