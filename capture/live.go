@@ -239,7 +239,8 @@ func (c *Capture) Notify(ev spike.Event) {
 }
 
 // Run reads every device and handles spike events until ctx is done, then
-// closes the sources. It returns nil on cancellation.
+// closes the sources. It returns nil on cancellation. Call it once; Notify,
+// Reports and Stats may be called from any goroutine meanwhile.
 func (c *Capture) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for _, d := range c.devices {
