@@ -98,7 +98,7 @@ func TestEndToEndBondSaturation(t *testing.T) {
 	trafficCtx, stopTraffic := context.WithCancel(ctx)
 	defer stopTraffic()
 	go func() {
-		n, err := burst(trafficCtx, host, 20*time.Second, 10e6)
+		n, err := burst(trafficCtx, host, "198.18.0.2:9", 20*time.Second, 10e6)
 		sent <- result{n, err}
 	}()
 	// Whatever happens below, the traffic stops and its goroutine ends

@@ -126,7 +126,7 @@ func TestEndToEndBurstingRealTraffic(t *testing.T) {
 		func(s []promstack.Sample) bool { return s[0].Value >= 3 }); err != nil {
 		t.Fatal(err)
 	}
-	sent, err := burst(ctx, ns, 3*time.Second, 50e6)
+	sent, err := burst(ctx, ns, "198.18.0.2:9", 3*time.Second, 50e6)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,14 +169,14 @@ func TestEndToEndBurstingRealTraffic(t *testing.T) {
 	}
 }
 
-// burst sends UDP datagrams from inside ns to the peer namespace's
-// 198.18.0.2 (discard port, nobody listens) at about rate bytes/s for d or
-// until ctx ends, and returns the bytes sent.
-func burst(ctx context.Context, ns *nstest.NS, d time.Duration, rate float64) (int64, error) {
+// burst sends UDP datagrams from inside ns to dst (host:port, the discard
+// port of a peer namespace where nobody listens) at about rate bytes/s for d
+// or until ctx ends, and returns the bytes sent.
+func burst(ctx context.Context, ns *nstest.NS, dst string, d time.Duration, rate float64) (int64, error) {
 	var conn net.Conn
 	if err := ns.Do(func() error {
 		var err error
-		conn, err = net.Dial("udp", "198.18.0.2:9")
+		conn, err = net.Dial("udp", dst)
 		return err
 	}); err != nil {
 		return 0, fmt.Errorf("udp socket in %s: %w", ns.Name, err)
