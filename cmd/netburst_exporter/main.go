@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"regexp"
@@ -94,6 +95,7 @@ func main() {
 type options struct {
 	web            *web.FlagConfig
 	metricsPath    string
+	pprof          bool
 	interval       time.Duration
 	include        string
 	exclude        string
@@ -118,6 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	o.web = webflag.AddFlags(app, defaultListen)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
+	app.Flag("web.enable-pprof", "Serve Go profiles under /debug/pprof/ (CPU, heap, goroutines), for diagnosing the exporter itself.").Default("false").BoolVar(&o.pprof)
 	app.Flag("sampler.interval", fmt.Sprintf("Sampling interval (%v..%v).", sampler.MinInterval, sampler.MaxInterval)).Default("100ms").SetValue(&durationValue{"sampler.interval", &o.interval})
 	app.Flag("sampler.device-include", "Regexp of device names to sample (default: all).").Default("").StringVar(&o.include)
 	app.Flag("sampler.device-exclude", "Regexp of device names not to sample.").Default("").StringVar(&o.exclude)
@@ -256,6 +259,14 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 		MaxRequestsInFlight: 4,
 		Registry:            reg,
 	}))
+	if o.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		env.links = append(env.links, web.LandingLinks{Address: "/debug/pprof/", Text: "Profiles"})
+	}
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
