@@ -174,7 +174,7 @@ func (l *liveSet) DeviceRemoved(name string) {
 
 func (l *liveSet) SampleDone(float64, float64) {}
 
-func ipBatch(t *testing.T, ns *nstest.NS, lines []string) {
+func ipBatch(t testing.TB, ns *nstest.NS, lines []string) {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "batch")
 	if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
