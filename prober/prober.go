@@ -462,6 +462,7 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	s := p.rebuild(p.mono())
+	q := quantum(s)
 	for {
 		var wait <-chan time.Time
 		if len(s) > 0 {
@@ -480,6 +481,7 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 			case <-p.updates:
 				timer.Stop()
 				s = p.rebuild(p.mono())
+				q = quantum(s)
 				continue
 			case <-p.wake:
 				timer.Stop()
@@ -490,27 +492,53 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 		} else if ctx.Err() != nil {
 			return nil
 		}
+		// Send every probe due within the pacing quantum in one wake-up:
+		// 1,000 targets at 1 s would otherwise cost 1,000 timer wake-ups
+		// (and as many reader wake-ups) a second.
 		now := p.mono()
-		st := s[0]
-		if (*p.targets.Load())[st.key] != st {
-			// Removed by SetTargets; the update rebuilds the schedule.
-			heap.Pop(&s)
-			continue
+		for len(s) > 0 && s[0].next <= now+q {
+			st := s[0]
+			if (*p.targets.Load())[st.key] != st {
+				// Removed by SetTargets; the update rebuilds the schedule.
+				heap.Pop(&s)
+				continue
+			}
+			res, more := p.probe(st, now)
+			if res != nil {
+				p.deliver(res)
+			}
+			if !more {
+				heap.Pop(&s)
+				continue
+			}
+			st.next += st.interval
+			if st.next <= now {
+				st.next += (now - st.next + st.interval) / st.interval * st.interval
+			}
+			if st.next <= now+q {
+				// A counted target waiting for its last deadline: never
+				// twice in one batch.
+				st.next = now + q + 1
+			}
+			heap.Fix(&s, 0)
 		}
-		res, more := p.probe(st, now)
-		if res != nil {
-			p.deliver(res)
-		}
-		if !more {
-			heap.Pop(&s)
-			continue
-		}
-		st.next += st.interval
-		if st.next <= now {
-			st.next += (now - st.next + st.interval) / st.interval * st.interval
-		}
-		heap.Fix(&s, 0)
 	}
+}
+
+// maxQuantum bounds how early a probe may leave with an earlier one.
+const maxQuantum = 5 * time.Millisecond
+
+// quantum is the pacing granularity: a twentieth of the shortest interval,
+// at most 5 ms. A probe leaves at most that much before its slot; slots
+// stay on their n x interval grid, so this never drifts.
+func quantum(s schedule) time.Duration {
+	q := maxQuantum
+	for _, st := range s {
+		if iv := st.interval / 20; iv < q {
+			q = iv
+		}
+	}
+	return q
 }
 
 // finishEarly moves counted targets whose every probe is settled to the

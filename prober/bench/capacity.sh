@@ -56,7 +56,7 @@ dead = [str(ipaddress.ip_address("198.18.136.0") + i) for i in range(1, u + 1)]
 json.dump([{"targets": reach + dead}], sys.stdout)
 EOF
 
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+ticks() { awk '{print $14 + $15, $14, $15}' "/proc/$1/stat"; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 scrape() { ip netns exec "$A" python3 -c 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen("http://127.0.0.1:9917/metrics").read().decode())'; }
 HZ=$(getconf CLK_TCK)
@@ -64,7 +64,7 @@ HZ=$(getconf CLK_TCK)
 measure() { # label args...
 	local label=$1
 	shift
-	ip netns exec "$A" "$TMP/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn "$@" &
+	ip netns exec "$A" env ${NB_ENV:-} "$TMP/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn "$@" &
 	PID=$!
 	sleep 10
 	local t0 r0
@@ -81,8 +81,8 @@ measure() { # label args...
 	local t1
 	t1=$(ticks "$PID")
 	local cpu
-	cpu=$(python3 -c "print(f'{($t1 - $t0) / $HZ / $DURATION * 100:.2f}')")
-	echo "$label: CPU ${cpu}% of one core over ${DURATION}s, RSS $(rss "$PID") kB (after warm-up ${r0} kB)"
+	cpu=$(python3 -c "a, b = '$t0'.split(), '$t1'.split(); f = lambda i: (int(b[i]) - int(a[i])) / $HZ / $DURATION * 100; print(f'{f(0):.2f}% (user {f(1):.2f}%, system {f(2):.2f}%)')")
+	echo "$label: CPU ${cpu} of one core over ${DURATION}s, RSS $(rss "$PID") kB (after warm-up ${r0} kB)"
 	if [ "$#" -gt 0 ]; then
 		scrape | awk '/^netburst_probe_(sent|replies|lost|late_replies|send_errors)_total/ {split($1, a, "{"); s[a[1]] += $2} END {for (k in s) printf "  %s summed over targets: %d\n", k, s[k]}' | sort
 		scrape | awk '/^netburst_probe_timestamp_source_info/ {split($1, a, "source=\""); split(a[2], b, "\""); n[b[1]]++} END {for (k in n) printf "  timestamp source %s: %d targets\n", k, n[k]}'
