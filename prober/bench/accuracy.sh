@@ -29,6 +29,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 echo "building netburst and a pro-bing pinger in $TMP" >&2
 CGO_ENABLED=0 go build -o "$TMP/netburst" ./cmd/netburst
