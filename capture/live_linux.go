@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,13 +76,25 @@ func linkTypeOf(name string) (layers.LinkType, error) {
 // the kernel ring (memory the kernel fills while netburst is busy); 0 takes
 // 1 MiB x 8. Call it on a thread in the interface's network namespace.
 func OpenDevice(name string, snaplen int, ipOnly bool, blockSize, numBlocks int) (Device, error) {
+	return OpenDeviceFiltered(name, snaplen, func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+		return FilterProgram(lt, snaplen, ipOnly)
+	}, blockSize, numBlocks)
+}
+
+// FilterFunc builds the kernel BPF program for a device of link type lt
+// that keeps snaplen bytes of the frames it accepts.
+type FilterFunc func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error)
+
+// OpenDeviceFiltered is OpenDevice with a kernel filter of the caller's
+// choosing (live locate sees only ICMP echoes this way).
+func OpenDeviceFiltered(name string, snaplen int, filter FilterFunc, blockSize, numBlocks int) (Device, error) {
 	lt, err := linkTypeOf(name)
 	if err != nil {
 		return Device{}, err
 	}
-	prog, err := FilterProgram(lt, snaplen, ipOnly)
+	prog, err := filter(lt, snaplen)
 	if err != nil {
-		return Device{}, err
+		return Device{}, fmt.Errorf("interface %s: %w", name, err)
 	}
 	if blockSize <= 0 {
 		blockSize = 1 << 20
