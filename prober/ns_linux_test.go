@@ -395,3 +395,72 @@ func TestForeignEchoes(t *testing.T) {
 		t.Errorf("no foreign echo reply counted while iputils ping ran beside the prober")
 	}
 }
+
+// TestPacketOptionsOnWire checks on B's side of the wire that the
+// per-packet options reach the packets: source address, TOS / traffic
+// class, TTL / hop limit and payload size, in both socket modes.
+func TestPacketOptionsOnWire(t *testing.T) {
+	pa := newPath(t)
+	tcpdump := nstest.RequireTool(t, "tcpdump")
+	tshark := nstest.RequireTool(t, "tshark")
+	setPingGroups(t, pa.a, true)
+	pa.a.MustRun(t, "ip", "addr", "add", "198.18.0.11/24", "dev", "a0")
+	pa.a.MustRun(t, "ip", "-6", "addr", "add", "2001:2::11/64", "dev", "a0", "nodad")
+	for _, mode := range []Mode{ModeRaw, ModeDatagram} {
+		t.Run(string(mode), func(t *testing.T) {
+			pcap := filepath.Join(t.TempDir(), "b0.pcap")
+			// Exactly the 6 requests: tcpdump exits by itself once it has them.
+			td := pa.b.Start(t, tcpdump, "-i", "b0", "-n", "-U", "-c", "6", "-w", pcap, "icmp[0] == 8 or icmp6[0] == 128")
+			// tcpdump writes the file header once it captures.
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if fi, err := os.Stat(pcap); err == nil && fi.Size() >= 24 {
+					break
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+			p, err := New(Config{Interval: 10 * time.Millisecond, Timeout: 300 * time.Millisecond, Count: 3, Mode: mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.SetTargets([]Target{
+				{Name: "v4", Host: addrB4, Source: mustAddr("198.18.0.11"), TOS: 0xb8, TTL: 7, Size: 300},
+				{Name: "v6", Host: addrB6, Source: mustAddr("2001:2::11"), TOS: 0xb8, TTL: 7, Size: 300},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			runIn(t, pa.a, ctx, p)
+			waited := make(chan error, 1)
+			go func() { waited <- td.Wait() }()
+			select {
+			case <-waited:
+			case <-time.After(5 * time.Second):
+				_ = td.Process.Signal(os.Interrupt)
+				<-waited
+			}
+			out, err := exec.Command(tshark, "-r", pcap, "-Y", "icmp.type == 8 or icmpv6.type == 128", "-T", "fields",
+				"-e", "ip.src", "-e", "ip.dsfield", "-e", "ip.ttl", "-e", "ipv6.src", "-e", "ipv6.tclass", "-e", "ipv6.hlim", "-e", "frame.len").Output()
+			if err != nil {
+				t.Fatalf("tshark: %v\n%s", err, out)
+			}
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			want := map[string]int{
+				"198.18.0.11\t0xb8\t7\t\t\t\t342":      0,
+				"\t\t\t2001:2::11\t0x000000b8\t7\t362": 0,
+			}
+			for _, l := range lines {
+				if _, ok := want[l]; ok {
+					want[l]++
+				} else {
+					t.Errorf("request on the wire with unexpected fields %q", l)
+				}
+			}
+			for k, n := range want {
+				if n != 3 {
+					t.Errorf("%d requests %q on the wire, want 3", n, k)
+				}
+			}
+		})
+	}
+}
