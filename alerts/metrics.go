@@ -7,6 +7,8 @@ import (
 	"io"
 	"sort"
 	"strings"
+
+	"github.com/netburst/netburst/collector"
 )
 
 // MetricType is the Prometheus type of a metric in the contract.
@@ -19,61 +21,31 @@ const (
 	Histogram
 )
 
-// contract lists the metrics the bundles may read: DESIGN §5 plus the
-// metrics the feature issues add (sampler health, bond saturation, build
-// info). It is the
-// one place to edit when the contract grows; a live scrape of the exporter
-// can replace it (see CheckMetricNames).
-var contract = map[string]MetricType{
-	// Sampler.
-	"netburst_interface_bytes_total":                 Counter,
-	"netburst_interface_packets_total":               Counter,
-	"netburst_interface_errors_total":                Counter,
-	"netburst_interface_drops_total":                 Counter,
-	"netburst_interface_speed_bytes":                 Gauge,
-	"netburst_interface_info":                        Gauge,
-	"netburst_interface_throughput_bytes_per_second": Histogram,
-	"netburst_interface_peak_bytes_per_second":       Gauge,
-	"netburst_interface_burst_intervals_total":       Counter,
-	"netburst_interface_counter_refresh_seconds":     Gauge,
-	"netburst_qdisc_backlog_peak_bytes":              Gauge,
-	"netburst_qdisc_drops_total":                     Counter,
-	"netburst_sampler_interval_seconds":              Histogram,
-	"netburst_sampler_duration_seconds":              Histogram,
-	"netburst_sampler_overruns_total":                Counter,
-	// Exporter and sampler metrics the exporter (issue 2) adds to §5.
-	"netburst_sampler_samples_total":                 Counter,
-	"netburst_sampler_errors_total":                  Counter,
-	"netburst_sampler_source_info":                   Gauge,
-	"netburst_sampler_configured_interval_seconds":   Gauge,
-	"netburst_sampler_last_sample_timestamp_seconds": Gauge,
-	"netburst_interface_discontinuities_total":       Counter,
-	"netburst_qdisc_backlog_bytes":                   Gauge,
-	"netburst_qdisc_overlimits_total":                Counter,
-	"netburst_qdisc_requeues_total":                  Counter,
-	"netburst_build_info":                            Gauge,
-	"netburst_bond_info":                             Gauge,
-	"netburst_bond_slave_info":                       Gauge,
-	"netburst_bond_slave_share_ratio":                Gauge,
-	"netburst_bond_slave_saturated_intervals_total":  Counter,
-	"netburst_probe_rtt_seconds":                     Histogram,
-	"netburst_probe_sent_total":                      Counter,
-	"netburst_probe_replies_total":                   Counter,
-	"netburst_probe_lost_total":                      Counter,
-	"netburst_probe_late_replies_total":              Counter,
-	"netburst_probe_duplicates_total":                Counter,
-	"netburst_probe_send_errors_total":               Counter,
-	"netburst_probe_jitter_seconds":                  Gauge,
-	"netburst_probe_peak_rtt_seconds":                Gauge,
-	"netburst_probe_spikes_total":                    Counter,
-	"netburst_spikes_total":                          Counter,
-	"netburst_spike_last_timestamp_seconds":          Gauge,
-	"netburst_last_spike_port_bytes":                 Gauge,
-	"netburst_capture_packets_total":                 Counter,
-	"netburst_capture_kernel_drops_total":            Counter,
-	"netburst_capture_files_bytes":                   Gauge,
-	"netburst_segment_delay_seconds":                 Histogram,
-}
+// contract is the set of metrics the bundles may read: every family that
+// netburst_exporter's collectors describe (collector.Reference, the same
+// source as docs/metrics.md) and netburst_build_info. It is derived from
+// the code, so a rule or panel naming a metric the exporter does not have
+// fails its test, and a renamed metric cannot go unnoticed.
+var contract = func() map[string]MetricType {
+	out := map[string]MetricType{"netburst_build_info": Gauge}
+	ref, err := collector.Reference()
+	if err != nil {
+		// Only a broken descriptor gets here; collector's own tests name
+		// it. An empty contract makes every bundle test fail loudly.
+		return out
+	}
+	for _, m := range ref {
+		switch m.Type {
+		case "counter":
+			out[m.Name] = Counter
+		case "histogram":
+			out[m.Name] = Histogram
+		default:
+			out[m.Name] = Gauge
+		}
+	}
+	return out
+}()
 
 // prometheusSeries are series Prometheus itself makes for every target or
 // rule, which the bundles may read too.

@@ -4,77 +4,35 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/netburst/netburst/collector"
 )
 
 var updateDocs = flag.Bool("update", false, "rewrite docs/metrics.md from the collectors' descriptors")
 
-// histograms are the histogram families: a Desc does not say its type.
-// TestMetricsReference fails if one of them is no longer described, so the
-// list cannot silently go stale in that direction.
-var histograms = map[string]bool{
-	"netburst_interface_throughput_bytes_per_second": true,
-	"netburst_sampler_interval_seconds":              true,
-	"netburst_sampler_duration_seconds":              true,
-	"netburst_probe_rtt_seconds":                     true,
-	"netburst_segment_delay_seconds":                 true,
-}
-
-var descRE = regexp.MustCompile(`^Desc\{fqName: "([^"]+)", help: "((?:[^"\\]|\\.)*)",(?: unit: "[^"]*",)? constLabels: \{[^}]*\}, variableLabels: \{([^}]*)\}\}$`)
-
 type metricDoc struct {
 	name, typ, help, labels string
+}
+
+var sectionPages = map[string]string{
+	"Sampler": "docs/exporter.md", "Prober": "docs/prober.md", "Bonds": "docs/bond.md",
+	"Spike capture": "docs/capture.md", "Live locate": "docs/locate.md",
 }
 
 // describe lists every metric the exporter's collectors can export.
 func describe(t *testing.T) map[string][]metricDoc {
 	t.Helper()
-	sections := []struct {
-		title string
-		c     prometheus.Collector
-	}{
-		{"Sampler (docs/exporter.md)", collector.NewSampler(collector.SamplerOptions{})},
-		{"Prober (docs/prober.md)", collector.NewProber()},
-		{"Bonds (docs/bond.md)", collector.NewBond(nil)},
-		{"Spike capture (docs/capture.md)", collector.NewCapture(nil)},
-		{"Live locate (docs/locate.md)", collector.NewLocate()},
+	ref, err := collector.Reference()
+	if err != nil {
+		t.Fatal(err)
 	}
 	out := map[string][]metricDoc{}
-	seen := map[string]bool{}
-	for _, s := range sections {
-		ch := make(chan *prometheus.Desc, 256)
-		go func() { s.c.Describe(ch); close(ch) }()
-		for d := range ch {
-			m := descRE.FindStringSubmatch(d.String())
-			if m == nil {
-				t.Fatalf("cannot read descriptor %s", d)
-			}
-			name, help, labels := m[1], strings.ReplaceAll(m[2], `\"`, `"`), m[3]
-			if seen[name] {
-				continue
-			}
-			seen[name] = true
-			typ := "gauge"
-			switch {
-			case histograms[name]:
-				typ = "histogram"
-			case strings.HasSuffix(name, "_total"):
-				typ = "counter"
-			}
-			out[s.title] = append(out[s.title], metricDoc{name, typ, help, labels})
-		}
-	}
-	for h := range histograms {
-		if !seen[h] {
-			t.Errorf("histogram %s is no longer described: update the histograms list", h)
-		}
+	for _, m := range ref {
+		title := fmt.Sprintf("%s (%s)", m.Section, sectionPages[m.Section])
+		out[title] = append(out[title], metricDoc{m.Name, m.Type, m.Help, strings.Join(m.Labels, ",")})
 	}
 	return out
 }
