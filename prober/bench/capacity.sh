@@ -29,6 +29,7 @@ cleanup() {
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 CGO_ENABLED=0 go build -o "$TMP/netburst_exporter" ./cmd/netburst_exporter
 
 ip netns add "$A"
@@ -44,7 +45,7 @@ ip -n "$A" addr add 198.18.202.1/30 dev a0
 ip -n "$B" addr add 198.18.202.2/30 dev b0
 ip -n "$A" link set a0 up
 ip -n "$B" link set b0 up
-ip -n "$A" route add 198.18.128.0/21 via 198.18.202.2
+ip -n "$A" route add 198.18.128.0/20 via 198.18.202.2
 ip -n "$B" route add local 198.18.128.0/22 dev lo
 ip -n "$B" route add blackhole 198.18.136.0/22
 
@@ -92,5 +93,8 @@ measure() { # label args...
 	PID=
 }
 
-measure "sampler only (no probe target)"
+# BASELINE=0 skips the sampler-only run (for long memory runs).
+if [ "${BASELINE:-1}" != 0 ]; then
+	measure "sampler only (no probe target)"
+fi
 measure "$REACH reachable + $UNREACH unreachable targets every $INTERVAL" --probe.file-sd="$TMP/targets.json" --probe.interval="$INTERVAL"
