@@ -1,8 +1,11 @@
 package sampler
 
 import (
+	"context"
 	"math"
 	"regexp"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -359,5 +362,55 @@ func TestViewLookup(t *testing.T) {
 	}
 	if d := snapshotOf(t, s, "bond0"); d.Bytes[Receive] != rx {
 		t.Errorf("bond0 total %d, want %d", d.Bytes[Receive], rx)
+	}
+}
+
+// countingStats is a stats source whose counters grow at every read.
+type countingStats struct {
+	mu sync.Mutex
+	n  uint64
+}
+
+func (c *countingStats) Read(dst []Stat) ([]Stat, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return append(dst[:0], Stat{Name: "eth0", Counters: Counters{RxBytes: c.n * 1000, RxPackets: c.n}}), nil
+}
+func (c *countingStats) Name() string { return "fake" }
+func (c *countingStats) Close() error { return nil }
+
+// Run samples on its own goroutine while scrapes take snapshots and a
+// hook reads views; `make test` runs this under -race.
+func TestRunSnapshotRace(t *testing.T) {
+	src := &countingStats{}
+	var hooked atomic.Int64
+	s, err := New(Config{Interval: 10 * time.Millisecond, Stats: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddHook(func(v View) {
+		if _, ok := v.Lookup("eth0"); ok {
+			hooked.Add(1)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	var snap Snapshot
+	for ctx.Err() == nil {
+		s.Snapshot(&snap)
+		time.Sleep(time.Millisecond)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	s.Snapshot(&snap)
+	if snap.Samples < 5 || len(snap.Devices) != 1 || hooked.Load() == 0 {
+		t.Fatalf("after 300 ms at 10 ms: %d samples, %d devices, %d hook calls", snap.Samples, len(snap.Devices), hooked.Load())
+	}
+	if !s.Ready() {
+		t.Error("not ready after sampling")
 	}
 }
