@@ -16,10 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tsFlags asks for software transmit stamps, reported through the error
-// queue without the packet (TSONLY), keyed by the id we give each packet
-// (OPT_ID with SCM_TS_OPT_ID).
-const tsFlags = unix.SOF_TIMESTAMPING_TX_SOFTWARE | unix.SOF_TIMESTAMPING_SOFTWARE |
+// tsFlags asks for the transmit stamp taken when the packet enters the
+// packet scheduler (TX_SCHED), reported through the error queue without the
+// packet (TSONLY), keyed by the id we give each packet (OPT_ID with
+// SCM_TS_OPT_ID). Not the driver's stamp (TX_SOFTWARE): that one is taken
+// after the qdiscs, so a probe queued behind a full local queue (a
+// saturated bond slave, the seed's very case) would look fast.
+const tsFlags = unix.SOF_TIMESTAMPING_TX_SCHED | unix.SOF_TIMESTAMPING_SOFTWARE |
 	unix.SOF_TIMESTAMPING_OPT_ID | unix.SOF_TIMESTAMPING_OPT_TSONLY
 
 // linuxConn is one ICMP socket (datagram or raw) of one family.

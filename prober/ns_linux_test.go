@@ -464,3 +464,46 @@ func TestPacketOptionsOnWire(t *testing.T) {
 		})
 	}
 }
+
+// TestLocalQueue fills a tbf queue on the prober's own egress (A's a0),
+// as a saturated local bond slave would: the probes wait in that queue, and
+// their RTT must say so. A transmit stamp taken in the driver, after the
+// qdisc, would report the idle wire's sub-millisecond RTT instead.
+func TestLocalQueue(t *testing.T) {
+	pa := newPath(t)
+	setPingGroups(t, pa.a, true)
+	pa.a.MustRun(t, "tc", "qdisc", "add", "dev", "a0", "root", "tbf", "rate", "8mbit", "burst", "8kb", "latency", "50ms")
+	p, err := New(Config{Interval: 20 * time.Millisecond, Timeout: time.Second, Mode: ModeDatagram})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetTargets([]Target{{Name: "b", Host: addrB4, Size: 56}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		runIn(t, pa.a, ctx, p)
+	}()
+	time.Sleep(time.Second)
+	idle := p.Snapshot().Targets[0]
+	stop := blast(t, pa.a, addrB4, 16_000_000)
+	time.Sleep(2 * time.Second)
+	snap := p.Snapshot()
+	busy := snap.Targets[0]
+	stop()
+	cancel()
+	wg.Wait()
+	t.Logf("idle peaks %v, behind the local queue %v, sockets %+v", idle.Peaks, busy.Peaks, snap.Sockets)
+	if len(snap.Sockets) == 0 || !snap.Sockets[0].TxStamps {
+		t.Logf("note: no kernel transmit stamps on this kernel (before 6.13): the send time is userspace's")
+	}
+	if idle.Peaks[1] > 10*time.Millisecond {
+		t.Errorf("idle 10s peak %v, want sub-millisecond", idle.Peaks[1])
+	}
+	if busy.Peaks[0] < 20*time.Millisecond {
+		t.Errorf("1s peak RTT behind a full 50ms local queue = %v, want the queueing delay (>= 20ms)", busy.Peaks[0])
+	}
+}
