@@ -31,6 +31,7 @@ type qdiscAgg struct {
 // count; their 32-bit drop counters are widened across wraps.
 func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat) {
 	seq := s.seq
+	seenStates, seenAggs := 0, 0
 	for i := range stats {
 		q := &stats[i]
 		d := s.devices[q.Index]
@@ -50,6 +51,7 @@ func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat) {
 		}
 		if agg.seen != seq {
 			agg.seen, agg.backlog, agg.packets = seq, 0, 0
+			seenAggs++
 		}
 		agg.device = d.name
 		agg.backlog += uint64(q.Backlog)
@@ -62,20 +64,32 @@ func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat) {
 			addDelta(&agg.overlimits, uint64(st.overlimits), uint64(q.Overlimits))
 			addDelta(&agg.requeues, uint64(st.requeues), uint64(q.Requeues))
 		}
-		st.drops, st.overlimits, st.requeues, st.seen = q.Drops, q.Overlimits, q.Requeues, seq
-	}
-	for k, st := range s.qdiscs {
 		if st.seen != seq {
-			delete(s.qdiscs, k)
+			seenStates++
+		}
+		st.drops, st.overlimits, st.requeues, st.seen = q.Drops, q.Overlimits, q.Requeues, seq
+		if agg.backlog > 0 {
+			// An empty queue never raises a trailing maximum, so most
+			// qdiscs (noqueue, idle pfifo_fast) need no push at all. A
+			// partial sum pushed before the device's last qdisc of this
+			// kind is superseded by the full one at the same time.
+			for w := range agg.peaks {
+				agg.peaks[w].push(now, float64(agg.backlog))
+			}
 		}
 	}
-	for k, agg := range s.qdiscAggs {
-		if agg.seen != seq {
-			delete(s.qdiscAggs, k)
-			continue
+	if seenStates != len(s.qdiscs) {
+		for k, st := range s.qdiscs {
+			if st.seen != seq {
+				delete(s.qdiscs, k)
+			}
 		}
-		for w := range agg.peaks {
-			agg.peaks[w].push(now, float64(agg.backlog))
+	}
+	if seenAggs != len(s.qdiscAggs) {
+		for k, agg := range s.qdiscAggs {
+			if agg.seen != seq {
+				delete(s.qdiscAggs, k)
+			}
 		}
 	}
 }
