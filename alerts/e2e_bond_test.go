@@ -61,26 +61,7 @@ func TestEndToEndBondSaturation(t *testing.T) {
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 
 	bin := buildExporter(t)
-	const inner = "127.0.0.1:9917"
-	host.Start(t, bin, "--web.listen-address="+inner, "--path.sysfs="+bondFixture(t))
-	client := host.HTTPClient()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("http://" + inner + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter in %s not ready: %v", host.Name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	target := proxyInto(t, host, inner)
-	_, rulesPath := shortForRules(t)
-	stack := promstack.Start(t, promstack.Options{Targets: []string{target}, RuleFiles: []string{rulesPath}})
+	target, stack := exporterStack(t, host, bin, "--path.sysfs="+bondFixture(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`netburst_bond_slave_info{instance=%q, device="s0"}`, target),

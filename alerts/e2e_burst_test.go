@@ -42,6 +42,35 @@ func shortForRules(t *testing.T) (*Config, string) {
 // proxyInto listens on the test's loopback and forwards each connection to
 // addr inside the namespace, so that Prometheus, outside, scrapes an
 // exporter that samples only the namespace's devices.
+// exporterStack runs the exporter binary in ns on the namespace's
+// 127.0.0.1:9917 with args, waits until it is ready, and starts a
+// Prometheus and Alertmanager that scrape it (through a proxy from the
+// test's namespace) with the bundle's rules at test speed. It returns the
+// scrape target's address and the stack.
+func exporterStack(t *testing.T, ns *nstest.NS, bin string, args ...string) (string, *promstack.Stack) {
+	t.Helper()
+	const inner = "127.0.0.1:9917"
+	ns.Start(t, append([]string{bin, "--web.listen-address=" + inner}, args...)...)
+	client := ns.HTTPClient()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get("http://" + inner + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exporter in %s not ready: %v", ns.Name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	target := proxyInto(t, ns, inner)
+	_, rulesPath := shortForRules(t)
+	return target, promstack.Start(t, promstack.Options{Targets: []string{target}, RuleFiles: []string{rulesPath}})
+}
+
 func proxyInto(t *testing.T, ns *nstest.NS, addr string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -95,28 +124,9 @@ func TestEndToEndBurstingRealTraffic(t *testing.T) {
 	ns.MustRun(t, "ip", "addr", "add", "198.18.0.1/24", "dev", "nbd0")
 	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/24", "dev", "nbd1")
 	bin := buildExporter(t)
-	const inner = "127.0.0.1:9917"
 	// veth reports 10 Gbit/s: a 0.004 threshold makes 5 MB/s a burst; the
 	// same rate applies should the speed be unknown.
-	ns.Start(t, bin, "--web.listen-address="+inner, "--sampler.burst-threshold=0.004", "--sampler.burst-rate=5e6")
-	client := ns.HTTPClient()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("http://" + inner + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter in %s not ready: %v", ns.Name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	target := proxyInto(t, ns, inner)
-	_, rulesPath := shortForRules(t)
-	stack := promstack.Start(t, promstack.Options{Targets: []string{target}, RuleFiles: []string{rulesPath}})
+	target, stack := exporterStack(t, ns, bin, "--sampler.burst-threshold=0.004", "--sampler.burst-rate=5e6")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 
