@@ -3,45 +3,12 @@ package alerts
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/netburst/netburst/alerts/promstack"
 	"github.com/netburst/netburst/internal/nstest"
 )
-
-// bondFixture writes a sysfs tree describing bond0 (balance-xor, layer3+4)
-// over the real veths s0 and s1 at 40 Mbit/s each: this kernel has no
-// bonding module, so sysfs stands in for the bond, as in the bond tests.
-func bondFixture(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	files := map[string]string{
-		"bonding_masters":                "bond0",
-		"bond0/bonding/mode":             "balance-xor 2",
-		"bond0/bonding/xmit_hash_policy": "layer3+4 1",
-		"bond0/bonding/slaves":           "s0 s1",
-		"bond0/bonding/miimon":           "100",
-	}
-	for _, s := range []string{"s0", "s1"} {
-		for k, v := range map[string]string{"speed": "40", "bonding_slave/state": "active", "bonding_slave/mii_status": "up",
-			"bonding_slave/link_failure_count": "0", "bonding_slave/queue_id": "0"} {
-			files[s+"/"+k] = v
-		}
-	}
-	for name, content := range files {
-		p := filepath.Join(dir, "class", "net", name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
 
 // TestEndToEndBondSaturation is the seed's root cause end to end: bond0's
 // traffic all goes out of s0, shaped by tbf to s0's 40 Mbit/s, while s1
@@ -61,7 +28,7 @@ func TestEndToEndBondSaturation(t *testing.T) {
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 
 	bin := buildExporter(t)
-	target, stack := exporterStack(t, host, bin, "--path.sysfs="+bondFixture(t))
+	target, stack := exporterStack(t, host, bin, "--path.sysfs="+nstest.BondFixture(t, []string{"s0", "s1"}, "40"))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`netburst_bond_slave_info{instance=%q, device="s0"}`, target),

@@ -2,9 +2,6 @@ package bond
 
 import (
 	"context"
-	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -34,55 +31,6 @@ func (r samplerRates) Lookup(dev string) (DeviceRates, bool) {
 	return out, true
 }
 
-// writeFixture writes a sysfs tree describing bond0, balance-xor layer3+4,
-// over the real veths s0 and s1, each given a speed of speedMbps.
-func writeFixture(t *testing.T, speedMbps string) string {
-	t.Helper()
-	root := t.TempDir()
-	files := map[string]string{
-		"class/net/bonding_masters":                "bond0",
-		"class/net/bond0/bonding/mode":             "balance-xor 2",
-		"class/net/bond0/bonding/xmit_hash_policy": "layer3+4 1",
-		"class/net/bond0/bonding/slaves":           "s0 s1",
-		"class/net/bond0/bonding/miimon":           "100",
-	}
-	for _, s := range []string{"s0", "s1"} {
-		files["class/net/"+s+"/speed"] = speedMbps
-		files["class/net/"+s+"/bonding_slave/state"] = "active"
-		files["class/net/"+s+"/bonding_slave/mii_status"] = "up"
-		files["class/net/"+s+"/bonding_slave/link_failure_count"] = "0"
-		files["class/net/"+s+"/bonding_slave/queue_id"] = "0"
-	}
-	for name, content := range files {
-		p := filepath.Join(root, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return root
-}
-
-// blast sends 1400-byte UDP datagrams from inside ns to dst for d.
-func blast(t *testing.T, ns *nstest.NS, dst string, d time.Duration) {
-	t.Helper()
-	var conn net.Conn
-	if err := ns.Do(func() error {
-		var err error
-		conn, err = net.Dial("udp4", dst)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	payload := make([]byte, 1400)
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		_, _ = conn.Write(payload) // a full tbf queue drops: expected
-	}
-}
-
 // Two real veths, s0 and s1, described as the slaves of bond0 by a sysfs
 // fixture (this kernel has no bonding), sampled by the real sampler every
 // 100 ms. Traffic leaves through s0 only. Unshaped, s0's share reads
@@ -99,7 +47,7 @@ func TestRealTrafficOneSlave(t *testing.T) {
 	host.MustRun(t, "ip", "addr", "add", "198.18.0.5/30", "dev", "s1")
 	peer.MustRun(t, "ip", "addr", "add", "198.18.0.6/30", "dev", "p1")
 	const speed = 40e6 / 8
-	fixture := writeFixture(t, "40")
+	fixture := nstest.BondFixture(t, []string{"s0", "s1"}, "40")
 
 	topo, err := ReadSysfs(fixture)
 	if err != nil || len(topo.Problems) != 0 || len(topo.Bonds) != 1 {
@@ -163,7 +111,7 @@ func TestRealTrafficOneSlave(t *testing.T) {
 
 	// Unshaped: all of it on s0, far above its nominal speed, so the bond as
 	// a whole is busy too: no single-slave saturation.
-	blast(t, host, "198.18.0.2:9", 1200*time.Millisecond)
+	nstest.BlastUDP(t, host, "198.18.0.2:9", 1200*time.Millisecond)
 	s0, s1 := share("s0"), share("s1")
 	t.Logf("unshaped: share s0 %.4f, s1 %.4f, saturated intervals %d", s0, s1, saturated())
 	if s0 < 0.95 || s1 < 0 || s1 > 0.05 {
@@ -176,7 +124,7 @@ func TestRealTrafficOneSlave(t *testing.T) {
 	// Shaped to the slave's speed: s0 full, the bond half used.
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 	time.Sleep(1100 * time.Millisecond) // let the unshaped peak leave the 1 s window
-	blast(t, host, "198.18.0.2:9", 2500*time.Millisecond)
+	nstest.BlastUDP(t, host, "198.18.0.2:9", 2500*time.Millisecond)
 	s0, s1 = share("s0"), share("s1")
 	n := saturated()
 	sink.mu.Lock()

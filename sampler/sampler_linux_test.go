@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,26 +66,6 @@ func findDevice(snap *Snapshot, name string) (DeviceSnapshot, bool) {
 	return DeviceSnapshot{}, false
 }
 
-// blastUDP sends datagrams from inside ns to dst as fast as it can for d.
-func blastUDP(t *testing.T, ns *nstest.NS, dst string, d time.Duration) {
-	t.Helper()
-	var conn net.Conn
-	if err := ns.Do(func() error {
-		var err error
-		conn, err = net.Dial("udp4", dst)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	payload := make([]byte, 1400)
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		// A full tbf queue drops; the send error is expected then.
-		_, _ = conn.Write(payload)
-	}
-}
-
 // A 300 ms burst shaped by tbf to 40 Mbit/s in an otherwise idle stretch:
 // the 10 s peak reads the shaped rate, what a minute average would show is
 // a sliver of it, and about three intervals count as bursts.
@@ -117,7 +96,7 @@ func TestNamespaceTBFBurst(t *testing.T) {
 	if vaBefore.SpeedBytes != shaped {
 		t.Fatalf("va speed = %v, want the fixture's %v", vaBefore.SpeedBytes, shaped)
 	}
-	blastUDP(t, a, "198.18.0.2:9", 300*time.Millisecond)
+	nstest.BlastUDP(t, a, "198.18.0.2:9", 300*time.Millisecond)
 	time.Sleep(1500 * time.Millisecond)
 	var after Snapshot
 	s.Snapshot(&after)

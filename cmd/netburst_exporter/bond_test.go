@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,29 +25,8 @@ func TestBondMetrics(t *testing.T) {
 	host.MustRun(t, "ip", "addr", "add", "198.18.0.5/30", "dev", "s1")
 	peer.MustRun(t, "ip", "addr", "add", "198.18.0.6/30", "dev", "p1")
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
-	fixture := t.TempDir()
-	files := map[string]string{
-		"bonding_masters":                "bond0",
-		"bond0/bonding/mode":             "balance-xor 2",
-		"bond0/bonding/xmit_hash_policy": "layer3+4 1",
-		"bond0/bonding/slaves":           "s0 s1 ghost0",
-		"bond0/bonding/miimon":           "100",
-	}
-	for _, s := range []string{"s0", "s1"} {
-		for k, v := range map[string]string{"speed": "40", "bonding_slave/state": "active", "bonding_slave/mii_status": "up",
-			"bonding_slave/link_failure_count": "0", "bonding_slave/queue_id": "0"} {
-			files[s+"/"+k] = v
-		}
-	}
-	for name, content := range files {
-		p := filepath.Join(fixture, "class", "net", name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The fixture lists a slave that does not exist: logged and counted.
+	fixture := nstest.BondFixture(t, []string{"s0", "s1"}, "40", "s0", "s1", "ghost0")
 	_, client, logs := startExporter(t, host, "--path.sysfs="+fixture)
 
 	var conn net.Conn
