@@ -51,21 +51,7 @@ func exporterStack(t *testing.T, ns *nstest.NS, bin string, args ...string) (str
 	t.Helper()
 	const inner = "127.0.0.1:9917"
 	ns.Start(t, append([]string{bin, "--web.listen-address=" + inner}, args...)...)
-	client := ns.HTTPClient()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("http://" + inner + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter in %s not ready: %v", ns.Name, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	promstack.WaitReady(t, ns.HTTPClient(), "http://"+inner)
 	target := proxyInto(t, ns, inner)
 	_, rulesPath := shortForRules(t)
 	return target, promstack.Start(t, promstack.Options{Targets: []string{target}, RuleFiles: []string{rulesPath}})

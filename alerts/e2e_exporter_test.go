@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -48,52 +47,9 @@ func startExporter(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	logPath := filepath.Join(t.TempDir(), "exporter.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--web.listen-address="+addr)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("exporter log:\n%s", b)
-		}
-	})
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := client.Get("http://" + addr + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		select {
-		case <-done:
-			t.Fatalf("netburst_exporter exited before it was ready")
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("netburst_exporter not ready after 30s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	promstack.Run(t, t.TempDir(), "netburst_exporter", bin, "--web.listen-address="+addr)
+	promstack.WaitReady(t, &http.Client{Timeout: 2 * time.Second}, "http://"+addr)
+	return addr
 }
 
 // bundleMetricNames returns every metric name the rules and the dashboards

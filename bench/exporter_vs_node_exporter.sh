@@ -6,6 +6,7 @@
 #
 #   bash bench/exporter_vs_node_exporter.sh            # 60 s each
 #   DURATION=20 bash bench/exporter_vs_node_exporter.sh
+#   SCRAPE_EVERY=0 bash bench/exporter_vs_node_exporter.sh   # netburst unscraped
 #
 # Needs iproute2, curl and prometheus-node-exporter (Debian package). Prints
 # each exporter's CPU as a percentage of one core, its peak RSS, the ratio,
@@ -14,6 +15,7 @@
 set -euo pipefail
 DURATION=${DURATION:-60}
 PAIRS=${PAIRS:-500}
+SCRAPE_EVERY=${SCRAPE_EVERY:-15} # seconds between scrapes of netburst; 0: none
 NODE_EXPORTER=${NODE_EXPORTER:-prometheus-node-exporter}
 NS=nbbench-$$
 WORK=$(mktemp -d)
@@ -56,16 +58,18 @@ measure() {
 	printf '%-14s CPU %7.3f %% of one core over %s s, peak RSS %6.1f MiB\n' "$label" "$(cat "$WORK/cpu.$label")" "$DURATION" "$(awk -v k="$(hwm_kib "$pid")" 'BEGIN { print k / 1024 }')"
 }
 
-# netburst: 100 ms sampling, scraped every 15 s as Prometheus would.
+# netburst: 100 ms sampling, scraped every SCRAPE_EVERY s as Prometheus would.
 # A plain command (not a function) in the background, and nsenter execs in
 # place: $! is the exporter itself.
 touch "$WORK/run"
 "${NSENTER[@]}" "$WORK/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn &
 PIDS+=($!); nb=$!
 sleep 3
-( while sleep 15 && [ -e "$WORK/run" ]; do in_ns curl -s -o /dev/null http://127.0.0.1:9917/metrics || true; done ) &
-PIDS+=($!)
-echo "netburst_exporter: 100 ms sampling, scraped every 15 s"
+if [ "$SCRAPE_EVERY" -gt 0 ]; then
+	( while sleep "$SCRAPE_EVERY" && [ -e "$WORK/run" ]; do in_ns curl -s -o /dev/null http://127.0.0.1:9917/metrics || true; done ) &
+	PIDS+=($!)
+fi
+echo "netburst_exporter: 100 ms sampling, scraped every ${SCRAPE_EVERY} s (0: never)"
 measure "$nb" netburst
 scrape_s=$(in_ns curl -s -o "$WORK/nb.prom" -w '%{time_total}' http://127.0.0.1:9917/metrics)
 awk '/^netburst_sampler_interval_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $NF; order[++k] = le }

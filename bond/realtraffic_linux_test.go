@@ -11,26 +11,6 @@ import (
 	"github.com/netburst/netburst/spike"
 )
 
-// samplerRates adapts a sampler hook's View to Rates.
-type samplerRates struct{ v sampler.View }
-
-func (r samplerRates) Lookup(dev string) (DeviceRates, bool) {
-	d, ok := r.v.Lookup(dev)
-	if !ok {
-		return DeviceRates{}, false
-	}
-	out := DeviceRates{SpeedBytes: d.SpeedBytes}
-	for dir := range Directions {
-		dr := out.dir(dir)
-		dr.Rate = d.Rate[dir]
-		for w := range Windows {
-			dr.Peak[w] = d.Peak[dir][w]
-			dr.Bytes[w] = float64(d.WindowBytes[dir][w])
-		}
-	}
-	return out, true
-}
-
 // Two real veths, s0 and s1, described as the slaves of bond0 by a sysfs
 // fixture (this kernel has no bonding), sampled by the real sampler every
 // 100 ms. Traffic leaves through s0 only. Unshaped, s0's share reads
@@ -62,21 +42,20 @@ func TestRealTrafficOneSlave(t *testing.T) {
 
 	var cfg sampler.Config
 	cfg.Interval = 100 * time.Millisecond
+	var src *sampler.NetlinkSources
 	if err := host.Do(func() error {
 		var err error
-		if cfg.Stats, err = sampler.NewNetlinkStats(); err != nil {
-			return err
-		}
-		cfg.Links, err = sampler.NewNetlinkLinks(fixture, nil)
+		src, err = sampler.OpenNetlinkSources(fixture, nil)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
+	cfg.Stats, cfg.Links = src.Stats, src.Links
 	s, err := sampler.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.AddHook(func(v sampler.View) { m.Update(v.Time(), samplerRates{v}) })
+	s.AddHook(func(v sampler.View) { m.Update(v.Time(), SamplerRates{View: v}) })
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -87,8 +66,7 @@ func TestRealTrafficOneSlave(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		cfg.Stats.Close()
-		cfg.Links.Close()
+		src.Close()
 	})
 	time.Sleep(500 * time.Millisecond)
 

@@ -130,23 +130,16 @@ func BenchmarkSampleNamespace1000(b *testing.B) {
 	}
 	ns.MustRun(b, "ip", "-batch", batch)
 	metrics := collector.NewSampler(collector.SamplerOptions{Interval: 100 * time.Millisecond})
-	var cfg sampler.Config
+	var src *sampler.NetlinkSources
 	if err := ns.Do(func() error {
 		var err error
-		if cfg.Stats, err = sampler.NewNetlinkStats(); err != nil {
-			return err
-		}
-		if cfg.Links, err = sampler.NewNetlinkLinks(b.TempDir(), nil); err != nil {
-			return err
-		}
-		cfg.Qdiscs, err = sampler.NewNetlinkQdiscs()
+		src, err = sampler.OpenNetlinkSources(b.TempDir(), nil)
 		return err
 	}); err != nil {
 		b.Fatal(err)
 	}
-	defer cfg.Stats.Close()
-	defer cfg.Links.Close()
-	defer cfg.Qdiscs.Close()
+	defer src.Close()
+	cfg := sampler.Config{Stats: src.Stats, Links: src.Links, Qdiscs: src.Qdiscs}
 	for _, every := range []int{1, 0} {
 		b.Run(fmt.Sprintf("qdisc-every=%d", every), func(b *testing.B) {
 			c := cfg

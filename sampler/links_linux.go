@@ -49,6 +49,9 @@ type netlinkLinks struct {
 // sysfsRoot/class/net/NAME/speed where that file gives one (so fixtures can
 // stand in), else from the ethtool ioctl.
 func NewNetlinkLinks(sysfsRoot string, logger *slog.Logger) (LinkSource, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	ns, err := netns.Get()
 	if err != nil {
 		return nil, fmt.Errorf("open current network namespace: %w", err)

@@ -336,12 +336,7 @@ func (s *Sampler) Sample(now time.Time) {
 	}
 	s.mu.Unlock()
 	s.ready.Store(true)
-	if len(s.hooks) > 0 {
-		v := View{s: s, now: now}
-		for _, h := range s.hooks {
-			h(v)
-		}
-	}
+	s.runHooks(now)
 }
 
 // Step folds one reading taken at now into the sampler's state, as Run does
@@ -351,11 +346,15 @@ func (s *Sampler) Step(now time.Time, stats []Stat, links []Link, linksVersion u
 	s.step(now, stats, links, linksVersion, links != nil)
 	s.mu.Unlock()
 	s.ready.Store(true)
-	if len(s.hooks) > 0 {
-		v := View{s: s, now: now}
-		for _, h := range s.hooks {
-			h(v)
-		}
+	s.runHooks(now)
+}
+
+// runHooks hands the sample just folded in to the hooks, outside the lock:
+// the sampling goroutine is the only writer, so their reads are safe.
+func (s *Sampler) runHooks(now time.Time) {
+	v := View{s: s, now: now}
+	for _, h := range s.hooks {
+		h(v)
 	}
 }
 

@@ -18,20 +18,15 @@ import (
 // until the test ends.
 func startInNS(t *testing.T, ns *nstest.NS, sysfs string, cfg Config) *Sampler {
 	t.Helper()
-	err := ns.Do(func() error {
+	var src *NetlinkSources
+	if err := ns.Do(func() error {
 		var err error
-		if cfg.Stats, err = NewNetlinkStats(); err != nil {
-			return err
-		}
-		if cfg.Links, err = NewNetlinkLinks(sysfs, nil); err != nil {
-			return err
-		}
-		cfg.Qdiscs, err = NewNetlinkQdiscs()
+		src, err = OpenNetlinkSources(sysfs, nil)
 		return err
-	})
-	if err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
+	cfg.Stats, cfg.Links, cfg.Qdiscs = src.Stats, src.Links, src.Qdiscs
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -46,9 +41,7 @@ func startInNS(t *testing.T, ns *nstest.NS, sysfs string, cfg Config) *Sampler {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		cfg.Stats.Close()
-		cfg.Links.Close()
-		cfg.Qdiscs.Close()
+		src.Close()
 	})
 	deadline := time.Now().Add(5 * time.Second)
 	for !s.Ready() && time.Now().Before(deadline) {

@@ -138,13 +138,13 @@ func Start(t testing.TB, opts Options) *Stack {
 	amAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	amConfPath := writeYAML(t, filepath.Join(dir, "alertmanager.yml"), amConf)
 	s.AlertmanagerURL = "http://" + amAddr
-	start(t, dir, "alertmanager", amBin,
+	Run(t, dir, "alertmanager", amBin,
 		"--config.file="+amConfPath,
 		"--storage.path="+filepath.Join(dir, "am-data"),
 		"--web.listen-address="+amAddr,
 		"--cluster.listen-address=", // no HA gossip
 	)
-	s.waitReady(t, s.AlertmanagerURL)
+	WaitReady(t, s.client, s.AlertmanagerURL)
 
 	promConf := map[string]any{
 		"global": map[string]any{
@@ -160,14 +160,14 @@ func Start(t testing.TB, opts Options) *Stack {
 	promAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	promConfPath := writeYAML(t, filepath.Join(dir, "prometheus.yml"), promConf)
 	s.PrometheusURL = "http://" + promAddr
-	start(t, dir, "prometheus", promBin,
+	Run(t, dir, "prometheus", promBin,
 		"--config.file="+promConfPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "prom-data"),
 		"--web.listen-address="+promAddr,
 		"--enable-feature=native-histograms",
 		"--rules.alert.resend-delay=1s",
 	)
-	s.waitReady(t, s.PrometheusURL)
+	WaitReady(t, s.client, s.PrometheusURL)
 	return s
 }
 
@@ -208,9 +208,10 @@ func writeYAML(t testing.TB, path string, v any) string {
 	return path
 }
 
-// start runs a server, logging to a file whose tail the test prints when it
-// fails, and stops it with SIGTERM (then SIGKILL) at cleanup.
-func start(t testing.TB, dir, name, bin string, args ...string) {
+// Run runs a server in dir, logging to dir/name.log whose tail the test
+// prints when it fails, and stops it with SIGTERM (then SIGKILL) at
+// cleanup. The tests use it for Prometheus, Alertmanager and the exporter.
+func Run(t testing.TB, dir, name, bin string, args ...string) {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	logf, err := os.Create(logPath)
@@ -245,12 +246,13 @@ func start(t testing.TB, dir, name, bin string, args ...string) {
 	})
 }
 
-// waitReady polls base/-/ready until it answers 200.
-func (s *Stack) waitReady(t testing.TB, base string) {
+// WaitReady polls base/-/ready with client until it answers 200, for at
+// most 30 s.
+func WaitReady(t testing.TB, client *http.Client, base string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := s.client.Get(base + "/-/ready")
+		resp, err := client.Get(base + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -47,7 +47,7 @@ func (f *bondFeature) start(env *exporterEnv) (func(context.Context) error, erro
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--bond.saturation-threshold=%v, --bond.idle-threshold=%v: %w", f.saturation, f.idle, err)}
 	}
-	env.sampler.AddHook(func(v sampler.View) { m.Update(v.Time(), samplerBondRates{v}) })
+	env.sampler.AddHook(func(v sampler.View) { m.Update(v.Time(), bond.SamplerRates{View: v}) })
 	env.registry.MustRegister(collector.NewBond(m))
 	logger := env.logger.With("feature", "bond")
 	seen := map[string]bool{}
@@ -79,23 +79,4 @@ func (f *bondFeature) start(env *exporterEnv) (func(context.Context) error, erro
 		}
 		return nil
 	}, nil
-}
-
-// samplerBondRates adapts the sampler's hook view to bond.Rates.
-type samplerBondRates struct{ v sampler.View }
-
-func (r samplerBondRates) Lookup(dev string) (bond.DeviceRates, bool) {
-	d, ok := r.v.Lookup(dev)
-	if !ok {
-		return bond.DeviceRates{}, false
-	}
-	out := bond.DeviceRates{SpeedBytes: d.SpeedBytes}
-	for dir, dr := range [2]*bond.DirRates{&out.Receive, &out.Transmit} {
-		dr.Rate = d.Rate[dir]
-		for w := range bond.Windows {
-			dr.Peak[w] = d.Peak[dir][w]
-			dr.Bytes[w] = float64(d.WindowBytes[dir][w])
-		}
-	}
-	return out, true
 }
