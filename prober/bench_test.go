@@ -11,6 +11,8 @@ type nopConn struct{}
 
 func (nopConn) send([]byte, netip.Addr, *sendOptions) error { return nil }
 func (nopConn) run(handler)                                 {}
+func (nopConn) batched() bool                               { return false }
+func (nopConn) drain(handler)                               {}
 func (nopConn) close() error                                { return nil }
 func (nopConn) ipHeader() bool                              { return false }
 func (nopConn) info() SocketInfo                            { return SocketInfo{Mode: ModeRaw, EchoID: 7} }

@@ -40,6 +40,8 @@ type linuxConn struct {
 
 	sendMu sync.Mutex
 	oob    []byte
+	// rbuf and roob are drain's buffers (sender goroutine only).
+	rbuf, roob []byte
 
 	done chan struct{}
 	// life guards started and closed: close waits for a started reader.
@@ -136,8 +138,11 @@ func (c *linuxConn) setup() error {
 	// userspace time and says so.
 	c.rx = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) == nil
 	c.tx = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPING, tsFlags) == nil
-	// A large receive buffer absorbs reply bursts of many targets.
-	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	// A large receive buffer holds the stamps and replies of many targets
+	// between two drains; beyond net.core.rmem_max only with CAP_NET_ADMIN.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 4<<20) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20)
+	}
 	return nil
 }
 
@@ -259,10 +264,32 @@ func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 	return nil
 }
 
-// run reads replies and error-queue messages until close. It polls the
-// socket itself rather than through Go's netpoller: the netpoller reports
-// an error-queue-only wakeup (EPOLLERR) as an error, which would turn a
-// pending transmit stamp into a busy loop.
+// batched reports whether the socket may be read in batches by the sender
+// (drain) rather than by a reader that wakes for every packet: with kernel
+// receive stamps, when a reply is read does not change its RTT.
+func (c *linuxConn) batched() bool { return c.rx }
+
+// drain reads everything queued on the socket, error queue first, without
+// blocking. Only the sender calls it, so its buffers are the conn's own.
+func (c *linuxConn) drain(h handler) {
+	if c.rbuf == nil {
+		c.rbuf, c.roob = make([]byte, 65536), make([]byte, 512)
+	}
+	// The scheduler's transmit stamp is queued inside sendmsg, and the
+	// sender that calls drain is the only one that sends: every stamp of
+	// a probe sent so far is in the error queue now. One pass over each
+	// queue (not the interleaved reading of readQueued) therefore still
+	// gives each reply its stamp first, in two wasted reads per drain
+	// instead of one per packet.
+	c.drainErrQueue(h, c.rbuf, c.roob)
+	c.readData(h, c.rbuf, c.roob, false)
+}
+
+// run reads replies and error-queue messages until close; it serves
+// sockets without kernel receive stamps, whose replies must be read as
+// they arrive. It polls the socket itself rather than through Go's
+// netpoller: the netpoller reports an error-queue-only wakeup (EPOLLERR)
+// as an error, which would turn a pending transmit stamp into a busy loop.
 func (c *linuxConn) run(h handler) {
 	c.life.Lock()
 	if c.closed {
@@ -286,30 +313,43 @@ func (c *linuxConn) run(h handler) {
 		if fds[1].Revents != 0 {
 			return
 		}
-		errs := 0
-		for {
-			// The transmit stamp of a probe is queued before its reply can
-			// arrive; reading the error queue first keeps that order.
+		c.readQueued(h, buf, oob)
+	}
+}
+
+// readQueued reads the error queue and the receive queue until both are
+// empty, the error queue before each packet: a probe's transmit stamp may
+// be queued by another goroutine's send while this one reads.
+func (c *linuxConn) readQueued(h handler, buf, oob []byte) {
+	c.readData(h, buf, oob, true)
+}
+
+// readData reads the receive queue until it is empty; with errQueueFirst
+// it drains the error queue before each read.
+func (c *linuxConn) readData(h handler, buf, oob []byte, errQueueFirst bool) {
+	errs := 0
+	for {
+		if errQueueFirst {
 			c.drainErrQueue(h, buf, oob)
-			n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_DONTWAIT)
-			if err == unix.EAGAIN || err == unix.EINTR {
-				break
-			}
-			if err != nil {
-				// A pending socket error (an ICMP error's errno) is
-				// returned once, ahead of the data: read on.
-				if errs++; errs > 16 {
-					break
-				}
-				continue
-			}
-			errs = 0
-			rx, rxKernel, ttl := parseRxCmsgs(oob[:oobn])
-			if !rxKernel {
-				rx = time.Now().UnixNano()
-			}
-			h.onMessage(c, sockaddrAddr(from), buf[:n], rx, rxKernel, ttl)
 		}
+		n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return
+		}
+		if err != nil {
+			// A pending socket error (an ICMP error's errno) is
+			// returned once, ahead of the data: read on.
+			if errs++; errs > 16 {
+				return
+			}
+			continue
+		}
+		errs = 0
+		rx, rxKernel, ttl := parseRxCmsgs(oob[:oobn])
+		if !rxKernel {
+			rx = time.Now().UnixNano()
+		}
+		h.onMessage(c, sockaddrAddr(from), buf[:n], rx, rxKernel, ttl)
 	}
 }
 

@@ -105,6 +105,8 @@ func (f *fakeConn) info() SocketInfo {
 	return SocketInfo{IPv6: f.v6, Mode: ModeRaw, EchoID: 0x4242, TxStamps: true, RxStamps: true}
 }
 func (f *fakeConn) ipHeader() bool { return false }
+func (f *fakeConn) batched() bool  { return false }
+func (f *fakeConn) drain(handler)  {}
 func (f *fakeConn) run(h handler) {
 	for {
 		select {

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"sort"
@@ -167,8 +168,14 @@ type Snapshot struct {
 type conn interface {
 	// send sends one echo request; it returns the userspace send time.
 	send(b []byte, dst netip.Addr, o *sendOptions) error
-	// run reads until close, handing what it reads to h.
+	// run reads until close, handing what it reads to h; it serves conns
+	// that are not batched.
 	run(h handler)
+	// batched reports whether the sender reads the conn with drain
+	// instead of a reader goroutine.
+	batched() bool
+	// drain hands everything queued to h without blocking.
+	drain(h handler)
 	close() error
 	info() SocketInfo
 	// ipHeader says whether received packets start with an IP header.
@@ -215,9 +222,15 @@ type Prober struct {
 
 	connMu sync.Mutex
 	conns  map[connKey]*connEntry
+	// drainList is drain's reused list of batched conns (sender only).
+	drainList []conn
 
 	foreign, unmatched, malformed atomic.Uint64
 	running                       atomic.Bool
+	// batched is set once a conn is read by the sender's drains;
+	// drainedAt is the monotonic time the last drain began.
+	batched   atomic.Bool
+	drainedAt atomic.Int64
 
 	// open opens a socket; tests replace it with a fake.
 	open func(v6 bool, mode Mode, dev string, rawID uint16) (conn, error)
@@ -406,7 +419,11 @@ func (p *Prober) conn(v6 bool, dev string) (conn, error) {
 		return nil, err
 	}
 	p.conns[k] = &connEntry{c: c}
-	go c.run(p)
+	if c.batched() {
+		p.batched.Store(true)
+	} else {
+		go c.run(p)
+	}
 	return c, nil
 }
 
@@ -458,23 +475,37 @@ func (p *Prober) rebuild(now time.Duration) schedule {
 // send of a target is due at its start + n x interval, so timer slack
 // never accumulates into drift; a sender that fell more than one interval
 // behind skips the missed slots instead of bursting.
+//
+// The sender also reads the batched sockets: at each wake-up it drains
+// them before it sends, and while replies may still come it wakes at least
+// every drainEvery. No goroutine waits on such a socket, so neither a
+// transmit stamp nor a reply wakes anyone: 1,000 targets cost one wake-up
+// per quantum instead of three or four per probe, and no wake-up lands in
+// the middle of a send, between the scheduler's stamp and the wire.
 func (p *Prober) sendLoop(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	s := p.rebuild(p.mono())
 	q := quantum(s)
+	lastSend, lastDrain := time.Duration(-1), time.Duration(0)
 	for {
-		var wait <-chan time.Time
-		if len(s) > 0 {
-			d := s[0].next - p.mono()
-			if d > 0 {
-				timer.Reset(d)
-				wait = timer.C
-			}
-		} else if p.cfg.Count > 0 && p.allDone() {
+		now := p.mono()
+		if len(s) == 0 && p.cfg.Count > 0 && p.allDone() {
 			return nil
 		}
-		if wait != nil || len(s) == 0 {
+		wakeAt := time.Duration(math.MaxInt64)
+		if len(s) > 0 {
+			wakeAt = s[0].next
+		}
+		if lastSend >= 0 && now < lastSend+p.cfg.Timeout+drainEvery && p.batched.Load() {
+			wakeAt = min(wakeAt, lastDrain+drainEvery)
+		}
+		if wakeAt > now {
+			var wait <-chan time.Time
+			if wakeAt != math.MaxInt64 {
+				timer.Reset(wakeAt - now)
+				wait = timer.C
+			}
 			select {
 			case <-ctx.Done():
 				return nil
@@ -492,10 +523,17 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 		} else if ctx.Err() != nil {
 			return nil
 		}
+		now = p.mono()
+		// Read what is queued before sweeping: a reply that arrived in
+		// time must not be taken for lost because nobody had read it.
+		if p.batched.Load() {
+			p.drainedAt.Store(int64(now))
+			p.drain()
+			lastDrain = now
+		}
 		// Send every probe due within the pacing quantum in one wake-up:
 		// 1,000 targets at 1 s would otherwise cost 1,000 timer wake-ups
-		// (and as many reader wake-ups) a second.
-		now := p.mono()
+		// a second.
 		for len(s) > 0 && s[0].next <= now+q {
 			st := s[0]
 			if (*p.targets.Load())[st.key] != st {
@@ -504,6 +542,7 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 				continue
 			}
 			res, more := p.probe(st, now)
+			lastSend = now
 			if res != nil {
 				p.deliver(res)
 			}
@@ -522,6 +561,27 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 			}
 			heap.Fix(&s, 0)
 		}
+	}
+}
+
+// drainEvery is how long a batched socket may go unread while replies can
+// still come. Replies keep their kernel stamps meanwhile; what waits is
+// their accounting (and a spike event) by at most this much.
+const drainEvery = 5 * time.Millisecond
+
+// drain reads every batched socket.
+func (p *Prober) drain() {
+	p.connMu.Lock()
+	cs := p.drainList[:0]
+	for _, e := range p.conns {
+		if e.c != nil && e.c.batched() {
+			cs = append(cs, e.c)
+		}
+	}
+	p.drainList = cs
+	p.connMu.Unlock()
+	for _, c := range cs {
+		c.drain(p)
 	}
 }
 
@@ -788,9 +848,15 @@ func (p *Prober) Snapshot() Snapshot {
 	m := *p.targets.Load()
 	s.Targets = make([]TargetStats, 0, len(m))
 	var lost []Result
+	// Probes of batched sockets are swept only up to the last drain: a
+	// reply may sit unread in the socket until the next one.
+	horizon := now
+	if p.batched.Load() {
+		horizon = min(now, time.Duration(p.drainedAt.Load()))
+	}
 	for _, st := range m {
 		st.mu.Lock()
-		lost = st.sweep(now, lost[:0])
+		lost = st.sweep(horizon, lost[:0])
 		s.Targets = append(s.Targets, st.stats(now))
 		st.mu.Unlock()
 		p.deliver(lost)

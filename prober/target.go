@@ -174,7 +174,12 @@ func (st *targetState) reply(p *Prober, seq uint16, rx int64, rxKernel bool, now
 		r.Kind = ResultLate
 		return r, true
 	}
-	if now >= sl.deadline {
+	late := now >= sl.deadline
+	if rxKernel {
+		// The kernel says when it arrived; when it was read does not matter.
+		late = rtt >= p.cfg.Timeout
+	}
+	if late {
 		// Overdue but not swept yet: lost, and this reply is late.
 		sl.state = slotLate
 		st.lost++
