@@ -7,13 +7,21 @@
 #   bash bench/exporter_vs_node_exporter.sh            # 60 s each
 #   DURATION=20 bash bench/exporter_vs_node_exporter.sh
 #   SCRAPE_EVERY=0 bash bench/exporter_vs_node_exporter.sh   # netburst unscraped
+#   NE_DURATION=30 bash bench/exporter_vs_node_exporter.sh    # node_exporter 30 s
+#   NE_DURATION=0 bash bench/exporter_vs_node_exporter.sh     # netburst only
+#   NB_ARGS="--sampler.qdisc-every=0" bash bench/...          # extra exporter flags
 #
+# The two exporters run one after the other, never together, so neither's
+# figure carries the other's load; the load average is printed with each.
 # Needs iproute2, curl and prometheus-node-exporter (Debian package). Prints
 # each exporter's CPU as a percentage of one core, its peak RSS, the ratio,
 # netburst's sample-spacing p99 (from its own histogram) and the time of a
 # netburst scrape. Everything it creates is removed on exit.
 set -euo pipefail
 DURATION=${DURATION:-60}
+NE_DURATION=${NE_DURATION:-$DURATION} # seconds of node_exporter; 0: skip it
+NB_ARGS=${NB_ARGS:-}                  # extra netburst_exporter flags
+NB_BIN=${NB_BIN:-}                    # a prebuilt netburst_exporter; default: build it
 PAIRS=${PAIRS:-500}
 SCRAPE_EVERY=${SCRAPE_EVERY:-15} # seconds between scrapes of netburst; 0: none
 NODE_EXPORTER=${NODE_EXPORTER:-prometheus-node-exporter}
@@ -33,7 +41,11 @@ trap cleanup EXIT
 command -v "$NODE_EXPORTER" >/dev/null || { echo "$NODE_EXPORTER not found (apt-get install prometheus-node-exporter)" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || { echo "run as root: it creates a network namespace" >&2; exit 1; }
 
-CGO_ENABLED=0 go build -trimpath -o "$WORK/netburst_exporter" ./cmd/netburst_exporter
+if [ -n "$NB_BIN" ]; then
+	cp "$NB_BIN" "$WORK/netburst_exporter"
+else
+	CGO_ENABLED=0 go build -trimpath -o "$WORK/netburst_exporter" ./cmd/netburst_exporter
+fi
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
@@ -42,41 +54,44 @@ ip -n "$NS" -batch "$WORK/batch"
 echo "namespace $NS: $(ip -n "$NS" -o link | wc -l) interfaces"
 
 hz=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hwm_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
 in_ns() { nsenter --net="/run/netns/$NS" -- "$@"; }
 NSENTER=(nsenter --net="/run/netns/$NS" --)
 
 # measure PID LABEL: CPU % of one core over DURATION seconds, then peak RSS.
 measure() {
-	local pid=$1 label=$2 t0 t1 w0 w1
-	t0=$(cpu_ticks "$pid"); w0=$(date +%s.%N)
-	sleep "$DURATION"
-	t1=$(cpu_ticks "$pid"); w1=$(date +%s.%N)
-	awk -v a="$t0" -v b="$t1" -v hz="$hz" -v w0="$w0" -v w1="$w1" \
+	local pid=$1 label=$2 dur=$3 u0 s0 u1 s1 w0 w1
+	echo "$label: load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat"); w0=$(date +%s.%N)
+	sleep "$dur"
+	read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat"); w1=$(date +%s.%N)
+	awk -v a=$((u0 + s0)) -v b=$((u1 + s1)) -v hz="$hz" -v w0="$w0" -v w1="$w1" \
 		'BEGIN { printf "%.4f\n", 100 * (b - a) / hz / (w1 - w0) }' >"$WORK/cpu.$label"
-	printf '%-14s CPU %7.3f %% of one core over %s s, peak RSS %6.1f MiB\n' "$label" "$(cat "$WORK/cpu.$label")" "$DURATION" "$(awk -v k="$(hwm_kib "$pid")" 'BEGIN { print k / 1024 }')"
+	printf '%-14s CPU %7.3f %% of one core over %s s (user %d, system %d ticks of 1/%d s), peak RSS %6.1f MiB, load average after: %s\n' \
+		"$label" "$(cat "$WORK/cpu.$label")" "$dur" $((u1 - u0)) $((s1 - s0)) "$hz" \
+		"$(awk -v k="$(hwm_kib "$pid")" 'BEGIN { print k / 1024 }')" "$(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # netburst: 100 ms sampling, scraped every SCRAPE_EVERY s as Prometheus would.
 # A plain command (not a function) in the background, and nsenter execs in
 # place: $! is the exporter itself.
 touch "$WORK/run"
-"${NSENTER[@]}" "$WORK/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn &
+"${NSENTER[@]}" "$WORK/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn $NB_ARGS &
 PIDS+=($!); nb=$!
 sleep 3
 if [ "$SCRAPE_EVERY" -gt 0 ]; then
 	( while sleep "$SCRAPE_EVERY" && [ -e "$WORK/run" ]; do in_ns curl -s -o /dev/null http://127.0.0.1:9917/metrics || true; done ) &
 	PIDS+=($!)
 fi
-echo "netburst_exporter: 100 ms sampling, scraped every ${SCRAPE_EVERY} s (0: never)"
-measure "$nb" netburst
+echo "netburst_exporter: 100 ms sampling, scraped every ${SCRAPE_EVERY} s (0: never), extra flags: ${NB_ARGS:-none}"
+measure "$nb" netburst "$DURATION"
 scrape_s=$(in_ns curl -s -o "$WORK/nb.prom" -w '%{time_total}' http://127.0.0.1:9917/metrics)
 awk '/^netburst_sampler_interval_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $NF; order[++k] = le }
      /^netburst_sampler_interval_seconds_count/ { total = $NF }
      END { for (i = 1; i <= k; i++) if (n[order[i]] >= 0.99 * total) { printf "netburst sample spacing p99 <= %g s (%d samples)\n", order[i], total; exit } }' "$WORK/nb.prom"
 echo "netburst scrape of $(grep -c '^netburst_' "$WORK/nb.prom") netburst series: ${scrape_s} s"
 kill "${PIDS[-1]}" "$nb"; wait "$nb" 2>/dev/null || true
+[ "$NE_DURATION" -gt 0 ] || exit 0
 
 # node_exporter: netdev collector only, scraped 10 times a second (a scrape
 # starts every 100 ms whether or not the previous one has finished, as a
@@ -89,7 +104,7 @@ sleep 2
 PIDS+=($!)
 c0=$(wc -l <"$WORK/ne.done")
 echo "node_exporter: netdev collector only, scraped every 100 ms"
-measure "$ne" node_exporter
+measure "$ne" node_exporter "$NE_DURATION"
 c1=$(wc -l <"$WORK/ne.done")
-echo "node_exporter scrapes completed in the window: $((c1 - c0)) ($(awk -v n=$((c1 - c0)) -v d="$DURATION" 'BEGIN { printf "%.1f", n / d }')/s)"
+echo "node_exporter scrapes completed in the window: $((c1 - c0)) ($(awk -v n=$((c1 - c0)) -v d="$NE_DURATION" 'BEGIN { printf "%.1f", n / d }')/s)"
 awk -v a="$(cat "$WORK/cpu.node_exporter")" -v b="$(cat "$WORK/cpu.netburst")" 'BEGIN { if (b > 0) printf "node_exporter / netburst CPU: %.1fx\n", a / b }'

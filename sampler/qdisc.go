@@ -28,14 +28,16 @@ type qdiscAgg struct {
 }
 
 // stepQdiscs folds one qdisc reading in. Only qdiscs of sampled devices
-// count; their 32-bit drop counters are widened across wraps.
-func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat) {
+// count; their 32-bit drop counters are widened across wraps. It reports
+// whether the reading named devices that are neither sampled nor excluded.
+func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat) (orphans bool) {
 	seq := s.seq
 	seenStates, seenAggs := 0, 0
 	for i := range stats {
 		q := &stats[i]
 		d := s.devices[q.Index]
 		if d == nil {
+			orphans = orphans || !s.excluded[q.Index]
 			continue
 		}
 		k := qdiscKey{q.Index, q.Handle, q.Parent}
@@ -92,4 +94,5 @@ func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat) {
 			}
 		}
 	}
+	return orphans
 }

@@ -156,14 +156,18 @@ type Sampler struct {
 	qdiscs    map[qdiscKey]*qdiscState
 	qdiscAggs map[qdiscAggKey]*qdiscAgg
 
-	stats    []Stat
-	qstats   []QdiscStat
-	samples  uint64
-	overruns uint64
-	errs     [numOps]uint64
-	lastTime time.Time
-	lastMono int64
-	base     time.Time // monotonic origin for int64 timestamps
+	stats  []Stat
+	qstats []QdiscStat // the latest qdisc reading
+	// qdiscOrphans says the latest qdisc reading named devices not (yet)
+	// sampled, so an unchanged reading is folded in again in case they
+	// have appeared since.
+	qdiscOrphans bool
+	samples      uint64
+	overruns     uint64
+	errs         [numOps]uint64
+	lastTime     time.Time
+	lastMono     int64
+	base         time.Time // monotonic origin for int64 timestamps
 
 	ready atomic.Bool
 	hooks []func(View)
@@ -311,7 +315,9 @@ func (s *Sampler) Sample(now time.Time) {
 	doQdisc := s.cfg.Qdiscs != nil && s.cfg.QdiscEvery > 0 && s.samples%uint64(s.cfg.QdiscEvery) == 0
 	if doQdisc {
 		qstats, qerr = s.cfg.Qdiscs.Read(s.qstats)
-		s.qstats = qstats[:0]
+		if qerr == nil {
+			s.qstats = qstats
+		}
 	}
 	var links []Link
 	var ver uint64
@@ -325,6 +331,11 @@ func (s *Sampler) Sample(now time.Time) {
 		s.logger.Debug("stats reading failed; retrying at the next tick", "err", err)
 		return
 	}
+	if errors.Is(qerr, ErrUnchanged) {
+		// The previous reading stands: nothing to fold in, unless it
+		// named devices that the sampler did not know yet.
+		qerr, doQdisc, qstats = nil, s.qdiscOrphans, s.qstats
+	}
 	if qerr != nil {
 		s.errs[OpQdisc]++
 		s.logger.Debug("qdisc reading failed; retrying at the next tick", "err", qerr)
@@ -332,7 +343,7 @@ func (s *Sampler) Sample(now time.Time) {
 	}
 	s.step(now, stats, links, ver, s.cfg.Links != nil)
 	if doQdisc {
-		s.stepQdiscs(s.mono(now), qstats)
+		s.qdiscOrphans = s.stepQdiscs(s.mono(now), qstats)
 	}
 	s.mu.Unlock()
 	s.ready.Store(true)

@@ -66,7 +66,9 @@ type QdiscStat struct {
 
 // QdiscSource reads every qdisc of the namespace.
 type QdiscSource interface {
-	// Read appends one reading of all qdiscs to dst[:0] and returns it.
+	// Read appends one reading of all qdiscs to dst[:0] and returns it, or
+	// returns ErrUnchanged when it knows that the reading would be exactly
+	// the previous one (which the caller then keeps).
 	Read(dst []QdiscStat) ([]QdiscStat, error)
 	Close() error
 }
@@ -75,6 +77,10 @@ type QdiscSource interface {
 // (NLM_F_DUMP_INTR) because the table changed while it was being dumped. The
 // reading is discarded and the next tick tries again.
 var ErrInterrupted = errors.New("netlink dump interrupted by a concurrent change")
+
+// ErrUnchanged is returned by a QdiscSource whose reading would repeat the
+// previous one: it is not a failure.
+var ErrUnchanged = errors.New("qdisc reading unchanged")
 
 // ErrUnsupported reports that the kernel refuses the netlink request, so the
 // sampler must use /proc/net/dev instead.
