@@ -24,6 +24,10 @@ import (
 // timeout; the reader then checks for cancellation and polls again.
 var ErrTimeout = errors.New("capture poll timeout")
 
+// ErrInterfaceDown is returned by a read when the captured interface went
+// down or vanished (the packet socket's error, ENETDOWN).
+var ErrInterfaceDown = errors.New("captured interface is down or gone")
+
 // ErrNotSupported is returned where live capture is not available (not
 // Linux).
 var ErrNotSupported = errors.New("live capture is only supported on Linux")
@@ -265,21 +269,98 @@ const kernelStatsEvery = time.Second
 // publishing its counters: atomics per frame would cost more than the ring.
 const statsFlushEvery = 64
 
+// blockSource is a Source that also hands over the kernel's frames a
+// TPACKET_V3 block at a time (the Linux packet socket does). The reader
+// prefers it: one lock, one poll and one counter update per block instead
+// of per frame.
+type blockSource interface {
+	// nextBlock returns the next block of frames (ErrTimeout when none came
+	// within the poll timeout); it stays valid until releaseBlock.
+	nextBlock() ([]byte, error)
+	// releaseBlock hands the block back to the kernel.
+	releaseBlock()
+}
+
+// reader is one device's reader state: counters published every
+// statsFlushEvery frames, and the scratch Packet of the capture-time
+// decoding.
+type reader struct {
+	c   *Capture
+	d   *device
+	pre int64
+
+	packets, bytes, ringDropped, freezeDropped uint64
+
+	lastStats time.Time
+	baseDrops uint64
+
+	p Packet
+}
+
+func (rd *reader) flush() {
+	d := rd.d
+	d.packets.Add(rd.packets)
+	d.bytes.Add(rd.bytes)
+	d.ringDropped.Add(rd.ringDropped)
+	d.freezeDropped.Add(rd.freezeDropped)
+	rd.packets, rd.bytes, rd.ringDropped, rd.freezeDropped = 0, 0, 0, 0
+}
+
+// kernelStats refreshes the kernel's drop counter about once a second.
+func (rd *reader) kernelStats() {
+	if now := time.Now(); now.Sub(rd.lastStats) >= kernelStatsEvery {
+		rd.lastStats = now
+		if _, drops, err := rd.d.Source.KernelStats(); err == nil && drops >= rd.baseDrops {
+			rd.d.kernelDrops.Store(drops - rd.baseDrops)
+		}
+	}
+}
+
+// store ages the ring, then decodes the frame into a new slot. The caller
+// holds d.mu.
+func (rd *reader) store(ts int64, wireLen int, data []byte, tag vlanTag) {
+	d := rd.d
+	rd.packets++
+	rd.bytes += uint64(wireLen)
+	cutoff := ts - rd.pre
+	if d.frozen && d.fromNs < cutoff {
+		cutoff = d.fromNs // a spike window does not age out
+	}
+	r := d.ring
+	r.expire(cutoff)
+	if r.size == r.slots {
+		rd.ringDropped++
+		if d.frozen {
+			if old := r.oldestTime(); old >= d.fromNs && old <= d.untilNs {
+				rd.freezeDropped++
+				d.windowDropped++
+			}
+		}
+	}
+	fillSlot(r.reserve(true), ts, wireLen, data, tag, d.decoder, &rd.p)
+}
+
+// readFailed counts a failed read and waits a little: the interface
+// vanished or went down, and may come back.
+func (rd *reader) readFailed(ctx context.Context) {
+	rd.flush()
+	rd.d.readErrors.Add(1)
+	select {
+	case <-ctx.Done():
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
 func (c *Capture) read(ctx context.Context, d *device) {
-	pre := int64(c.cfg.Pre)
-	lastStats := time.Now()
+	rd := &reader{c: c, d: d, pre: int64(c.cfg.Pre), lastStats: time.Now()}
 	// Drops between opening the socket and running (while the rings were
 	// being allocated) are not the capture's: count from here.
-	_, baseDrops, _ := d.Source.KernelStats()
-	var packets, bytes, ringDropped, freezeDropped uint64
-	flush := func() {
-		d.packets.Add(packets)
-		d.bytes.Add(bytes)
-		d.ringDropped.Add(ringDropped)
-		d.freezeDropped.Add(freezeDropped)
-		packets, bytes, ringDropped, freezeDropped = 0, 0, 0, 0
+	_, rd.baseDrops, _ = d.Source.KernelStats()
+	defer rd.flush()
+	if bs, ok := d.Source.(blockSource); ok {
+		rd.readBlocks(ctx, bs)
+		return
 	}
-	defer flush()
 	for n := 0; ; n++ {
 		// ctx.Err takes a lock: look every 64 frames and on every timeout.
 		if n&63 == 0 && ctx.Err() != nil {
@@ -287,53 +368,54 @@ func (c *Capture) read(ctx context.Context, d *device) {
 		}
 		data, ci, err := d.Source.ZeroCopyReadPacketData()
 		if n&1023 == 0 || err != nil {
-			if now := time.Now(); now.Sub(lastStats) >= kernelStatsEvery {
-				lastStats = now
-				if _, drops, err := d.Source.KernelStats(); err == nil && drops >= baseDrops {
-					d.kernelDrops.Store(drops - baseDrops)
-				}
-			}
+			rd.kernelStats()
 		}
 		if errors.Is(err, ErrTimeout) {
-			flush()
+			rd.flush()
 			if ctx.Err() != nil {
 				return
 			}
 			continue
 		}
 		if err != nil {
-			flush()
-			d.readErrors.Add(1)
-			// A vanished or downed interface: retry slowly until stopped.
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
+			rd.readFailed(ctx)
 			continue
 		}
-		ts := ci.Timestamp.UnixNano()
-		packets++
-		bytes += uint64(ci.Length)
 		d.mu.Lock()
-		cutoff := ts - pre
-		if d.frozen && d.fromNs < cutoff {
-			cutoff = d.fromNs // a spike window does not age out
-		}
-		d.ring.expire(cutoff)
-		if d.ring.size == d.ring.slots {
-			ringDropped++
-			if d.frozen {
-				if old := d.ring.oldestTime(); old >= d.fromNs && old <= d.untilNs {
-					freezeDropped++
-					d.windowDropped++
-				}
-			}
-		}
-		d.ring.push(ts, ci.Length, data, true)
+		rd.store(ci.Timestamp.UnixNano(), ci.Length, data, vlanTag{})
 		d.mu.Unlock()
-		if packets == statsFlushEvery {
-			flush()
+		if rd.packets >= statsFlushEvery {
+			rd.flush()
 		}
+	}
+}
+
+// readBlocks is read for a blockSource: per block, one wait, one lock and
+// one counter update; per frame, only the ring and the decoder.
+func (rd *reader) readBlocks(ctx context.Context, bs blockSource) {
+	d := rd.d
+	var (
+		w v3Walker
+		f v3Frame
+	)
+	for ctx.Err() == nil {
+		block, err := bs.nextBlock()
+		rd.kernelStats()
+		if errors.Is(err, ErrTimeout) {
+			continue
+		}
+		if err != nil {
+			rd.readFailed(ctx)
+			continue
+		}
+		w.reset(block)
+		d.mu.Lock()
+		for w.next(&f) {
+			rd.store(f.ts, max(f.wireLen, len(f.data)), f.data, f.vlan)
+		}
+		d.mu.Unlock()
+		bs.releaseBlock()
+		rd.flush()
 	}
 }
 
@@ -496,14 +578,15 @@ func (c *Capture) summarize(d *device, w *window) Report {
 				done = true
 				break
 			}
-			ts, wl, data := d.ring.get(i)
+			slot := d.ring.get(i)
+			ts := slotTime(slot)
 			if ts > until {
 				done = true
 				break
 			}
 			seq++
 			if ts >= from {
-				c.scratch.push(ts, wl, data, false)
+				c.scratch.push(slot, false)
 			}
 		}
 		if done {
@@ -511,13 +594,12 @@ func (c *Capture) summarize(d *device, w *window) Report {
 			d.frozen = false
 		}
 		d.mu.Unlock()
+		// The records were decoded at capture time: the summary reads them.
 		for i := 0; i < c.scratch.size; i++ {
-			ts, wl, data := c.scratch.get(i)
-			ci := gopacket.CaptureInfo{Timestamp: time.Unix(0, ts).UTC(), CaptureLength: len(data), Length: wl}
-			_ = d.decoder.Decode(data, ci, &p) // undecodable frames count in the totals
+			data := readRecord(c.scratch.get(i), &p)
 			ag.Add(&p)
 			if out != nil && fileErr == nil {
-				fileErr = out.write(ci, data)
+				fileErr = out.write(gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(data), Length: p.WireLen}, data)
 			}
 		}
 	}

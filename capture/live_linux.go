@@ -3,12 +3,9 @@
 package capture
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
@@ -18,31 +15,10 @@ import (
 // cancellation.
 const pollTimeout = 100 * time.Millisecond
 
-// afpacketSource is a TPACKET_V3 AF_PACKET socket bound to one interface.
-type afpacketSource struct {
-	tp *afpacket.TPacket
-}
-
-func (s *afpacketSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error) {
-	data, ci, err := s.tp.ZeroCopyReadPacketData()
-	if errors.Is(err, afpacket.ErrTimeout) {
-		return nil, ci, ErrTimeout
-	}
-	return data, ci, err
-}
-
-func (s *afpacketSource) KernelStats() (packets, drops uint64, err error) {
-	_, v3, err := s.tp.SocketStats()
-	if err != nil {
-		return 0, 0, fmt.Errorf("packet socket statistics: %w", err)
-	}
-	return uint64(v3.Packets()), uint64(v3.Drops()), nil
-}
-
-func (s *afpacketSource) Close() error {
-	s.tp.Close()
-	return nil
-}
+// blockRetire is the kernel's tp_retire_blk_tov in milliseconds: a block
+// that is not full is handed over at the latest this long after its first
+// frame (finalizeGrace waits for it).
+const blockRetire = 50
 
 // linkTypeOf maps the interface's ARPHRD type to the link type of its
 // frames on a SOCK_RAW packet socket. It asks the kernel (SIOCGIFHWADDR) in
@@ -110,20 +86,9 @@ func OpenDeviceFiltered(name string, snaplen int, filter FilterFunc, blockSize, 
 	if blockSize < frameSize {
 		blockSize = frameSize
 	}
-	tp, err := afpacket.NewTPacket(afpacket.OptInterface(name), afpacket.OptTPacketVersion(afpacket.TPacketVersion3),
-		afpacket.OptFrameSize(frameSize), afpacket.OptBlockSize(blockSize), afpacket.OptNumBlocks(numBlocks),
-		afpacket.OptPollTimeout(pollTimeout), afpacket.OptBlockTimeout(50*time.Millisecond))
+	tp, err := openTPacket(name, prog, frameSize, blockSize, numBlocks, blockRetire, pollTimeout)
 	if err != nil {
 		return Device{}, fmt.Errorf("capture %s: AF_PACKET TPACKET_V3: %w", name, err)
 	}
-	if err := tp.SetBPF(prog); err != nil {
-		tp.Close()
-		return Device{}, fmt.Errorf("capture %s: attach BPF filter: %w", name, err)
-	}
-	// Start the drop counters at zero: the kernel's are per read.
-	if err := tp.InitSocketStats(); err != nil {
-		tp.Close()
-		return Device{}, fmt.Errorf("capture %s: socket statistics: %w", name, err)
-	}
-	return Device{Name: name, LinkType: lt, Source: &afpacketSource{tp: tp}}, nil
+	return Device{Name: name, LinkType: lt, Source: tp}, nil
 }

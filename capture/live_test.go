@@ -240,30 +240,47 @@ func TestNotifyNeverBlocks(t *testing.T) {
 	}
 }
 
+// pushFrame stores a frame in r as the reader does.
+func pushFrame(t testing.TB, r *ring, ts int64, wireLen int, data []byte, overwrite bool) {
+	t.Helper()
+	dec, err := NewDecoder(layers.LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := r.reserve(overwrite); s != nil {
+		var p Packet
+		fillSlot(s, ts, wireLen, data, vlanTag{}, dec, &p)
+	}
+}
+
 func TestRingBounds(t *testing.T) {
 	r := newRing(3*(recordHeader+16), 16)
 	if r.slots != 3 {
 		t.Fatalf("slots %d", r.slots)
 	}
 	for i := 0; i < 5; i++ {
-		r.push(int64(i), 100+i, make([]byte, 40), true)
+		pushFrame(t, r, int64(i), 100+i, make([]byte, 40), true)
 	}
 	if r.size != 3 || r.dropped != 2 {
 		t.Errorf("size %d dropped %d", r.size, r.dropped)
 	}
-	ts, wl, d := r.get(0)
-	if ts != 2 || wl != 102 || len(d) != 16 {
-		t.Errorf("oldest record %d %d %d bytes", ts, wl, len(d))
+	var p Packet
+	d := readRecord(r.get(0), &p)
+	if ts := p.Time.UnixNano(); ts != 2 || p.WireLen != 102 || len(d) != 16 || p.CapLen != 16 {
+		t.Errorf("oldest record %d %d %d bytes", ts, p.WireLen, len(d))
 	}
 	r.expire(4)
 	if r.size != 1 || r.dropped != 2 {
 		t.Errorf("after expire: size %d dropped %d", r.size, r.dropped)
 	}
-	r.push(5, 1, nil, false)
-	r.push(6, 1, nil, false)
-	r.push(7, 1, nil, false)
+	pushFrame(t, r, 5, 1, nil, false)
+	pushFrame(t, r, 6, 1, nil, false)
+	pushFrame(t, r, 7, 1, nil, false)
 	if r.size != 3 || r.rejected != 1 {
 		t.Errorf("no-overwrite push: size %d rejected %d", r.size, r.rejected)
+	}
+	if readRecord(r.get(2), &p); p.Time.UnixNano() != 6 || p.WireLen != 1 || p.CapLen != 0 {
+		t.Errorf("newest record %+v", p)
 	}
 }
 

@@ -1,10 +1,33 @@
 package capture
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
 
-// recordHeader is a ring slot's header: timestamp (Unix ns), wire length,
-// captured length.
-const recordHeader = 8 + 4 + 2
+	"github.com/gopacket/gopacket"
+)
+
+// A ring slot is a record, the frame's header summary decoded at capture
+// time, followed by the frame's captured bytes (for the pcap). The record
+// holds what the spike summary needs, so a window is summarised without
+// decoding it again:
+//
+//	0  timestamp, Unix ns (int64)
+//	8  wire length (uint32)
+//	12 captured length (uint16)
+//	14 offset of the source address in the captured bytes (uint16), the
+//	   destination follows it (4 bytes later for IPv4, 16 for IPv6)
+//	16 source port, 18 destination port (uint16)
+//	20 IP version (0 for a frame that is not IP), 21 protocol,
+//	22 flags (recHasPorts), 23 TCP flags
+//
+// The addresses stay in the captured bytes, where the decoder found them,
+// rather than being copied into every slot.
+const recordHeader = 24
+
+// Record flags.
+const recHasPorts = 1
 
 // ring is a bounded FIFO of captured frames in fixed-size slots of one byte
 // slice: no pointer per packet for the garbage collector to scan, no
@@ -51,7 +74,7 @@ func (r *ring) at(i int) []byte {
 		j -= r.slots
 	}
 	o := j * r.slot
-	return r.buf[o : o+r.slot]
+	return r.buf[o : o+r.slot : o+r.slot]
 }
 
 // pop drops the oldest record.
@@ -64,31 +87,129 @@ func (r *ring) pop() {
 	r.size--
 }
 
-// push appends a frame. When the ring is full the oldest record is
-// overwritten (and counted in dropped) if overwrite is set, else the new one
-// is refused (and counted in rejected).
-func (r *ring) push(ts int64, wireLen int, data []byte, overwrite bool) {
+// reserve appends an empty slot and returns it for the caller to fill with
+// fillSlot. When the ring is full the oldest record is overwritten (and
+// counted in dropped) if overwrite is set, else nothing is appended (counted
+// in rejected) and reserve returns nil.
+func (r *ring) reserve(overwrite bool) []byte {
 	if r.size == r.slots {
 		if !overwrite {
 			r.rejected++
-			return
+			return nil
 		}
 		r.pop()
 		r.dropped++
 	}
 	r.size++
-	s := r.at(r.size - 1)
-	if wireLen < len(data) {
-		wireLen = len(data) // a wire length below the captured one is impossible
+	return r.at(r.size - 1)
+}
+
+// push appends a copy of another ring's slot (record and bytes).
+func (r *ring) push(slot []byte, overwrite bool) {
+	s := r.reserve(overwrite)
+	if s == nil {
+		return
 	}
-	if len(data) > r.slot-recordHeader {
-		data = data[:r.slot-recordHeader]
+	n := recordHeader + int(binary.LittleEndian.Uint16(slot[12:]))
+	copy(s[:n], slot[:n])
+}
+
+// vlanTag is an 802.1Q tag that the kernel took out of a frame (a NIC's or
+// veth's VLAN offload) and the ring puts back, as libpcap does, so that the
+// pcap and the summary see the frame as it was on the wire. The zero value
+// is no tag.
+type vlanTag struct {
+	tpid, tci uint16
+}
+
+// fillSlot copies a frame into slot s (at most len(s)-recordHeader bytes,
+// with tag reinserted after the MAC addresses when it is set, for Ethernet),
+// decodes the copy with dec into the scratch Packet p and stores the
+// record.
+func fillSlot(s []byte, ts int64, wireLen int, data []byte, tag vlanTag, dec *Decoder, p *Packet) {
+	room := s[recordHeader:]
+	var n int
+	if tag.tpid != 0 && dec.kind == linkEthernet && len(data) >= 12 {
+		// MACs, the tag, then the rest.
+		n = copy(room, data[:12])
+		if len(room) >= 16 {
+			binary.BigEndian.PutUint16(room[12:], tag.tpid)
+			binary.BigEndian.PutUint16(room[14:], tag.tci)
+			n = 16 + copy(room[16:], data[12:])
+		}
+		wireLen += 4
+	} else {
+		n = copy(room, data)
 	}
+	if wireLen < n {
+		wireLen = n // a wire length below the captured one is impossible
+	}
+	_ = dec.Decode(room[:n], gopacket.CaptureInfo{}, p) // a frame that does not decode keeps what did
+	writeRecord(s, ts, wireLen, n, p)
+}
+
+// writeRecord stores p's summary fields in slot s's record.
+func writeRecord(s []byte, ts int64, wireLen, capLen int, p *Packet) {
+	_ = s[recordHeader-1]
 	binary.LittleEndian.PutUint64(s[0:], uint64(ts))
 	binary.LittleEndian.PutUint32(s[8:], uint32(wireLen))
-	binary.LittleEndian.PutUint16(s[12:], uint16(len(data)))
-	copy(s[recordHeader:], data)
+	binary.LittleEndian.PutUint16(s[12:], uint16(capLen))
+	var addrOff int
+	switch p.IPVersion {
+	case 4:
+		addrOff = p.L3Offset + 12
+	case 6:
+		addrOff = p.L3Offset + 8
+	}
+	binary.LittleEndian.PutUint16(s[14:], uint16(addrOff))
+	binary.LittleEndian.PutUint16(s[16:], p.SrcPort)
+	binary.LittleEndian.PutUint16(s[18:], p.DstPort)
+	s[20] = p.IPVersion
+	s[21] = p.Protocol
+	var flags byte
+	if p.HasPorts {
+		flags |= recHasPorts
+	}
+	s[22] = flags
+	s[23] = p.TCPFlags
 }
+
+// readRecord fills p from slot s's record, the summary fields only (see
+// recordFields), and returns the captured bytes (aliasing the ring).
+func readRecord(s []byte, p *Packet) []byte {
+	capLen := int(binary.LittleEndian.Uint16(s[12:]))
+	data := s[recordHeader : recordHeader+capLen]
+	*p = Packet{
+		Time:      time.Unix(0, int64(binary.LittleEndian.Uint64(s[0:]))).UTC(),
+		WireLen:   int(binary.LittleEndian.Uint32(s[8:])),
+		CapLen:    capLen,
+		SrcPort:   binary.LittleEndian.Uint16(s[16:]),
+		DstPort:   binary.LittleEndian.Uint16(s[18:]),
+		IPVersion: s[20],
+		Protocol:  s[21],
+		HasPorts:  s[22]&recHasPorts != 0,
+		TCPFlags:  s[23],
+		L3Offset:  -1,
+		L4Offset:  -1,
+	}
+	off := int(binary.LittleEndian.Uint16(s[14:]))
+	switch p.IPVersion {
+	case 4:
+		if off+8 <= len(data) {
+			p.Src = netip.AddrFrom4([4]byte(data[off : off+4]))
+			p.Dst = netip.AddrFrom4([4]byte(data[off+4 : off+8]))
+		}
+	case 6:
+		if off+32 <= len(data) {
+			p.Src = netip.AddrFrom16([16]byte(data[off : off+16]))
+			p.Dst = netip.AddrFrom16([16]byte(data[off+16 : off+32]))
+		}
+	}
+	return data
+}
+
+// slotTime returns the timestamp of a slot's record (Unix ns).
+func slotTime(s []byte) int64 { return int64(binary.LittleEndian.Uint64(s)) }
 
 // expire drops records older than before (Unix ns): they aged out, which is
 // not a loss.
@@ -98,12 +219,8 @@ func (r *ring) expire(before int64) {
 	}
 }
 
-// get returns record i (0 is the oldest). data aliases the ring.
-func (r *ring) get(i int) (ts int64, wireLen int, data []byte) {
-	s := r.at(i)
-	n := int(binary.LittleEndian.Uint16(s[12:]))
-	return int64(binary.LittleEndian.Uint64(s[0:])), int(binary.LittleEndian.Uint32(s[8:])), s[recordHeader : recordHeader+n]
-}
+// get returns the slot of record i (0 is the oldest), aliasing the ring.
+func (r *ring) get(i int) []byte { return r.at(i) }
 
 // oldestTime returns the oldest record's timestamp (Unix ns); the ring must
 // not be empty.
