@@ -235,13 +235,42 @@ func TestRecordMatchesDecoder(t *testing.T) {
 		r.Close()
 	}
 	dec, _ := NewDecoder(layers.LinkTypeEthernet)
-	for _, fr := range benchFrames(t) {
+	for _, fr := range append(benchFrames(t), recordFrames(t)...) {
 		for cut := 0; cut <= len(fr); cut++ {
 			checkRecord(t, dec, fr[:cut], 1, 1500, 128)
 			n++
 		}
 	}
 	t.Logf("%d frames checked", n)
+}
+
+// recordFrames are generated frames on both sides of the fast path's
+// limits: fragments, options, extension headers, tags, ICMP, non-IP.
+func recordFrames(t testing.TB) [][]byte {
+	first := ip4(layers.IPProtocolUDP)
+	first.Flags = layers.IPv4MoreFragments
+	later := ip4(layers.IPProtocolUDP)
+	later.FragOffset = 100
+	opts := ip4(layers.IPProtocolTCP)
+	opts.Options = []layers.IPv4Option{{OptionType: 1}, {OptionType: 1}, {OptionType: 1}, {OptionType: 0}}
+	return [][]byte{
+		serialize(t, eth(layers.EthernetTypeIPv4), first, udp(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv4), later, payload),
+		serialize(t, eth(layers.EthernetTypeIPv4), opts, tcp(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolICMPv4),
+			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 1, Seq: 2}),
+		serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolGRE), payload),
+		serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolTCP), tcp(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(128, 0)}, payload),
+		serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv6HopByHop), gopacket.Payload{17, 0, 1, 4, 0, 0, 0, 0}, udp(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv6Fragment), frag6(6, 0, true, 9), tcp()),
+		serialize(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: layers.EthernetTypeIPv4}, ip4(layers.IPProtocolUDP), udp(), payload),
+		serialize(t, eth(layers.EthernetTypeARP), &layers.ARP{AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
+			HwAddressSize: 6, ProtAddressSize: 4, SourceHwAddress: macA, SourceProtAddress: v4A, DstHwAddress: macB, DstProtAddress: v4B}),
+		// an IPv4 header with the IPv6 version nibble, and the reverse
+		append(serialize(t, eth(layers.EthernetTypeIPv4)), 0x65, 0, 0, 40, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2, 0, 1, 0, 2, 0, 8, 0, 0),
+		append(serialize(t, eth(layers.EthernetTypeIPv6)), make([]byte, 48)...),
+	}
 }
 
 // FuzzRecord: for any frame of any link type, the record equals the
