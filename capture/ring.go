@@ -55,15 +55,26 @@ func newRing(memory int64, snaplen int) *ring {
 	if n < 1 {
 		n = 1
 	}
-	buf := make([]byte, n*slot)
-	// Touch every page now: the memory is reserved for the ring anyway, and
-	// faulting it in during the first traffic burst (when the ring fills
-	// for the first time) would cost the reader microseconds per page just
-	// when the kernel's buffer is under pressure.
+	r := &ring{slot: slot, slots: n}
+	r.buf = newRingMemory(r, n*slot)
+	return r
+}
+
+// heapRingMemory returns n bytes from the Go heap, faulted in.
+func heapRingMemory(n int) []byte {
+	buf := make([]byte, n)
+	touch(buf)
+	return buf
+}
+
+// touch writes to every page of buf: the memory is reserved for the ring
+// anyway, and faulting it in during the first traffic burst (when the ring
+// fills for the first time) would cost the reader microseconds per page
+// just when the kernel's buffer is under pressure.
+func touch(buf []byte) {
 	for i := 0; i < len(buf); i += 4096 {
 		buf[i] = 0
 	}
-	return &ring{buf: buf, slot: slot, slots: n}
 }
 
 func (r *ring) at(i int) []byte {
