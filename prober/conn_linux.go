@@ -40,8 +40,19 @@ type linuxConn struct {
 
 	sendMu sync.Mutex
 	oob    []byte
-	// rbuf and roob are drain's buffers (sender goroutine only).
+	// rbuf, roob and batch are drain's buffers (sender goroutine only).
 	rbuf, roob []byte
+	batch      *msgBatch
+	// warmUntil ends the reader's watch over a new socket; warm says it
+	// has ended and the sender drains the socket.
+	warmUntil time.Time
+	warm      atomic.Bool
+	// maxSent is the largest echo request sent, which bounds the replies.
+	maxSent atomic.Int32
+	// dst, iov and msg are sendmsg's reused arguments (under sendMu).
+	dst unix.RawSockaddrInet6
+	iov unix.Iovec
+	msg unix.Msghdr
 
 	done chan struct{}
 	// life guards started and closed: close waits for a started reader.
@@ -82,6 +93,7 @@ func openConn(v6 bool, mode Mode, dev string, rawID uint16) (conn, error) {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	c.keyCmsg.Store(true)
+	c.warmUntil = time.Now().Add(warmUp)
 	c.oob = make([]byte, 0, 256)
 	return c, nil
 }
@@ -204,6 +216,9 @@ func appendCmsgInt(b []byte, level, typ, v int) []byte {
 func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
+	if int32(len(b)) > c.maxSent.Load() {
+		c.maxSent.Store(int32(len(b)))
+	}
 	oob := c.oob[:0]
 	if c.v6 {
 		if o.src.IsValid() || o.zone != 0 {
@@ -238,24 +253,19 @@ func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 	if c.tx && c.keyCmsg.Load() {
 		oob = appendCmsgInt(oob, unix.SOL_SOCKET, unix.SCM_TS_OPT_ID, int(o.key))
 	}
-	var sa unix.Sockaddr
-	if c.v6 {
-		sa = &unix.SockaddrInet6{Addr: dst.As16(), ZoneId: uint32(o.zone)}
-	} else {
-		sa = &unix.SockaddrInet4{Addr: dst.As4()}
-	}
-	_, err := unix.SendmsgN(c.fd, b, oob, sa, 0)
+	c.setDest(dst, o.zone)
+	err := c.sendmsg(b, oob)
 	if err != nil && err != unix.EINVAL && err != unix.EAGAIN && err != unix.ENOBUFS {
 		// An ICMP error about another target sets the shared socket's
 		// pending error, which the next sendmsg returns once without
 		// sending. Try again: a genuine failure fails twice.
-		_, err = unix.SendmsgN(c.fd, b, oob, sa, 0)
+		err = c.sendmsg(b, oob)
 	}
 	if err == unix.EINVAL && len(oob) > base {
 		// A kernel older than 6.13 refuses SCM_TS_OPT_ID: send without
 		// it and use userspace send times from now on.
 		c.keyCmsg.Store(false)
-		_, err = unix.SendmsgN(c.fd, b, oob[:base], sa, 0)
+		err = c.sendmsg(b, oob[:base])
 	}
 	c.oob = oob[:0]
 	if err != nil {
@@ -264,25 +274,123 @@ func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 	return nil
 }
 
-// batched reports whether the socket may be read in batches by the sender
+// batched reports whether the socket is read in batches by the sender
 // (drain) rather than by a reader that wakes for every packet: with kernel
-// receive stamps, when a reply is read does not change its RTT.
+// receive stamps, when a reply is read does not change its RTT. Not in the
+// socket's first warmUp, though: the kernel turns its receive stamps on
+// (the netstamp static key) asynchronously when the first socket in the
+// system asks for them, and until then stamps a packet when it is read,
+// which would make a reply read in a drain look up to drainEvery late.
+// The reader goroutine serves the socket meanwhile, then hands over, and
+// drain does nothing until it has.
 func (c *linuxConn) batched() bool { return c.rx }
 
+// warmUp is how long a new socket is read at once by its own reader before
+// the sender's batched drains take over.
+const warmUp = 200 * time.Millisecond
+
 // drain reads everything queued on the socket, error queue first, without
-// blocking. Only the sender calls it, so its buffers are the conn's own.
+// blocking, a batch of messages per system call. Only the sender calls it,
+// so its buffers are the conn's own.
 func (c *linuxConn) drain(h handler) {
-	if c.rbuf == nil {
-		c.rbuf, c.roob = make([]byte, 65536), make([]byte, 512)
+	if !c.warm.Load() {
+		return // the reader still serves the socket
 	}
 	// The scheduler's transmit stamp is queued inside sendmsg, and the
 	// sender that calls drain is the only one that sends: every stamp of
 	// a probe sent so far is in the error queue now. One pass over each
 	// queue (not the interleaved reading of readQueued) therefore still
-	// gives each reply its stamp first, in two wasted reads per drain
-	// instead of one per packet.
-	c.drainErrQueue(h, c.rbuf, c.roob)
-	c.readData(h, c.rbuf, c.roob, false)
+	// gives each reply its stamp first.
+	if int(c.maxSent.Load())+maxHeaders > batchBufLen {
+		// Replies too big for the batch buffers: one message per call.
+		if c.rbuf == nil {
+			c.rbuf, c.roob = make([]byte, 65536), make([]byte, 512)
+		}
+		c.drainErrQueue(h, c.rbuf, c.roob)
+		c.readData(h, c.rbuf, c.roob, false)
+		return
+	}
+	if c.batch == nil {
+		c.batch = newMsgBatch()
+	}
+	c.drainBatched(h, unix.MSG_ERRQUEUE)
+	c.drainBatched(h, 0)
+}
+
+// drainBatched reads one queue (flags: MSG_ERRQUEUE or 0) until it is
+// empty with recvmmsg.
+func (c *linuxConn) drainBatched(h handler, flags int) {
+	b := c.batch
+	errs := 0
+	for {
+		n, err := b.recv(c.fd, flags|unix.MSG_DONTWAIT)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return
+		}
+		if err != nil {
+			// A pending socket error (an ICMP error's errno) is returned
+			// once, ahead of the data: read on.
+			if errs++; errs > 16 {
+				return
+			}
+			continue
+		}
+		errs = 0
+		for i := range n {
+			data, oob, from := b.message(i)
+			if flags&unix.MSG_ERRQUEUE != 0 {
+				c.onErrQueueMessage(h, data, oob, from)
+				continue
+			}
+			rx, rxKernel, ttl := parseRxCmsgs(oob)
+			if !rxKernel {
+				rx = time.Now().UnixNano()
+			}
+			h.onMessage(c, from, data, rx, rxKernel, ttl)
+		}
+		if n < batchLen {
+			return // the queue is empty: spare the call that says so
+		}
+	}
+}
+
+// setDest fills the reused destination address.
+func (c *linuxConn) setDest(dst netip.Addr, zone int) {
+	c.dst = unix.RawSockaddrInet6{}
+	if c.v6 {
+		c.dst.Family = unix.AF_INET6
+		c.dst.Addr = dst.As16()
+		c.dst.Scope_id = uint32(zone)
+		return
+	}
+	sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&c.dst))
+	sa.Family = unix.AF_INET
+	sa.Addr = dst.As4()
+}
+
+// sendmsg sends b with its control messages to c.dst. It is a raw system
+// call: the socket never blocks, and a call that spends tens of
+// microseconds in the kernel (on a veth path the whole round trip runs
+// inside it) would otherwise make the Go runtime hand the thread's P to
+// another thread, a futex wake-up and a context switch per probe.
+func (c *linuxConn) sendmsg(b, oob []byte) error {
+	c.iov.Base = &b[0]
+	c.iov.SetLen(len(b))
+	c.msg = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&c.dst)), Iov: &c.iov}
+	c.msg.Namelen = unix.SizeofSockaddrInet4
+	if c.v6 {
+		c.msg.Namelen = unix.SizeofSockaddrInet6
+	}
+	c.msg.SetIovlen(1)
+	if len(oob) > 0 {
+		c.msg.Control = &oob[0]
+		c.msg.SetControllen(len(oob))
+	}
+	_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&c.msg)), 0)
+	if e != 0 {
+		return e
+	}
+	return nil
 }
 
 // run reads replies and error-queue messages until close; it serves
@@ -303,8 +411,18 @@ func (c *linuxConn) run(h handler) {
 	oob := make([]byte, 512)
 	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}, {Fd: int32(c.stopFD), Events: unix.POLLIN}}
 	for {
+		timeout := -1
+		if c.rx {
+			left := time.Until(c.warmUntil)
+			if left <= 0 {
+				// Warm: the sender's drains take over from here.
+				c.warm.Store(true)
+				return
+			}
+			timeout = int(left/time.Millisecond) + 1
+		}
 		fds[0].Revents, fds[1].Revents = 0, 0
-		if _, err := unix.Poll(fds, -1); err != nil {
+		if _, err := unix.Poll(fds, timeout); err != nil {
 			if err == unix.EINTR {
 				continue
 			}
@@ -359,59 +477,92 @@ func (c *linuxConn) drainErrQueue(h handler, buf, oob []byte) {
 		if err != nil {
 			return
 		}
-		var ee *unix.SockExtendedErr
-		var offender netip.Addr
-		var stamp int64
-		msgs, perr := unix.ParseSocketControlMessage(oob[:oobn])
-		if perr != nil {
-			continue
+		c.onErrQueueMessage(h, buf[:n], oob[:oobn], sockaddrAddr(from))
+	}
+}
+
+// onErrQueueMessage handles one error-queue message: a transmit stamp or
+// an ICMP error about one of our probes (datagram sockets).
+func (c *linuxConn) onErrQueueMessage(h handler, data, oob []byte, from netip.Addr) {
+	var ee unix.SockExtendedErr
+	var haveErr bool
+	var offender netip.Addr
+	var stamp int64
+	it := cmsgIter{oob}
+	for {
+		level, typ, d, ok := it.next()
+		if !ok {
+			break
 		}
-		for _, m := range msgs {
-			switch {
-			case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPING && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
-				ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
-				stamp = ts.Nano()
-			case (m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_RECVERR ||
-				m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_RECVERR) &&
-				len(m.Data) >= int(unsafe.Sizeof(unix.SockExtendedErr{})):
-				e := *(*unix.SockExtendedErr)(unsafe.Pointer(&m.Data[0]))
-				ee = &e
-				offender = offenderAddr(m.Data[unsafe.Sizeof(e):])
-			}
+		switch {
+		case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPING && len(d) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(&d[0]))
+			stamp = ts.Nano()
+		case (level == unix.IPPROTO_IP && typ == unix.IP_RECVERR ||
+			level == unix.IPPROTO_IPV6 && typ == unix.IPV6_RECVERR) &&
+			len(d) >= int(unsafe.Sizeof(unix.SockExtendedErr{})):
+			ee, haveErr = *(*unix.SockExtendedErr)(unsafe.Pointer(&d[0])), true
+			offender = offenderAddr(d[unsafe.Sizeof(ee):])
 		}
-		if ee == nil {
-			continue
+	}
+	if !haveErr {
+		return
+	}
+	switch ee.Origin {
+	case unix.SO_EE_ORIGIN_TIMESTAMPING:
+		if stamp != 0 && c.keyCmsg.Load() {
+			h.onTxStamp(c, ee.Data, stamp)
 		}
-		switch ee.Origin {
-		case unix.SO_EE_ORIGIN_TIMESTAMPING:
-			if stamp != 0 && c.keyCmsg.Load() {
-				h.onTxStamp(c, ee.Data, stamp)
-			}
-		case unix.SO_EE_ORIGIN_ICMP, unix.SO_EE_ORIGIN_ICMP6:
-			h.onQueuedError(c, sockaddrAddr(from), offender, ee.Type, ee.Code, buf[:n])
-		}
+	case unix.SO_EE_ORIGIN_ICMP, unix.SO_EE_ORIGIN_ICMP6:
+		h.onQueuedError(c, from, offender, ee.Type, ee.Code, data)
 	}
 }
 
 // parseRxCmsgs extracts the kernel receive stamp and the TTL or hop limit.
 func parseRxCmsgs(oob []byte) (rx int64, kernel bool, ttl int) {
 	ttl = -1
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return 0, false, ttl
-	}
-	for _, m := range msgs {
+	it := cmsgIter{oob}
+	for {
+		level, typ, d, ok := it.next()
+		if !ok {
+			return rx, kernel, ttl
+		}
 		switch {
-		case m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= int(unsafe.Sizeof(unix.Timespec{})):
-			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+		case level == unix.SOL_SOCKET && typ == unix.SCM_TIMESTAMPNS && len(d) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(&d[0]))
 			rx, kernel = ts.Nano(), true
-		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_TTL && len(m.Data) >= 1:
-			ttl = int(m.Data[0])
-		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_HOPLIMIT && len(m.Data) >= 4:
-			ttl = int(int32(binary.NativeEndian.Uint32(m.Data)))
+		case level == unix.IPPROTO_IP && typ == unix.IP_TTL && len(d) >= 1:
+			ttl = int(d[0])
+		case level == unix.IPPROTO_IPV6 && typ == unix.IPV6_HOPLIMIT && len(d) >= 4:
+			ttl = int(int32(binary.NativeEndian.Uint32(d)))
 		}
 	}
-	return rx, kernel, ttl
+}
+
+// cmsgIter walks a control-message buffer without allocating, unlike
+// unix.ParseSocketControlMessage.
+type cmsgIter struct{ b []byte }
+
+// next returns the next control message; ok is false at the end or at a
+// malformed header.
+func (it *cmsgIter) next() (level, typ int32, data []byte, ok bool) {
+	if len(it.b) < unix.SizeofCmsghdr {
+		return 0, 0, nil, false
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&it.b[0]))
+	l := int(h.Len)
+	hl := unix.CmsgLen(0)
+	if l < hl || l > len(it.b) {
+		it.b = nil
+		return 0, 0, nil, false
+	}
+	data = it.b[hl:l]
+	if sp := unix.CmsgSpace(l - hl); sp < len(it.b) {
+		it.b = it.b[sp:]
+	} else {
+		it.b = nil
+	}
+	return h.Level, h.Type, data, true
 }
 
 // offenderAddr parses SO_EE_OFFENDER, the sockaddr that follows a

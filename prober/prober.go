@@ -172,7 +172,7 @@ type conn interface {
 	// that are not batched.
 	run(h handler)
 	// batched reports whether the sender reads the conn with drain
-	// instead of a reader goroutine.
+	// instead of a reader goroutine (after the reader's warm-up).
 	batched() bool
 	// drain hands everything queued to h without blocking.
 	drain(h handler)
@@ -421,9 +421,10 @@ func (p *Prober) conn(v6 bool, dev string) (conn, error) {
 	p.conns[k] = &connEntry{c: c}
 	if c.batched() {
 		p.batched.Store(true)
-	} else {
-		go c.run(p)
 	}
+	// The reader serves the socket until its warm-up ends, or for good if
+	// it is not batched.
+	go c.run(p)
 	return c, nil
 }
 
@@ -567,7 +568,7 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 // drainEvery is how long a batched socket may go unread while replies can
 // still come. Replies keep their kernel stamps meanwhile; what waits is
 // their accounting (and a spike event) by at most this much.
-const drainEvery = 5 * time.Millisecond
+const drainEvery = 10 * time.Millisecond
 
 // drain reads every batched socket.
 func (p *Prober) drain() {
@@ -586,7 +587,7 @@ func (p *Prober) drain() {
 }
 
 // maxQuantum bounds how early a probe may leave with an earlier one.
-const maxQuantum = 5 * time.Millisecond
+const maxQuantum = 10 * time.Millisecond
 
 // quantum is the pacing granularity: a twentieth of the shortest interval,
 // at most 5 ms. A probe leaves at most that much before its slot; slots
