@@ -87,20 +87,28 @@ func BenchmarkStep1000Moving(b *testing.B) {
 }
 
 // BenchmarkScrape1000 is one scrape of 1,000 devices through the HTTP
-// handler: snapshot copy, every series, text encoding. "default" gives
-// throughput histograms to the 8 physical NICs only (the default
-// --sampler.histogram-devices-exclude), "all" to every device.
+// handler as the exporter serves it (the per-device series from the
+// collector's cached families, the rest from the registry): snapshot copy,
+// every series, text encoding. "default" gives throughput histograms to the
+// 8 physical NICs only (the default --sampler.histogram-devices-exclude),
+// "all" to every device; "registry" collects every series through the
+// registry instead, as before the cached families.
 func BenchmarkScrape1000(b *testing.B) {
-	for _, all := range []bool{false, true} {
-		name := map[bool]string{false: "default", true: "all"}[all]
-		b.Run(name, func(b *testing.B) {
-			_, metrics, step := movingSampler(b, benchDevices, all)
+	for _, bc := range []struct {
+		name          string
+		all, registry bool
+	}{{"default", false, false}, {"all", true, false}, {"default-registry", false, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			_, metrics, step := movingSampler(b, benchDevices, bc.all)
 			for range 20 {
 				step()
 			}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(metrics)
 			h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+			if !bc.registry {
+				h = promhttp.HandlerForTransactional(metrics.DeviceGatherer(reg), promhttp.HandlerOpts{})
+			}
 			req := httptest.NewRequest("GET", "/metrics", nil)
 			b.ReportAllocs()
 			b.ResetTimer()

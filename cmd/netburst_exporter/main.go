@@ -253,7 +253,9 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 		}
 	}
 
-	mux.Handle(o.metricsPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	// The per-device series come from families the sampler's collector
+	// keeps across scrapes; the registry gathers the rest.
+	mux.Handle(o.metricsPath, promhttp.HandlerForTransactional(metrics.DeviceGatherer(reg), promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		EnableOpenMetrics:   true,
 		MaxRequestsInFlight: 4,
