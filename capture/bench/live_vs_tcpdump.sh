@@ -3,8 +3,11 @@
 # snap length, decoding-ready ring) against `tcpdump -w /dev/null -s 128`, both
 # capturing the same veth at the same time while iperf3 sends small UDP
 # datagrams (default 100 Mbit/s of 64-byte payloads, about 150-200 kpps).
-# Needs root, iperf3 and tcpdump. Run from the repository root:
+# Needs root, iperf3 and tcpdump. Run from the repository root (on a shared
+# machine, inside `flock /tmp/nb-bench.lock`):
 #   capture/bench/live_vs_tcpdump.sh [SECONDS] [RATE]
+# It prints the load average before and after: other work on the machine
+# shows in both tools' figures.
 set -euo pipefail
 secs=${1:-5}
 rate=${2:-100M}
@@ -20,6 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 go build -o "$tmp/livecap" ./capture/bench/livecap
+echo "before: $(uptime)"
 ip netns add "$a"
 ip netns add "$b"
 ip link add name "nbb$id" type veth peer name "nbc$id"
@@ -51,5 +55,6 @@ dropped=$(awk '/dropped by kernel/{print $1}' "$tmp/tcpdump.err")
 # /usr/bin/time first notes timeout's exit status 124: take the CPU line.
 read -r _ _ u _ s _ < <(grep '^tcpdump CPU' "$tmp/tcpdump.time")
 ip netns pids "$a" | xargs -r kill 2>/dev/null || true
+echo "after: $(uptime)"
 awk -v c="$captured" -v d="$dropped" -v u="$u" -v s="$s" -v secs="$secs" \
 	'BEGIN{printf "tcpdump -w /dev/null -s 128: %d frames (%.0f pps), kernel drops %d, CPU %.2fs (user %.2fs, sys %.2fs) = %.0f ns/frame\n", c, c/secs, d, u+s, u, s, (u+s)*1e9/c}'
