@@ -43,10 +43,9 @@ type linuxConn struct {
 	// rbuf, roob and batch are drain's buffers (sender goroutine only).
 	rbuf, roob []byte
 	batch      *msgBatch
-	// warmUntil ends the reader's watch over a new socket; warm says it
-	// has ended and the sender drains the socket.
-	warmUntil time.Time
-	warm      atomic.Bool
+	// warm says the kernel stamps replies when they arrive; handedOver
+	// that the reader has stopped and the sender drains the socket.
+	warm, handedOver atomic.Bool
 	// maxSent is the largest echo request sent, which bounds the replies.
 	maxSent atomic.Int32
 	// dst, iov and msg are sendmsg's reused arguments (under sendMu).
@@ -93,7 +92,6 @@ func openConn(v6 bool, mode Mode, dev string, rawID uint16) (conn, error) {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	c.keyCmsg.Store(true)
-	c.warmUntil = time.Now().Add(warmUp)
 	c.oob = make([]byte, 0, 256)
 	return c, nil
 }
@@ -188,7 +186,7 @@ func (c *linuxConn) info() SocketInfo {
 	if c.raw {
 		m = ModeRaw
 	}
-	return SocketInfo{IPv6: c.v6, Mode: m, Interface: c.dev, EchoID: c.id, TxStamps: c.tx && c.keyCmsg.Load(), RxStamps: c.rx}
+	return SocketInfo{IPv6: c.v6, Mode: m, Interface: c.dev, EchoID: c.id, TxStamps: c.tx && c.keyCmsg.Load(), RxStamps: c.rx, Batched: c.handedOver.Load()}
 }
 
 func (c *linuxConn) ipHeader() bool { return c.raw && !c.v6 }
@@ -276,24 +274,21 @@ func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 
 // batched reports whether the socket is read in batches by the sender
 // (drain) rather than by a reader that wakes for every packet: with kernel
-// receive stamps, when a reply is read does not change its RTT. Not in the
-// socket's first warmUp, though: the kernel turns its receive stamps on
-// (the netstamp static key) asynchronously when the first socket in the
-// system asks for them, and until then stamps a packet when it is read,
-// which would make a reply read in a drain look up to drainEvery late.
-// The reader goroutine serves the socket meanwhile, then hands over, and
-// drain does nothing until it has.
+// receive stamps, when a reply is read does not change its RTT. Not at
+// first, though: the kernel turns arrival stamps on (the netstamp static
+// key) asynchronously when the first socket in the system asks for them,
+// and until then stamps a packet when it is read, which would make a
+// reply read in a drain look up to drainEvery late. So the socket's own
+// reader serves it until a reply proves arrival stamping on (its stamp is
+// older than the read that returned it), then hands over; drain does
+// nothing until then.
 func (c *linuxConn) batched() bool { return c.rx }
-
-// warmUp is how long a new socket is read at once by its own reader before
-// the sender's batched drains take over.
-const warmUp = 200 * time.Millisecond
 
 // drain reads everything queued on the socket, error queue first, without
 // blocking, a batch of messages per system call. Only the sender calls it,
 // so its buffers are the conn's own.
 func (c *linuxConn) drain(h handler) {
-	if !c.warm.Load() {
+	if !c.handedOver.Load() {
 		return // the reader still serves the socket
 	}
 	// The scheduler's transmit stamp is queued inside sendmsg, and the
@@ -411,18 +406,8 @@ func (c *linuxConn) run(h handler) {
 	oob := make([]byte, 512)
 	fds := []unix.PollFd{{Fd: int32(c.fd), Events: unix.POLLIN}, {Fd: int32(c.stopFD), Events: unix.POLLIN}}
 	for {
-		timeout := -1
-		if c.rx {
-			left := time.Until(c.warmUntil)
-			if left <= 0 {
-				// Warm: the sender's drains take over from here.
-				c.warm.Store(true)
-				return
-			}
-			timeout = int(left/time.Millisecond) + 1
-		}
 		fds[0].Revents, fds[1].Revents = 0, 0
-		if _, err := unix.Poll(fds, timeout); err != nil {
+		if _, err := unix.Poll(fds, -1); err != nil {
 			if err == unix.EINTR {
 				continue
 			}
@@ -432,6 +417,10 @@ func (c *linuxConn) run(h handler) {
 			return
 		}
 		c.readQueued(h, buf, oob)
+		if c.warm.Load() {
+			c.handedOver.Store(true) // the sender's drains take over
+			return
+		}
 	}
 }
 
@@ -450,6 +439,7 @@ func (c *linuxConn) readData(h handler, buf, oob []byte, errQueueFirst bool) {
 		if errQueueFirst {
 			c.drainErrQueue(h, buf, oob)
 		}
+		readAt := time.Now().UnixNano()
 		n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_DONTWAIT)
 		if err == unix.EAGAIN || err == unix.EINTR {
 			return
@@ -466,6 +456,9 @@ func (c *linuxConn) readData(h handler, buf, oob []byte, errQueueFirst bool) {
 		rx, rxKernel, ttl := parseRxCmsgs(oob[:oobn])
 		if !rxKernel {
 			rx = time.Now().UnixNano()
+		} else if rx < readAt && !c.warm.Load() {
+			// Stamped before we asked: the kernel stamps on arrival.
+			c.warm.Store(true)
 		}
 		h.onMessage(c, sockaddrAddr(from), buf[:n], rx, rxKernel, ttl)
 	}

@@ -135,3 +135,89 @@ func TestTargetValidation(t *testing.T) {
 		t.Fatalf("60000 probes in flight accepted: %v", err)
 	}
 }
+
+// TestBatchedReadsKeepArrivalTimes: once the sender reads the socket in
+// batches, up to drainEvery after a reply arrived, the RTT must still be
+// the arrival's. Read-time stamps (the kernel's behaviour before its
+// netstamp key is on) would spread loopback RTTs over [0, drainEvery).
+func TestBatchedReadsKeepArrivalTimes(t *testing.T) {
+	skipUnlessICMP(t, false, ModeAuto)
+	rec := newRecorder()
+	p, err := New(Config{Interval: 3 * time.Millisecond, Timeout: time.Second, Count: 200, Observer: rec, Sink: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetTargets([]Target{{Name: "lo", Host: "127.0.0.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	batched := false
+	for !batched {
+		select {
+		case err := <-done:
+			t.Fatalf("Run returned (%v) before the socket was batched", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+		for _, si := range p.Snapshot().Sockets {
+			batched = batched || si.Batched
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rtts := rec.rttsOf("lo")
+	fast := 0
+	for _, rtt := range rtts {
+		if rtt < time.Millisecond {
+			fast++
+		}
+	}
+	if len(rtts) != 200 || fast < len(rtts)*9/10 {
+		t.Errorf("%d RTTs, %d under 1 ms: want 200, nearly all (loopback answers within microseconds)", len(rtts), fast)
+	}
+}
+
+func TestCmsgIter(t *testing.T) {
+	one := appendCmsgInt(nil, 1, 2, 7)
+	two := appendCmsgInt(append([]byte(nil), one...), 3, 4, 9)
+	bad := append([]byte(nil), one...)
+	bad[0] = 0xff // length beyond the buffer
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want [][2]int32
+	}{
+		{"empty", nil, nil},
+		{"short", one[:5], nil},
+		{"one", one, [][2]int32{{1, 2}}},
+		{"two", two, [][2]int32{{1, 2}, {3, 4}}},
+		{"bad length", bad, nil},
+		{"second truncated", two[:len(one)+4], [][2]int32{{1, 2}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			it := cmsgIter{tc.b}
+			var got [][2]int32
+			for {
+				l, ty, d, ok := it.next()
+				if !ok {
+					break
+				}
+				if len(d) != 4 {
+					t.Errorf("data length %d, want 4", len(d))
+				}
+				got = append(got, [2]int32{l, ty})
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("got %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}

@@ -147,6 +147,10 @@ type SocketInfo struct {
 	// TxStamps and RxStamps say whether the kernel accepted the
 	// timestamping options.
 	TxStamps, RxStamps bool
+	// Batched says the sender reads the socket in batches (after the
+	// kernel proved it stamps replies on arrival) rather than a reader
+	// woken by every packet.
+	Batched bool
 }
 
 // Snapshot is the prober's state at one instant.
