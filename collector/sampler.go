@@ -454,7 +454,7 @@ func (c *Sampler) buildFrame(s *sampler.Snapshot) *deviceFrame {
 		fam    *deviceFamily
 		labels []*dto.LabelPair
 	}
-	var all []series
+	all := make([]series, 0, len(s.Devices)*perDeviceSeries)
 	f := &deviceFrame{devices: make(map[string]frameDevice, len(s.Devices))}
 	for i := range s.Devices {
 		d := &s.Devices[i]
@@ -469,19 +469,34 @@ func (c *Sampler) buildFrame(s *sampler.Snapshot) *deviceFrame {
 	}
 	f.values = make([]float64, len(all))
 	// One allocation per kind of object, not per series.
+	sizes := make([]int, len(deviceFamilies))
+	nCounters := 0
+	for _, sr := range all {
+		sizes[sr.fam.index]++
+		if sr.fam.counter {
+			nCounters++
+		}
+	}
 	metrics := make([]dto.Metric, len(all))
-	counters := make([]dto.Counter, len(all))
-	gauges := make([]dto.Gauge, len(all))
+	counters := make([]dto.Counter, nCounters)
+	gauges := make([]dto.Gauge, len(all)-nCounters)
 	perFamily := make([][]*dto.Metric, len(deviceFamilies))
+	for i, n := range sizes {
+		perFamily[i] = make([]*dto.Metric, 0, n)
+	}
 	for i, sr := range all {
 		m := &metrics[i]
 		m.Label = sr.labels
 		if sr.fam.counter {
-			counters[i].Value = &f.values[i]
-			m.Counter = &counters[i]
+			c := &counters[len(counters)-nCounters]
+			nCounters--
+			c.Value = &f.values[i]
+			m.Counter = c
 		} else {
-			gauges[i].Value = &f.values[i]
-			m.Gauge = &gauges[i]
+			g := &gauges[0]
+			gauges = gauges[1:]
+			g.Value = &f.values[i]
+			m.Gauge = g
 		}
 		perFamily[sr.fam.index] = append(perFamily[sr.fam.index], m)
 	}

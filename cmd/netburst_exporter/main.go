@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
@@ -109,6 +110,7 @@ type options struct {
 	sysfs          string
 	procfs         string
 	log            promslog.Config
+	memoryLimit    units.Base2Bytes
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -133,6 +135,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("sampler.source", "Where counters come from: auto (netlink RTM_GETSTATS, falling back to /proc/net/dev), netlink or procfs.").Default("auto").EnumVar(&o.source, "auto", "netlink", "procfs")
 	app.Flag("path.sysfs", "sysfs mount point (link speeds, bond fixtures).").Default("/sys").StringVar(&o.sysfs)
 	app.Flag("path.procfs", "procfs mount point (/proc/net/dev fallback).").Default("/proc").StringVar(&o.procfs)
+	app.Flag("runtime.memory-limit", "Soft memory limit of the Go runtime (debug.SetMemoryLimit), raised automatically above the live heap when that outgrows it; 0 none. The GOMEMLIMIT environment variable, when set, wins.").Default(defaultMemoryLimit).BytesVar(&o.memoryLimit)
 	promslogflag.AddFlags(app, &o.log)
 	var feats []feature
 	for _, f := range features {
@@ -243,6 +246,9 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 		links: []web.LandingLinks{{Address: o.metricsPath, Text: "Metrics"}},
 	}
 	var runs []func(context.Context) error
+	if r := startMemoryLimit(int64(o.memoryLimit), logger); r != nil {
+		runs = append(runs, r)
+	}
 	for _, f := range feats {
 		r, err := f.start(env)
 		if err != nil {
