@@ -33,7 +33,9 @@ var ErrInterfaceDown = errors.New("captured interface is down or gone")
 var ErrNotSupported = errors.New("live capture is only supported on Linux")
 
 // Source delivers the frames of one device. The data returned by
-// ZeroCopyReadPacketData is valid until the next call.
+// ZeroCopyReadPacketData is valid until the next call. The packet sockets
+// of OpenDevice also hand over whole kernel blocks, which the capture reads
+// instead (see blockSource); any other Source is read frame by frame.
 type Source interface {
 	// ZeroCopyReadPacketData returns the next frame, or ErrTimeout.
 	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
@@ -285,7 +287,6 @@ type blockSource interface {
 // statsFlushEvery frames, and the scratch Packet of the capture-time
 // decoding.
 type reader struct {
-	c   *Capture
 	d   *device
 	pre int64
 
@@ -352,7 +353,7 @@ func (rd *reader) readFailed(ctx context.Context) {
 }
 
 func (c *Capture) read(ctx context.Context, d *device) {
-	rd := &reader{c: c, d: d, pre: int64(c.cfg.Pre), lastStats: time.Now()}
+	rd := &reader{d: d, pre: int64(c.cfg.Pre), lastStats: time.Now()}
 	// Drops between opening the socket and running (while the rings were
 	// being allocated) are not the capture's: count from here.
 	_, rd.baseDrops, _ = d.Source.KernelStats()

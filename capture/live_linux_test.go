@@ -14,7 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/sys/unix"
 
 	"github.com/netburst/netburst/internal/nstest"
 	"github.com/netburst/netburst/spike"
@@ -194,5 +196,112 @@ func TestLiveFullDisk(t *testing.T) {
 	}
 	if st := rig.c.Stats(); st.FileErrors != 1 || st.Files != 1 {
 		t.Errorf("stats: %d file errors, %d files", st.FileErrors, st.Files)
+	}
+}
+
+// TestLiveCaptureVLANOffload sends 802.1Q-tagged frames over a veth and
+// captures its peer: the receiving kernel takes the tag out of the frame's
+// bytes into its metadata before the packet sockets see it, and the
+// capture must put it back, in the spike pcap and in the wire length, as
+// libpcap does.
+func TestLiveCaptureVLANOffload(t *testing.T) {
+	a, b := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, a, "nbq0", b, "nbq1")
+
+	var dev Device
+	if err := b.Do(func() error {
+		var err error
+		dev, err = OpenDevice("nbq1", 128, false, 0, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c, err := New(Config{Pre: time.Second, Post: 300 * time.Millisecond, Dir: dir, Memory: 4 << 20}, []Device{dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	frame := serialize(t, &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: layers.EthernetTypeDot1Q},
+		&layers.Dot1Q{VLANIdentifier: 5, Priority: 3, Type: layers.EthernetTypeIPv4},
+		&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 18, 9, 1}, DstIP: net.IP{198, 18, 9, 2}},
+		&layers.UDP{SrcPort: 40000, DstPort: 7000}, make(gopacket.Payload, 100))
+	var send func(frame []byte) error
+	if err := a.Do(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		ifi, err := net.InterfaceByName("nbq0")
+		if err != nil {
+			return err
+		}
+		// The socket stays in a's namespace: sending needs no thread there.
+		send = func(frame []byte) error {
+			return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The reader binds its socket when it starts: send an untagged non-IP
+	// frame until one is counted.
+	probe := serialize(t, eth(layers.EthernetTypeARP), gopacket.Payload(make([]byte, 46)))
+	for deadline := time.Now().Add(5 * time.Second); c.Stats().Devices[0].Packets == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the capture saw nothing 5 s after it started")
+		}
+		if err := send(probe); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 50
+	for i := 0; i < n; i++ {
+		if err := send(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerBurst, Device: "nbq1"})
+	var rep Report
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if reps := c.Reports(); len(reps) > 0 {
+			rep = reps[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no report 10 s after the spike")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rep.File == "" || len(rep.Ports) == 0 || rep.Ports[0].Port != 7000 || rep.Ports[0].Packets != n {
+		t.Fatalf("report: file %q (%s), ports %+v; want %d frames to udp/7000", rep.File, rep.FileError, rep.Ports, n)
+	}
+	if want := uint64(n * len(frame)); rep.Ports[0].Bytes != want {
+		t.Errorf("udp/7000 bytes %d, want %d (tag counted)", rep.Ports[0].Bytes, want)
+	}
+	r, err := OpenFile(rep.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var p Packet
+	tagged := 0
+	for r.Next(&p) == nil {
+		if p.HasPorts && p.DstPort == 7000 {
+			if p.NumVLANs != 1 || p.VLANs[0] != 5 || p.WireLen != len(frame) {
+				t.Fatalf("frame to udp/7000 in the pcap: %d tags %v, wire %d, want tag 5, %d bytes", p.NumVLANs, p.VLANs, p.WireLen, len(frame))
+			}
+			tagged++
+		}
+	}
+	if tagged != n {
+		t.Errorf("%d tagged frames to udp/7000 in the pcap, want %d", tagged, n)
 	}
 }
