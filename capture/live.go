@@ -354,8 +354,9 @@ func (rd *reader) readFailed(ctx context.Context) {
 
 func (c *Capture) read(ctx context.Context, d *device) {
 	rd := &reader{d: d, pre: int64(c.cfg.Pre), lastStats: time.Now()}
-	// Drops between opening the socket and running (while the rings were
-	// being allocated) are not the capture's: count from here.
+	// Drops before the reader runs are not the capture's: count from here
+	// (OpenDevice's socket only binds on its first read; another Source
+	// may have been receiving since it was opened).
 	_, rd.baseDrops, _ = d.Source.KernelStats()
 	defer rd.flush()
 	if bs, ok := d.Source.(blockSource); ok {

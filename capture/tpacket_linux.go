@@ -36,9 +36,9 @@ type tpacket struct {
 	bound   bool
 
 	// The reader waits in Go's network poller, not in a blocking poll(2):
-	// a thread blocked in a system call for tens of milliseconds makes the
-	// runtime's sysmon thread wake every 20 us to take its P back, which
-	// cost more system time than the capture itself (BENCHMARKS.md).
+	// a thread blocked in a system call for tens of milliseconds has the
+	// runtime's sysmon take its P back and then wake every 20 us, and
+	// costs a thread per device.
 	file  *os.File
 	rc    syscall.RawConn
 	ready func(fd uintptr) bool // t.checkReady, bound once
