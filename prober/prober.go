@@ -594,7 +594,7 @@ func (p *Prober) drain() {
 const maxQuantum = 10 * time.Millisecond
 
 // quantum is the pacing granularity: a twentieth of the shortest interval,
-// at most 5 ms. A probe leaves at most that much before its slot; slots
+// at most 10 ms. A probe leaves at most that much before its slot; slots
 // stay on their n x interval grid, so this never drifts.
 func quantum(s schedule) time.Duration {
 	q := maxQuantum
