@@ -16,6 +16,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/netburst/netburst/internal/nstest"
@@ -303,5 +304,98 @@ func TestLiveCaptureVLANOffload(t *testing.T) {
 	}
 	if tagged != n {
 		t.Errorf("%d tagged frames to udp/7000 in the pcap, want %d", tagged, n)
+	}
+}
+
+// TestLiveCaptureFilter captures a veth through a filter expression: of UDP
+// to ports 7000 and 7001 and pings, only the datagrams to 7000 reach the
+// ring, the report and the pcap.
+func TestLiveCaptureFilter(t *testing.T) {
+	a, b := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, a, "nbf0", b, "nbf1")
+	a.MustRun(t, "ip", "addr", "add", "198.18.10.1/24", "dev", "nbf0")
+	b.MustRun(t, "ip", "addr", "add", "198.18.10.2/24", "dev", "nbf1")
+	flt, err := ParseFilter("udp and dst port 7000 and src net 198.18.10.0/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev Device
+	if err := b.Do(func() error {
+		var err error
+		dev, err = OpenDeviceFiltered("nbf1", 128, func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+			return flt.Program(lt, snaplen, false)
+		}, 0, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	c, err := New(Config{Pre: 2 * time.Second, Post: 300 * time.Millisecond, Dir: dir, Memory: 4 << 20}, []Device{dev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	send := func(port string, n int) {
+		t.Helper()
+		if err := a.Do(func() error {
+			// Unconnected: the port unreachable errors of the closed
+			// ports do not fail the next write.
+			conn, err := net.ListenPacket("udp", "198.18.10.1:0")
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			to, err := net.ResolveUDPAddr("udp", "198.18.10.2:"+port)
+			if err != nil {
+				return err
+			}
+			for i := 0; i < n; i++ {
+				if _, err := conn.WriteTo(make([]byte, 64), to); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The reader binds its socket when it starts: one datagram to 7000 at a
+	// time until it is counted.
+	sent := 0
+	for deadline := time.Now().Add(5 * time.Second); c.Stats().Devices[0].Packets == 0; time.Sleep(60 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the capture saw nothing 5 s after it started")
+		}
+		send("7000", 1)
+		sent++
+	}
+	const n = 40
+	send("7000", n)
+	send("7001", n)
+	a.MustRun(t, "ping", "-c", "3", "-i", "0.05", "198.18.10.2")
+	c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerBurst, Device: "nbf1"})
+	var rep Report
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if reps := c.Reports(); len(reps) > 0 {
+			rep = reps[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no report 10 s after the spike")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Datagrams sent before the reader bound its socket were never seen.
+	if len(rep.Ports) != 1 || rep.Ports[0].Port != 7000 || rep.Packets != rep.Ports[0].Packets || rep.Packets < n || rep.Packets > uint64(n+sent) {
+		t.Errorf("report: %d frames, ports %+v; want %d..%d frames, all udp/7000", rep.Packets, rep.Ports, n, n+sent)
+	}
+	if st := c.Stats().Devices[0]; st.Packets != rep.Packets {
+		t.Errorf("the capture read %d frames, the report has %d", st.Packets, rep.Packets)
 	}
 }

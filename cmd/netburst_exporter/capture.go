@@ -11,7 +11,9 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/alecthomas/units"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/prometheus/exporter-toolkit/web"
+	"golang.org/x/net/bpf"
 
 	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/collector"
@@ -34,6 +36,7 @@ type captureFeature struct {
 	topK        int
 	reports     int
 	ipOnly      bool
+	filter      string
 }
 
 func newCaptureFeature(app *kingpin.Application) feature {
@@ -50,6 +53,7 @@ func newCaptureFeature(app *kingpin.Application) feature {
 	app.Flag("capture.top", "Entries per table (ports, hosts, conversations) in a spike report and its metrics.").Default("10").IntVar(&f.topK)
 	app.Flag("capture.reports", "Spike reports kept in memory for "+spikesPath+".").Default("32").IntVar(&f.reports)
 	app.Flag("capture.ip-only", "Drop non-IP Ethernet frames (ARP, LLDP, STP) in the kernel filter.").Default("false").BoolVar(&f.ipOnly)
+	app.Flag("capture.filter", "Capture only the frames this expression matches, in the kernel (e.g. 'tcp and not port 22'; language in docs/capture.md); empty: all.").Default("").StringVar(&f.filter)
 	return f
 }
 
@@ -73,6 +77,13 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 	if slices.Contains(f.devices, "") {
 		return nil, usageError{fmt.Errorf("--capture.device: empty interface name")}
 	}
+	var filter *capture.Filter
+	if f.filter != "" {
+		var err error
+		if filter, err = capture.ParseFilter(f.filter); err != nil {
+			return nil, usageError{fmt.Errorf("--capture.filter: %w", err)}
+		}
+	}
 	if f.dir != "" {
 		if err := os.MkdirAll(f.dir, 0o700); err != nil {
 			// Not fatal: each spike's write failure is counted and reported.
@@ -86,7 +97,15 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 		}
 	}
 	for _, name := range f.devices {
-		d, err := capture.OpenDevice(name, f.snaplen, f.ipOnly, 0, 0)
+		var d capture.Device
+		var err error
+		if filter != nil {
+			d, err = capture.OpenDeviceFiltered(name, f.snaplen, func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+				return filter.Program(lt, snaplen, f.ipOnly)
+			}, 0, 0)
+		} else {
+			d, err = capture.OpenDevice(name, f.snaplen, f.ipOnly, 0, 0)
+		}
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("--capture.device=%s: %w", name, err)
@@ -106,7 +125,7 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 	env.registry.MustRegister(collector.NewCapture(captureSnapshotter{c}))
 	env.mux.HandleFunc(spikesPath, func(w http.ResponseWriter, r *http.Request) { serveSpikes(w, r, c.Reports()) })
 	env.links = append(env.links, web.LandingLinks{Address: spikesPath, Text: "Spike reports (JSON)"})
-	env.logger.Info("spike capture started", "devices", f.devices, "dir", f.dir, "pre", f.pre, "post", f.post, "memory", f.memory, "snaplen", f.snaplen)
+	env.logger.Info("spike capture started", "devices", f.devices, "dir", f.dir, "pre", f.pre, "post", f.post, "memory", f.memory, "snaplen", f.snaplen, "filter", f.filter)
 	return c.Run, nil
 }
 

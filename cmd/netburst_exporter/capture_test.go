@@ -27,6 +27,8 @@ func TestCaptureBadFlags(t *testing.T) {
 		{[]string{"--capture.device=lo", "--capture.memory=1KiB"}, "must be at least 1MiB"},
 		{[]string{"--capture.device=lo", "--capture.pre=-1s"}, "must be above 0"},
 		{[]string{"--capture.pre=soon"}, "capture.pre"},
+		{[]string{"--capture.device=lo", "--capture.filter=tcp and"}, "--capture.filter: capture filter"},
+		{[]string{"--capture.device=lo", "--capture.filter=port ssh"}, "not a number"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(tt.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tt.want) {
