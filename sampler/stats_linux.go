@@ -124,7 +124,9 @@ func (q *netlinkQdiscs) notified() bool {
 	}
 	any := false
 	for {
-		r, _, e := unix.Syscall6(unix.SYS_RECVFROM, uintptr(q.events), uintptr(unsafe.Pointer(&q.evbuf[0])), uintptr(len(q.evbuf)), unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
+		// Raw, as the dump socket's calls (see dumpSocket.dump): it never
+		// blocks.
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(q.events), uintptr(unsafe.Pointer(&q.evbuf[0])), uintptr(len(q.evbuf)), unix.MSG_DONTWAIT|unix.MSG_TRUNC, 0, 0)
 		switch {
 		case e == unix.EAGAIN:
 			return any
