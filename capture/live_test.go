@@ -320,8 +320,10 @@ func (s *sliceSource) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, er
 func (s *sliceSource) KernelStats() (uint64, uint64, error) { return 0, 0, nil }
 func (s *sliceSource) Close() error                         { return nil }
 
-// BenchmarkCaptureRead measures the reader's per-frame work: ring expiry and
-// push (128-byte slots) under the device lock, counters.
+// BenchmarkCaptureRead measures the reader's per-frame work for a Source
+// read frame by frame (not the packet socket's block path, see
+// BenchmarkCaptureBlocks): the device lock, ring expiry, the copy into a
+// slot and the capture-time decoding into its record, counters.
 func BenchmarkCaptureRead(b *testing.B) {
 	frame := udpFrame(b, 7000, 1400)[:128]
 	ctx, cancel := context.WithCancel(context.Background())
