@@ -47,7 +47,9 @@ func TestCaptureEndToEnd(t *testing.T) {
 	a.MustRun(t, "ip", "addr", "add", "198.18.9.1/24", "dev", "nbe0")
 	b.MustRun(t, "ip", "addr", "add", "198.18.9.2/24", "dev", "nbe1")
 	dir := t.TempDir()
+	// The kernel filter keeps the quiet flow to port 53 out of the capture.
 	_, client, logs := startExporter(t, b, "--capture.device=nbe1", "--capture.dir="+dir, "--capture.pre=1s", "--capture.post=500ms",
+		"--capture.filter=not port 53",
 		"--sampler.device-include=^nbe1$", "--sampler.burst-threshold=0.0001", "--sampler.burst-rate=500000")
 
 	// Quiet traffic first (the ring's history), then a burst.
@@ -117,6 +119,11 @@ func TestCaptureEndToEnd(t *testing.T) {
 	}
 	if !rep.Start.Before(rep.Time) {
 		t.Errorf("no frame from before the trigger: first %v, trigger %v", rep.Start, rep.Time)
+	}
+	for _, p := range rep.Ports {
+		if p.Port == 53 {
+			t.Errorf("udp/53 in the report despite --capture.filter: %+v", rep.Ports)
+		}
 	}
 	if info, err := os.Stat(rep.File); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("pcap %q: %v", rep.File, err)
