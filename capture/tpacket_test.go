@@ -415,3 +415,28 @@ func TestCaptureBlocks(t *testing.T) {
 		t.Errorf("oldest record %+v", p)
 	}
 }
+
+// TestReaderStoreAllocs: storing a frame (ring ageing, copy, tag
+// reinsertion, capture-time decoding on the fast path and the full
+// decoder's) allocates nothing.
+func TestReaderStoreAllocs(t *testing.T) {
+	c, err := New(Config{Memory: 1 << 20}, []Device{{Name: "t", LinkType: layers.LinkTypeEthernet, Source: newFakeSource()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := &reader{d: c.devices[0], pre: int64(time.Second)}
+	frames := append(benchFrames(t), recordFrames(t)...)
+	ts := time.Now().UnixNano()
+	for i, fr := range frames {
+		tag := vlanTag{}
+		if i%2 == 1 {
+			tag = vlanTag{tpid: etherTypeVLAN, tci: 7}
+		}
+		if n := testing.AllocsPerRun(100, func() {
+			ts += 1000
+			rd.store(ts, 1500, fr, tag)
+		}); n != 0 {
+			t.Errorf("frame %d: %v allocations per stored frame", i, n)
+		}
+	}
+}
