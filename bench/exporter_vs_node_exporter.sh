@@ -88,7 +88,9 @@ measure "$nb" netburst "$DURATION"
 scrape_s=$(in_ns curl -s -o "$WORK/nb.prom" -w '%{time_total}' http://127.0.0.1:9917/metrics)
 awk '/^netburst_sampler_interval_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $NF; order[++k] = le }
      /^netburst_sampler_interval_seconds_count/ { total = $NF }
-     END { for (i = 1; i <= k; i++) if (n[order[i]] >= 0.99 * total) { printf "netburst sample spacing p99 <= %g s (%d samples)\n", order[i], total; exit } }' "$WORK/nb.prom"
+     END { for (i = 1; i <= k; i++) if (n[order[i]] >= 0.99 * total) { printf "netburst sample spacing p99 <= %g s (%d samples", order[i], total; break }
+           for (i = 1; i <= k; i++) { if (order[i] + 0 <= 0.1020001) c2 = n[order[i]]; if (order[i] + 0 <= 0.1050001) c5 = n[order[i]] }
+           printf "; over 0.102 s: %d, over 0.105 s: %d)\n", total - c2, total - c5 }' "$WORK/nb.prom"
 echo "netburst scrape of $(grep -c '^netburst_' "$WORK/nb.prom") netburst series: ${scrape_s} s"
 kill "${PIDS[-1]}" "$nb"; wait "$nb" 2>/dev/null || true
 [ "$NE_DURATION" -gt 0 ] || exit 0
