@@ -5,7 +5,7 @@
 # datagrams (default 100 Mbit/s of 64-byte payloads, about 150-200 kpps).
 # Needs root, iperf3 and tcpdump. Run from the repository root (on a shared
 # machine, inside `flock /tmp/nb-bench.lock`):
-#   capture/bench/live_vs_tcpdump.sh [SECONDS] [RATE]
+#   [STREAMS=2] capture/bench/live_vs_tcpdump.sh [SECONDS] [RATE]   (RATE per iperf3 stream)
 # It prints the load average before and after: other work on the machine
 # shows in both tools' figures.
 set -euo pipefail
@@ -37,7 +37,7 @@ ip -n "$a" link set veth0 up
 ip -n "$b" link set veth0 up
 ip netns exec "$b" iperf3 -s -D -1 >/dev/null
 sleep 0.3
-ip netns exec "$a" iperf3 -c 198.18.10.2 -u -b "$rate" -l 64 -P 2 -t $((secs + 60)) >/dev/null &
+ip netns exec "$a" iperf3 -c 198.18.10.2 -u -b "$rate" -l 64 -P "${STREAMS:-2}" -t $((secs + 60)) >/dev/null &
 sleep 1
 # netburst allocates (and faults in) its rings first: tcpdump starts once
 # the capture runs, so both measure the same seconds of traffic.
