@@ -70,20 +70,19 @@ const (
 	offIPv6L4    = offIP + 40
 )
 
-func test(off uint32, size int, mask, val uint32) *fnode {
+// match, both, either and negate build the syntax tree.
+func match(off uint32, size int, mask, val uint32) *fnode {
 	return &fnode{op: 't', test: ftest{off: off, size: size, mask: mask, val: val}}
 }
-func and(a, b *fnode) *fnode { return &fnode{op: '&', a: a, b: b} }
-func or(a, b *fnode) *fnode  { return &fnode{op: '|', a: a, b: b} }
-func not(a *fnode) *fnode    { return &fnode{op: '!', a: a} }
+func both(a, b *fnode) *fnode   { return &fnode{op: '&', a: a, b: b} }
+func either(a, b *fnode) *fnode { return &fnode{op: '|', a: a, b: b} }
+func negate(a *fnode) *fnode    { return &fnode{op: '!', a: a} }
 
-var (
-	isIPv4 = func() *fnode { return test(offEtherType, 2, 0, etherTypeIPv4) }
-	isIPv6 = func() *fnode { return test(offEtherType, 2, 0, etherTypeIPv6) }
-)
+func isIPv4() *fnode { return match(offEtherType, 2, 0, etherTypeIPv4) }
+func isIPv6() *fnode { return match(offEtherType, 2, 0, etherTypeIPv6) }
 
-func proto4(p uint32) *fnode { return and(isIPv4(), test(offIPv4Proto, 1, 0, p)) }
-func proto6(p uint32) *fnode { return and(isIPv6(), test(offIPv6Next, 1, 0, p)) }
+func proto4(p uint32) *fnode { return both(isIPv4(), match(offIPv4Proto, 1, 0, p)) }
+func proto6(p uint32) *fnode { return both(isIPv6(), match(offIPv6Next, 1, 0, p)) }
 
 // ParseFilter parses a filter expression (see Filter). The empty expression
 // is an error: no filter is the absence of one.
@@ -137,7 +136,7 @@ func (p *fparser) expr() (*fnode, error) {
 		p.next()
 		var b *fnode
 		if b, err = p.term(); err == nil {
-			n = or(n, b)
+			n = either(n, b)
 		}
 	}
 	return n, err
@@ -149,7 +148,7 @@ func (p *fparser) term() (*fnode, error) {
 		p.next()
 		var b *fnode
 		if b, err = p.factor(); err == nil {
-			n = and(n, b)
+			n = both(n, b)
 		}
 	}
 	return n, err
@@ -166,7 +165,7 @@ func (p *fparser) factor() (*fnode, error) {
 		if err != nil {
 			return nil, err
 		}
-		return not(n), nil
+		return negate(n), nil
 	case "(":
 		n, err := p.expr()
 		if err != nil {
@@ -190,9 +189,9 @@ func (p *fparser) primitive(t string) (*fnode, error) {
 	case "ip6":
 		return isIPv6(), nil
 	case "tcp":
-		return or(proto4(6), proto6(6)), nil
+		return either(proto4(6), proto6(6)), nil
 	case "udp":
-		return or(proto4(17), proto6(17)), nil
+		return either(proto4(17), proto6(17)), nil
 	case "icmp":
 		return proto4(1), nil
 	case "icmp6":
@@ -250,12 +249,12 @@ func addrMatch(dir string, pfx netip.Prefix) *fnode {
 	case "dst":
 		n = side(offIPv4Dst, offIPv6Dst)
 	default:
-		n = or(side(offIPv4Src, offIPv6Src), side(offIPv4Dst, offIPv6Dst))
+		n = either(side(offIPv4Src, offIPv6Src), side(offIPv4Dst, offIPv6Dst))
 	}
 	if pfx.Addr().Is4() {
-		return and(isIPv4(), n)
+		return both(isIPv4(), n)
 	}
-	return and(isIPv6(), n)
+	return both(isIPv6(), n)
 }
 
 // prefixTest compares the address at off with pfx, one 32-bit word at a time
@@ -270,11 +269,11 @@ func prefixTest(off uint32, pfx netip.Prefix) *fnode {
 			mask = ^uint32(0) << (32 - rest)
 			word &= mask
 		}
-		t := test(off+uint32(4*w), 4, mask, word)
+		t := match(off+uint32(4*w), 4, mask, word)
 		if w == 0 {
 			n = t
 		} else {
-			n = and(n, t)
+			n = both(n, t)
 		}
 	}
 	return n
@@ -289,14 +288,14 @@ func portMatch(dir string, port uint32) *fnode {
 		case "dst":
 			return l4(2)
 		}
-		return or(l4(0), l4(2))
+		return either(l4(0), l4(2))
 	}
-	v4 := and(and(or(proto4(6), proto4(17)), test(offIPv4Frag, 2, 0x1fff, 0)),
+	v4 := both(both(either(proto4(6), proto4(17)), match(offIPv4Frag, 2, 0x1fff, 0)),
 		ports(func(off uint32) *fnode {
 			return &fnode{op: 't', test: ftest{off: offIP + off, size: 2, val: port, indirect: true}}
 		}))
-	v6 := and(or(proto6(6), proto6(17)), ports(func(off uint32) *fnode { return test(offIPv6L4+off, 2, 0, port) }))
-	return or(v4, v6)
+	v6 := both(either(proto6(6), proto6(17)), ports(func(off uint32) *fnode { return match(offIPv6L4+off, 2, 0, port) }))
+	return either(v4, v6)
 }
 
 // Program compiles the filter for a device of link type lt: the program
@@ -311,7 +310,7 @@ func (f *Filter) Program(lt layers.LinkType, snaplen int, ipOnly bool) ([]bpf.Ra
 	}
 	root := f.root
 	if ipOnly {
-		root = and(or(isIPv4(), isIPv6()), root)
+		root = both(either(isIPv4(), isIPv6()), root)
 	}
 	g := &fgen{}
 	accept, reject := g.label(), g.label()
