@@ -10,6 +10,7 @@
 #   NE_DURATION=30 bash bench/exporter_vs_node_exporter.sh    # node_exporter 30 s
 #   NE_DURATION=0 bash bench/exporter_vs_node_exporter.sh     # netburst only
 #   NB_ARGS="--sampler.qdisc-every=0" bash bench/...          # extra exporter flags
+#   NB_ENV=GOMAXPROCS=1 bash bench/...                        # exporter environment
 #
 # The two exporters run one after the other, never together, so neither's
 # figure carries the other's load; the load average is printed with each.
@@ -22,6 +23,7 @@ DURATION=${DURATION:-60}
 NE_DURATION=${NE_DURATION:-$DURATION} # seconds of node_exporter; 0: skip it
 NB_ARGS=${NB_ARGS:-}                  # extra netburst_exporter flags
 NB_BIN=${NB_BIN:-}                    # a prebuilt netburst_exporter; default: build it
+NB_ENV=${NB_ENV:-}                    # environment of netburst_exporter, e.g. GOMAXPROCS=1
 PAIRS=${PAIRS:-500}
 SCRAPE_EVERY=${SCRAPE_EVERY:-15} # seconds between scrapes of netburst; 0: none
 NODE_EXPORTER=${NODE_EXPORTER:-prometheus-node-exporter}
@@ -73,17 +75,17 @@ measure() {
 }
 
 # netburst: 100 ms sampling, scraped every SCRAPE_EVERY s as Prometheus would.
-# A plain command (not a function) in the background, and nsenter execs in
-# place: $! is the exporter itself.
+# A plain command (not a function) in the background, and env and nsenter
+# exec in place: $! is the exporter itself.
 touch "$WORK/run"
-"${NSENTER[@]}" "$WORK/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn $NB_ARGS &
+env $NB_ENV "${NSENTER[@]}" "$WORK/netburst_exporter" --web.listen-address=127.0.0.1:9917 --log.level=warn $NB_ARGS &
 PIDS+=($!); nb=$!
 sleep 3
 if [ "$SCRAPE_EVERY" -gt 0 ]; then
 	( while sleep "$SCRAPE_EVERY" && [ -e "$WORK/run" ]; do in_ns curl -s -o /dev/null http://127.0.0.1:9917/metrics || true; done ) &
 	PIDS+=($!)
 fi
-echo "netburst_exporter: 100 ms sampling, scraped every ${SCRAPE_EVERY} s (0: never), extra flags: ${NB_ARGS:-none}"
+echo "netburst_exporter: 100 ms sampling, scraped every ${SCRAPE_EVERY} s (0: never), extra flags: ${NB_ARGS:-none}, environment: ${NB_ENV:-as is}"
 measure "$nb" netburst "$DURATION"
 scrape_s=$(in_ns curl -s -o "$WORK/nb.prom" -w '%{time_total}' http://127.0.0.1:9917/metrics)
 awk '/^netburst_sampler_interval_seconds_bucket/ { match($0, /le="[^"]+"/); le = substr($0, RSTART + 4, RLENGTH - 5); n[le] = $NF; order[++k] = le }
