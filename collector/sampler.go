@@ -79,18 +79,13 @@ type deviceFamily struct {
 	desc       *prometheus.Desc
 	name, help string
 	counter    bool
-	index      int // in deviceFamilies
 }
 
 func newDeviceFamily(name, help string, counter bool, labels ...string) *deviceFamily {
-	f := &deviceFamily{name: namespace + name, help: help, counter: counter, index: len(deviceFamilies)}
+	f := &deviceFamily{name: namespace + name, help: help, counter: counter}
 	f.desc = prometheus.NewDesc(f.name, help, labels, nil)
-	deviceFamilies = append(deviceFamilies, f)
 	return f
 }
-
-// deviceFamilies lists every per-device family in declaration order.
-var deviceFamilies []*deviceFamily
 
 // Per-device families.
 var (
@@ -105,6 +100,9 @@ var (
 	famRefresh = newDeviceFamily("_interface_counter_refresh_seconds", "Detected refresh period of the driver's counters: the sampling interval when they are fresh at every sample (absent until detected).", false, "device")
 	famDiscont = newDeviceFamily("_interface_discontinuities_total", "Counter resets and implausible jumps, for which no rate was computed.", true, "device")
 )
+
+// deviceFamilies lists every per-device family.
+var deviceFamilies = []*deviceFamily{famBytes, famPackets, famErrors, famDrops, famSpeed, famInfo, famPeak, famBursts, famRefresh, famDiscont}
 
 // Descriptors of the snapshot-backed metrics.
 var (
@@ -394,10 +392,9 @@ func deviceSeries(d *sampler.DeviceSnapshot, l *deviceLabels, fn func(f *deviceF
 // scrape at a time (until the scrape's done), so concurrent scrapes each
 // get their own.
 type deviceFrame struct {
-	families []*dto.MetricFamily // by family index; nil when empty
-	values   []float64           // every series' value, in deviceSeries order
-	devices  map[string]frameDevice
-	// out is families without the empty ones, what Gather returns.
+	values  []float64 // every series' value, in deviceSeries order
+	devices map[string]frameDevice
+	// out is the non-empty families sorted by name, what Gather returns.
 	out []*dto.MetricFamily
 }
 
@@ -469,10 +466,10 @@ func (c *Sampler) buildFrame(s *sampler.Snapshot) *deviceFrame {
 	}
 	f.values = make([]float64, len(all))
 	// One allocation per kind of object, not per series.
-	sizes := make([]int, len(deviceFamilies))
+	sizes := make(map[*deviceFamily]int, len(deviceFamilies))
 	nCounters := 0
 	for _, sr := range all {
-		sizes[sr.fam.index]++
+		sizes[sr.fam]++
 		if sr.fam.counter {
 			nCounters++
 		}
@@ -480,9 +477,9 @@ func (c *Sampler) buildFrame(s *sampler.Snapshot) *deviceFrame {
 	metrics := make([]dto.Metric, len(all))
 	counters := make([]dto.Counter, nCounters)
 	gauges := make([]dto.Gauge, len(all)-nCounters)
-	perFamily := make([][]*dto.Metric, len(deviceFamilies))
-	for i, n := range sizes {
-		perFamily[i] = make([]*dto.Metric, 0, n)
+	perFamily := make(map[*deviceFamily][]*dto.Metric, len(deviceFamilies))
+	for fam, n := range sizes {
+		perFamily[fam] = make([]*dto.Metric, 0, n)
 	}
 	for i, sr := range all {
 		m := &metrics[i]
@@ -498,11 +495,10 @@ func (c *Sampler) buildFrame(s *sampler.Snapshot) *deviceFrame {
 			g.Value = &f.values[i]
 			m.Gauge = g
 		}
-		perFamily[sr.fam.index] = append(perFamily[sr.fam.index], m)
+		perFamily[sr.fam] = append(perFamily[sr.fam], m)
 	}
-	f.families = make([]*dto.MetricFamily, len(deviceFamilies))
-	for i, fam := range deviceFamilies {
-		ms := perFamily[i]
+	for _, fam := range deviceFamilies {
+		ms := perFamily[fam]
 		if len(ms) == 0 {
 			continue
 		}
@@ -511,8 +507,7 @@ func (c *Sampler) buildFrame(s *sampler.Snapshot) *deviceFrame {
 		if fam.counter {
 			typ = dto.MetricType_COUNTER
 		}
-		f.families[i] = &dto.MetricFamily{Name: &fam.name, Help: &fam.help, Type: &typ, Metric: ms}
-		f.out = append(f.out, f.families[i])
+		f.out = append(f.out, &dto.MetricFamily{Name: &fam.name, Help: &fam.help, Type: &typ, Metric: ms})
 	}
 	sort.Slice(f.out, func(a, b int) bool { return f.out[a].GetName() < f.out[b].GetName() })
 	return f
