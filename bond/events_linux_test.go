@@ -2,10 +2,16 @@ package bond
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/netburst/netburst/internal/nstest"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 )
 
 // A link created in the namespace signals LinkEvents, and Refresh re-reads
@@ -58,5 +64,51 @@ func TestReadMergesSysfs(t *testing.T) {
 	}
 	if len(topo.Problems) != 0 || len(topo.Bonds) != 2 || topo.Bonds[0].Source != "sysfs" || len(topo.Bonds[0].Slaves) != 3 {
 		t.Errorf("topology %+v", topo)
+	}
+}
+
+// The filtered dumps bondLinks sends, checked with kinds this kernel has
+// (it has no bonding driver): a kind filter returns only links of that
+// kind, a master filter only that master's ports.
+func TestFilteredLinkDumps(t *testing.T) {
+	ns := nstest.New(t)
+	ns.MustRun(t, "ip", "link", "add", "name", "nbbr0", "type", "bridge")
+	for i := range 20 {
+		ns.MustRun(t, "ip", "link", "add", "name", fmt.Sprintf("nbv%da", i), "type", "veth", "peer", "name", fmt.Sprintf("nbv%db", i))
+	}
+	ns.MustRun(t, "ip", "link", "set", "nbv0a", "master", "nbbr0")
+	ns.MustRun(t, "ip", "link", "set", "nbv1a", "master", "nbbr0")
+	var bridges, ports []netlink.Link
+	if err := ns.Do(func() error {
+		info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
+		info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("bridge"))
+		var err error
+		if bridges, err = dumpLinks(info); err != nil || len(bridges) != 1 {
+			return fmt.Errorf("kind filter: %d links, %v", len(bridges), err)
+		}
+		ports, err = dumpLinks(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(bridges[0].Attrs().Index))))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if bridges[0].Attrs().Name != "nbbr0" || bridges[0].Type() != "bridge" {
+		t.Errorf("kind filter gave %s (%s), want nbbr0 (bridge)", bridges[0].Attrs().Name, bridges[0].Type())
+	}
+	var names []string
+	for _, l := range ports {
+		names = append(names, l.Attrs().Name)
+	}
+	sort.Strings(names)
+	if strings.Join(names, ",") != "nbv0a,nbv1a" {
+		t.Errorf("master filter gave %v, want [nbv0a nbv1a]", names)
+	}
+}
+
+// Without the bonding driver ReadNetlink asks the kernel nothing and finds
+// no bond.
+func TestReadNetlinkWithoutDriver(t *testing.T) {
+	topo, err := ReadNetlink(t.TempDir())
+	if err != nil || len(topo.Bonds) != 0 || len(topo.Problems) != 0 {
+		t.Errorf("topology %+v, err %v", topo, err)
 	}
 }
