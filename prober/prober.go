@@ -176,7 +176,7 @@ type conn interface {
 	// that are not batched.
 	run(h handler)
 	// batched reports whether the sender reads the conn with drain
-	// instead of a reader goroutine (after the reader's warm-up).
+	// instead of a reader goroutine (once the reader has handed over).
 	batched() bool
 	// drain hands everything queued to h without blocking.
 	drain(h handler)
@@ -231,8 +231,8 @@ type Prober struct {
 
 	foreign, unmatched, malformed atomic.Uint64
 	running                       atomic.Bool
-	// batched is set once a conn is read by the sender's drains;
-	// drainedAt is the monotonic time the last drain began.
+	// batched is set once a socket the sender drains is open (see
+	// conn.batched); drainedAt is the monotonic time the last drain began.
 	batched   atomic.Bool
 	drainedAt atomic.Int64
 
@@ -426,8 +426,8 @@ func (p *Prober) conn(v6 bool, dev string) (conn, error) {
 	if c.batched() {
 		p.batched.Store(true)
 	}
-	// The reader serves the socket until its warm-up ends, or for good if
-	// it is not batched.
+	// The reader serves the socket until a reply proves the kernel stamps
+	// on arrival, or for good if the socket is not batched.
 	go c.run(p)
 	return c, nil
 }
