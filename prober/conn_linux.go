@@ -293,9 +293,12 @@ func (c *linuxConn) drain(h handler) {
 	}
 	// The scheduler's transmit stamp is queued inside sendmsg, and the
 	// sender that calls drain is the only one that sends: every stamp of
-	// a probe sent so far is in the error queue now. One pass over each
-	// queue (not the interleaved reading of readQueued) therefore still
-	// gives each reply its stamp first.
+	// a probe sent so far is in the error queue now (but for a packet
+	// that waited for address resolution, whose stamp and reply come
+	// later, almost surely not within one drain; if they do, that reply
+	// falls back to the userspace send time). One pass over each queue
+	// (not the interleaved reading of readQueued) therefore still gives
+	// each reply its stamp first.
 	if int(c.maxSent.Load())+maxHeaders > batchBufLen {
 		// Replies too big for the batch buffers: one message per call.
 		if c.rbuf == nil {
