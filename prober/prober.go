@@ -572,7 +572,7 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 // drainEvery is how long a batched socket may go unread while replies can
 // still come. Replies keep their kernel stamps meanwhile; what waits is
 // their accounting (and a spike event) by at most this much.
-const drainEvery = 10 * time.Millisecond
+const drainEvery = 20 * time.Millisecond
 
 // drain reads every batched socket.
 func (p *Prober) drain() {
@@ -591,10 +591,10 @@ func (p *Prober) drain() {
 }
 
 // maxQuantum bounds how early a probe may leave with an earlier one.
-const maxQuantum = 10 * time.Millisecond
+const maxQuantum = 20 * time.Millisecond
 
 // quantum is the pacing granularity: a twentieth of the shortest interval,
-// at most 10 ms. A probe leaves at most that much before its slot; slots
+// at most 20 ms. A probe leaves at most that much before its slot; slots
 // stay on their n x interval grid, so this never drifts.
 func quantum(s schedule) time.Duration {
 	q := maxQuantum
