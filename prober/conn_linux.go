@@ -322,16 +322,11 @@ func (c *linuxConn) drainBatched(h handler, flags int) {
 	errs := 0
 	for {
 		n, err := b.recv(c.fd, flags|unix.MSG_DONTWAIT)
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return
-		}
 		if err != nil {
-			// A pending socket error (an ICMP error's errno) is returned
-			// once, ahead of the data: read on.
-			if errs++; errs > 16 {
-				return
+			if readPast(err, &errs) {
+				continue
 			}
-			continue
+			return
 		}
 		errs = 0
 		for i := range n {
@@ -350,6 +345,18 @@ func (c *linuxConn) drainBatched(h handler, flags int) {
 			return // the queue is empty: spare the call that says so
 		}
 	}
+}
+
+// readPast reports whether a read that failed with err should be retried:
+// not when the queue is empty (or a signal came), but past a pending
+// socket error (an ICMP error's errno, returned once ahead of the data),
+// at most 16 in a row, counted in errs.
+func readPast(err error, errs *int) bool {
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return false
+	}
+	*errs++
+	return *errs <= 16
 }
 
 // setDest fills the reused destination address.
@@ -444,16 +451,11 @@ func (c *linuxConn) readData(h handler, buf, oob []byte, errQueueFirst bool) {
 		}
 		readAt := time.Now().UnixNano()
 		n, oobn, _, from, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_DONTWAIT)
-		if err == unix.EAGAIN || err == unix.EINTR {
-			return
-		}
 		if err != nil {
-			// A pending socket error (an ICMP error's errno) is
-			// returned once, ahead of the data: read on.
-			if errs++; errs > 16 {
-				return
+			if readPast(err, &errs) {
+				continue
 			}
-			continue
+			return
 		}
 		errs = 0
 		rx, rxKernel, ttl := parseRxCmsgs(oob[:oobn])

@@ -130,14 +130,8 @@ func (f *fakeConn) run(h handler) {
 		case fn := <-f.queue:
 			fn()
 		case <-f.stop:
-			for {
-				select {
-				case fn := <-f.queue:
-					fn()
-				default:
-					return
-				}
-			}
+			f.drain(h)
+			return
 		}
 	}
 }
