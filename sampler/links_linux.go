@@ -37,6 +37,8 @@ type netlinkLinks struct {
 	cached  []Link
 	cachedV uint64
 
+	watchers watchers
+
 	refresh chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -178,6 +180,7 @@ func (l *netlinkLinks) relist() error {
 	l.table, l.kinds, l.speeds = table, kinds, speeds
 	l.mu.Unlock()
 	l.version.Add(1)
+	l.watchers.notify()
 	if errors.Is(err, netlink.ErrDumpInterrupted) {
 		// The table changed during the dump: take what came and read
 		// again, which the events would also trigger.
@@ -206,7 +209,11 @@ func (l *netlinkLinks) apply(u netlink.LinkUpdate) {
 	}
 	l.mu.Unlock()
 	l.version.Add(1)
+	l.watchers.notify()
 }
+
+// Watch implements LinkWatcher.
+func (l *netlinkLinks) Watch() (<-chan struct{}, func()) { return l.watchers.Watch() }
 
 func linkKind(link netlink.Link) string {
 	t := link.Type()

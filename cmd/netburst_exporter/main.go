@@ -62,6 +62,12 @@ type exporterEnv struct {
 	sampler *sampler.Sampler
 	sysfs   string
 	procfs  string
+	// watchLinks returns the sampler's link-change signal and its release
+	// (sampler.LinkWatcher): the process's one link-event subscription. The
+	// channel is nil, never ready, where the link table follows no events
+	// (the /proc/net/dev fallback): followers then rely on their own
+	// periodic checks.
+	watchLinks func() (<-chan struct{}, func())
 	// links are added to the landing page.
 	links []web.LandingLinks
 	// reloaders run on SIGHUP and POST /-/reload; the first error is
@@ -242,7 +248,7 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	mux := http.NewServeMux()
 	env := &exporterEnv{
 		logger: logger, registry: reg, mux: mux, spikes: bus, sampler: smp,
-		sysfs: o.sysfs, procfs: o.procfs,
+		sysfs: o.sysfs, procfs: o.procfs, watchLinks: sources.watchLinks,
 		links: []web.LandingLinks{{Address: o.metricsPath, Text: "Metrics"}},
 	}
 	var runs []func(context.Context) error

@@ -67,6 +67,15 @@ func openSources(o *options, logger *slog.Logger) (*kernelSources, error) {
 	return ks, nil
 }
 
+// watchLinks returns the link table's change signal, nil where the table
+// follows no events.
+func (ks *kernelSources) watchLinks() (<-chan struct{}, func()) {
+	if w, ok := ks.links.(sampler.LinkWatcher); ok {
+		return w.Watch()
+	}
+	return nil, func() {}
+}
+
 func (ks *kernelSources) close() {
 	if ks.stats != nil {
 		ks.stats.Close()
