@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -70,6 +71,10 @@ type exporterEnv struct {
 	watchLinks func() (<-chan struct{}, func())
 	// links are added to the landing page.
 	links []web.LandingLinks
+	// readiness checks say why a configured feature cannot work at all
+	// (not merely degraded: a device between VMs is not that): /-/ready
+	// answers 503 with their reasons while any returns an error.
+	readiness []func() error
 	// reloaders run on SIGHUP and POST /-/reload; the first error is
 	// reported and the old configuration stays.
 	reloaders []func() error
@@ -287,6 +292,16 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !smp.Ready() {
 			http.Error(w, "Not ready: no sample taken yet", http.StatusServiceUnavailable)
+			return
+		}
+		var reasons []string
+		for _, check := range env.readiness {
+			if err := check(); err != nil {
+				reasons = append(reasons, err.Error())
+			}
+		}
+		if len(reasons) > 0 {
+			http.Error(w, "Not ready: "+strings.Join(reasons, "; "), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "Ready")
