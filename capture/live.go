@@ -5,18 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
+	"github.com/netburst/netburst/internal/ratelog"
 	"github.com/netburst/netburst/spike"
 )
 
@@ -25,7 +28,8 @@ import (
 var ErrTimeout = errors.New("capture poll timeout")
 
 // ErrInterfaceDown is returned by a read when the captured interface went
-// down or vanished (the packet socket's error, ENETDOWN).
+// down or vanished (the packet socket's error, ENETDOWN). A device of Open
+// returns it once; it then follows the interface's name (DeviceState).
 var ErrInterfaceDown = errors.New("captured interface is down or gone")
 
 // ErrNotSupported is returned where live capture is not available (not
@@ -83,6 +87,9 @@ type Config struct {
 	MinInterval time.Duration
 	// MaxFlows bounds each summary table (default DefaultMaxFlows).
 	MaxFlows int
+	// Logger receives a line for each spike pcap not written (at most one
+	// a minute per directory and kind of error); nil discards them.
+	Logger *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -139,14 +146,19 @@ type DeviceStats struct {
 	Device string
 	// Packets and Bytes are frames read from the kernel.
 	Packets, Bytes uint64
-	// KernelDrops are frames the kernel dropped before netburst read them.
-	KernelDrops uint64
+	// KernelPackets are frames the kernel passed the filter (those it
+	// dropped included); KernelDrops those it dropped before netburst read
+	// them. Both continue across re-opens.
+	KernelPackets, KernelDrops uint64
 	// RingDropped are frames pushed out of the ring by its memory bound
 	// before they aged out; FreezeDropped are those of them that belonged
 	// to a spike window.
 	RingDropped, FreezeDropped uint64
 	// ReadErrors counts failed reads (a vanished interface).
 	ReadErrors uint64
+	// DeviceState says whether the device captures its interface (a
+	// vanished one comes back under the same name).
+	DeviceState
 }
 
 // Stats is a snapshot of a Capture's counters.
@@ -182,8 +194,8 @@ type device struct {
 	untilNs       int64
 	windowDropped uint64
 
-	packets, bytes, kernelDrops, readErrors atomic.Uint64
-	ringDropped, freezeDropped              atomic.Uint64
+	packets, bytes, kernelPackets, kernelDrops, readErrors atomic.Uint64
+	ringDropped, freezeDropped                             atomic.Uint64
 }
 
 // Capture keeps the recent frames of its devices in memory and, on a spike
@@ -206,6 +218,8 @@ type Capture struct {
 	filesBytes int64
 
 	suppressed, eventsDropped, fileErrors atomic.Uint64
+	// fileLog logs failed pcap writes, rate-limited (manager goroutine).
+	fileLog *ratelog.Logger
 }
 
 // New returns a Capture of devices. Run starts it.
@@ -219,6 +233,7 @@ func New(cfg Config, devices []Device) (*Capture, error) {
 		events:    make(chan spike.Event, 64),
 		spikes:    map[spike.Trigger]uint64{},
 		lastSpike: map[spike.Trigger]time.Time{},
+		fileLog:   ratelog.New(cfg.Logger, ratelog.DefaultInterval),
 	}
 	per := cfg.Memory / int64(len(devices))
 	for _, d := range devices {
@@ -292,8 +307,8 @@ type reader struct {
 
 	packets, bytes, ringDropped, freezeDropped uint64
 
-	lastStats time.Time
-	baseDrops uint64
+	lastStats              time.Time
+	basePackets, baseDrops uint64
 
 	p Packet
 }
@@ -307,11 +322,12 @@ func (rd *reader) flush() {
 	rd.packets, rd.bytes, rd.ringDropped, rd.freezeDropped = 0, 0, 0, 0
 }
 
-// kernelStats refreshes the kernel's drop counter about once a second.
+// kernelStats refreshes the kernel's counters about once a second.
 func (rd *reader) kernelStats() {
 	if now := time.Now(); now.Sub(rd.lastStats) >= kernelStatsEvery {
 		rd.lastStats = now
-		if _, drops, err := rd.d.Source.KernelStats(); err == nil && drops >= rd.baseDrops {
+		if packets, drops, err := rd.d.Source.KernelStats(); err == nil && drops >= rd.baseDrops && packets >= rd.basePackets {
+			rd.d.kernelPackets.Store(packets - rd.basePackets)
 			rd.d.kernelDrops.Store(drops - rd.baseDrops)
 		}
 	}
@@ -357,7 +373,7 @@ func (c *Capture) read(ctx context.Context, d *device) {
 	// Drops before the reader runs are not the capture's: count from here
 	// (OpenDevice's socket only binds on its first read; another Source
 	// may have been receiving since it was opened).
-	_, rd.baseDrops, _ = d.Source.KernelStats()
+	rd.basePackets, rd.baseDrops, _ = d.Source.KernelStats()
 	defer rd.flush()
 	if bs, ok := d.Source.(blockSource); ok {
 		rd.readBlocks(ctx, bs)
@@ -555,10 +571,12 @@ func (c *Capture) summarize(d *device, w *window) Report {
 	ag := NewAggregator(c.cfg.MaxFlows)
 	var (
 		out     *pcapOut
+		path    string
 		fileErr error
 	)
 	if c.cfg.Dir != "" {
-		out, fileErr = c.createPcap(d, w)
+		path = c.pcapPath(d, w)
+		out, fileErr = c.createPcap(path, d)
 	}
 	d.mu.Lock()
 	from, until := d.fromNs, d.untilNs
@@ -620,6 +638,9 @@ func (c *Capture) summarize(d *device, w *window) Report {
 		if fileErr != nil {
 			c.fileErrors.Add(1)
 			rep.FileError = fileErr.Error()
+			kind := errorKind(fileErr)
+			c.fileLog.Log(slog.LevelError, c.cfg.Dir+"\x00"+kind, "spike pcap not written",
+				"path", path, "kind", kind, "err", fileErr)
 		} else {
 			rep.File = out.path
 		}
@@ -643,12 +664,32 @@ type pcapOut struct {
 	pw   *pcapgo.Writer
 }
 
-// createPcap creates the window's file (mode 0600, never overwriting) and
-// writes its header.
-func (c *Capture) createPcap(d *device, w *window) (*pcapOut, error) {
+// pcapPath is the name of the window's file for device d.
+func (c *Capture) pcapPath(d *device, w *window) string {
 	name := fmt.Sprintf("%s%s-%s-%s%s", filePrefix, w.first.Time.UTC().Format("20060102T150405.000000Z"),
 		w.first.Trigger, sanitize(d.Name), fileSuffix)
-	path := filepath.Join(c.cfg.Dir, name)
+	return filepath.Join(c.cfg.Dir, name)
+}
+
+// errorKind names the kind of a failed write for the log's rate limit: one
+// line a minute per directory and kind, so a full disk does not hide a
+// permission error that follows it.
+func errorKind(err error) string {
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &errno):
+		return errno.Error()
+	case errors.Is(err, os.ErrNotExist):
+		return "missing"
+	case errors.Is(err, os.ErrPermission):
+		return "permission"
+	}
+	return "other"
+}
+
+// createPcap creates the window's file at path (mode 0600, never
+// overwriting) and writes its header.
+func (c *Capture) createPcap(path string, d *device) (*pcapOut, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("write spike pcap: %w", err)
@@ -753,8 +794,10 @@ func (c *Capture) Stats() Stats {
 	}
 	for _, d := range c.devices {
 		s.Devices = append(s.Devices, DeviceStats{
-			Device: d.Name, Packets: d.packets.Load(), Bytes: d.bytes.Load(), KernelDrops: d.kernelDrops.Load(),
+			Device: d.Name, Packets: d.packets.Load(), Bytes: d.bytes.Load(),
+			KernelPackets: d.kernelPackets.Load(), KernelDrops: d.kernelDrops.Load(),
 			RingDropped: d.ringDropped.Load(), FreezeDropped: d.freezeDropped.Load(), ReadErrors: d.readErrors.Load(),
+			DeviceState: d.Device.State(),
 		})
 	}
 	c.mu.Lock()

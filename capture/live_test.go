@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -216,13 +218,67 @@ func TestLiveMergeRateLimitRetention(t *testing.T) {
 	}
 }
 
+// TestLiveUnwritableDir: a spike pcap that cannot be written is in the
+// report and the counters, and logged with its path, once a minute per
+// directory and kind of error.
 func TestLiveUnwritableDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "missing")
-	rig := startLive(t, Config{Pre: 50 * time.Millisecond, Post: 50 * time.Millisecond, Dir: dir})
-	rig.c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerRTT})
+	var logs syncLog
+	rig := startLive(t, Config{Pre: 50 * time.Millisecond, Post: 50 * time.Millisecond, Dir: dir, MinInterval: time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	now := time.Now()
+	rig.c.Notify(spike.Event{Time: now, Trigger: spike.TriggerRTT})
 	rep := rig.waitReports(1)[0]
 	if rep.File != "" || rep.FileError == "" || rig.c.Stats().FileErrors != 1 {
 		t.Errorf("report file %q error %q, stats %+v", rep.File, rep.FileError, rig.c.Stats())
+	}
+	rig.c.Notify(spike.Event{Time: now.Add(time.Second), Trigger: spike.TriggerRTT})
+	second := rig.waitReports(2)[1]
+	out := logs.String()
+	if !strings.Contains(out, "spike pcap not written") || !strings.Contains(out, "path="+filepath.Join(dir, "netburst-")) ||
+		!strings.Contains(out, "no such file or directory") || strings.Count(out, "\n") != 1 || second.FileError == "" {
+		t.Errorf("log after two failed pcaps (second: %q):\n%s", second.FileError, out)
+	}
+}
+
+// syncLog is a log destination written by the capture's goroutines and
+// read by the test.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPrepareDir: a missing directory is created 0700 and accepted; one
+// that cannot be created (below a regular file) is an error naming it.
+func TestPrepareDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	if err := PrepareDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(dir); err != nil || !info.IsDir() || info.Mode().Perm() != 0o700 {
+		t.Errorf("created %s: %v, %v", dir, info, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("probe file left behind: %v", entries)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := PrepareDir(filepath.Join(file, "pcaps")); err == nil || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("below a regular file: %v", err)
 	}
 }
 

@@ -18,6 +18,7 @@ const (
 	v3BlockStatus  = 8
 	v3BlockNumPkts = 12
 	v3BlockFirst   = 16
+	v3BlockTsFirst = 32 // ts_first_pkt.ts_sec: when the kernel opened the block
 	v3BlockHdrLen  = 48
 
 	v3FrameNext    = 0

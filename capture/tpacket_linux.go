@@ -3,8 +3,10 @@
 package capture
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -12,8 +14,11 @@ import (
 	"unsafe"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/netburst/netburst/internal/ratelog"
 )
 
 // tpacket is a TPACKET_V3 AF_PACKET socket bound to one interface, with its
@@ -52,6 +57,28 @@ type tpacket struct {
 	// zero-copy reading, for the Source interface
 	walk  v3Walker
 	frame v3Frame
+
+	// Following the interface's name (reopen_linux.go): the reader's
+	// own, but state, which Stats reads.
+	name     string
+	snaplen  int
+	linkType layers.LinkType
+	filter   FilterFunc
+	changes  <-chan struct{}
+	ifr      *unix.Ifreq // the name, for SIOCGIFINDEX
+	state    *linkState
+	logger   *slog.Logger
+	log      *ratelog.Logger
+	down     bool
+	// loggedDown says the down line was written (not rate-limited): the
+	// line saying the device captures again follows it.
+	loggedDown bool
+	// lastCheck is the last comparison of the name's interface with the
+	// bound one, lastTry the last re-open attempt; checkSec the opening
+	// second of the block that triggered the last check.
+	lastCheck, lastTry time.Time
+	checkSec           uint32
+	timer              *time.Timer
 }
 
 // openTPacket opens the socket on interface name (in the calling thread's
@@ -94,15 +121,8 @@ func (t *tpacket) setup(name string, prog []bpf.RawInstruction, frameSize, retir
 	if err := unix.SetsockoptInt(t.fd, unix.SOL_PACKET, unix.PACKET_VERSION, unix.TPACKET_V3); err != nil {
 		return fmt.Errorf("PACKET_VERSION TPACKET_V3: %w", err)
 	}
-	if len(prog) > 0 {
-		filter := make([]unix.SockFilter, len(prog))
-		for i, ins := range prog {
-			filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-		}
-		fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-		if err := unix.SetsockoptSockFprog(t.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
-			return fmt.Errorf("attach BPF filter: %w", err)
-		}
+	if err := t.attach(prog); err != nil {
+		return err
 	}
 	req := unix.TpacketReq3{
 		Block_size:     uint32(t.blockSize),
@@ -120,6 +140,23 @@ func (t *tpacket) setup(name string, prog []bpf.RawInstruction, frameSize, retir
 	}
 	if _, err := unix.GetsockoptTpacketStatsV3(t.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS); err != nil {
 		return fmt.Errorf("PACKET_STATISTICS: %w", err)
+	}
+	return nil
+}
+
+// attach attaches (or replaces) the socket's BPF filter; an empty program
+// attaches none.
+func (t *tpacket) attach(prog []bpf.RawInstruction) error {
+	if len(prog) == 0 {
+		return nil
+	}
+	filter := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.SetsockoptSockFprog(t.fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+		return fmt.Errorf("attach BPF filter: %w", err)
 	}
 	return nil
 }
@@ -143,24 +180,40 @@ func (t *tpacket) status(block int) *uint32 {
 
 // nextBlock returns the next block the kernel handed over, waiting for it
 // up to the poll timeout (then ErrTimeout). The block stays the reader's
-// until releaseBlock.
+// until releaseBlock. While the device is down (its interface gone), the
+// blocks still in the ring come first; then nextBlock looks for the
+// interface again (whileDown) instead of waiting on the socket.
 func (t *tpacket) nextBlock() ([]byte, error) {
 	if t.held {
 		t.releaseBlock()
 	}
 	if !t.bound {
-		if err := t.bind(); err != nil {
+		if err := t.firstBind(); err != nil {
 			return nil, err
 		}
 	}
-	if atomic.LoadUint32(t.status(t.cur))&tpStatusUser == 0 {
-		if err := t.wait(); err != nil {
-			return nil, err
+	for atomic.LoadUint32(t.status(t.cur))&tpStatusUser == 0 {
+		if t.down {
+			if err := t.whileDown(); err != nil {
+				return nil, err
+			}
+			continue
 		}
+		if err := t.wait(); err != nil {
+			return nil, t.waitFailed(err)
+		}
+	}
+	o := t.cur * t.blockSize
+	b := t.ring[o : o+t.blockSize : o+t.blockSize]
+	// While frames flow, the check that the interface is still the one of
+	// the name runs once per second of the blocks' own opening times: a
+	// load from the block header just read, no clock read per block.
+	if sec := binary.NativeEndian.Uint32(b[v3BlockTsFirst:]); sec != t.checkSec && !t.down {
+		t.checkSec = sec
+		t.check(time.Now())
 	}
 	t.held = true
-	o := t.cur * t.blockSize
-	return t.ring[o : o+t.blockSize : o+t.blockSize], nil
+	return b, nil
 }
 
 // wait waits until the current block is the reader's, the socket reports an
@@ -254,6 +307,9 @@ func (t *tpacket) KernelStats() (packets, drops uint64, err error) {
 
 // Close unmaps the ring and closes the socket.
 func (t *tpacket) Close() error {
+	if t.timer != nil {
+		t.timer.Stop()
+	}
 	var err error
 	if t.ring != nil {
 		err = unix.Munmap(t.ring)
