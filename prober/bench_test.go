@@ -16,6 +16,7 @@ func (nopConn) drain(handler)                               {}
 func (nopConn) close() error                                { return nil }
 func (nopConn) ipHeader() bool                              { return false }
 func (nopConn) info() SocketInfo                            { return SocketInfo{Mode: ModeRaw, EchoID: 7} }
+func (nopConn) link(bool) linkStatus                        { return linkOK }
 
 // BenchmarkProbeCycle is one probe's whole userspace cost without the
 // syscalls: schedule bookkeeping, marshalling, the transmit stamp, reply

@@ -3,6 +3,7 @@ package prober
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
@@ -183,6 +184,9 @@ type Config struct {
 	Sink SpikeSink
 	// Resolver resolves names (nil: the system resolver).
 	Resolver Resolver
+	// Logger receives one line per target and cause that cannot send,
+	// rate-limited, and one when it probes again (nil: no logging).
+	Logger *slog.Logger
 }
 
 func (c Config) normalize() (Config, error) {

@@ -32,8 +32,12 @@ type linuxConn struct {
 	v6     bool
 	raw    bool
 	dev    string
-	id     uint16
-	tx, rx bool
+	// ifindex is the index of the device dev named when the socket was
+	// bound to it; ifr is link's reused ioctl argument (sender only).
+	ifindex int
+	ifr     *unix.Ifreq
+	id      uint16
+	tx, rx  bool
 	// keyCmsg: the kernel accepts SCM_TS_OPT_ID (Linux >= 6.13). Without
 	// it transmit stamps cannot be tied to a probe and are not used.
 	keyCmsg atomic.Bool
@@ -101,6 +105,18 @@ func (c *linuxConn) setup() error {
 	if c.dev != "" {
 		if err := unix.SetsockoptString(fd, unix.SOL_SOCKET, unix.SO_BINDTODEVICE, c.dev); err != nil {
 			return fmt.Errorf("bind ICMP socket to device %q: %w", c.dev, err)
+		}
+		// The kernel binds to the device's index, not its name: remember
+		// which, so that link can tell a re-created device of that name.
+		if ifr, err := unix.NewIfreq(c.dev); err == nil {
+			c.ifr = ifr
+			if idx, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BINDTOIFINDEX); err == nil {
+				c.ifindex = idx
+			} else if err := unix.IoctlIfreq(fd, unix.SIOCGIFINDEX, ifr); err == nil {
+				c.ifindex = int(ifr.Uint32()) // kernels before 5.0: by name, just after binding
+			} else {
+				c.ifr = nil // cannot tell: link says linkOK
+			}
 		}
 	}
 	if c.raw {
@@ -191,6 +207,29 @@ func (c *linuxConn) info() SocketInfo {
 
 func (c *linuxConn) ipHeader() bool { return c.raw && !c.v6 }
 
+// link asks the kernel which index the bound device's name has now (an
+// ioctl on the socket itself, so in the socket's network namespace
+// whichever thread asks) and, withUp, whether that device is up. Only the
+// sender calls it: it reuses c.ifr.
+func (c *linuxConn) link(withUp bool) linkStatus {
+	if c.ifr == nil {
+		return linkOK
+	}
+	if err := unix.IoctlIfreq(c.fd, unix.SIOCGIFINDEX, c.ifr); err != nil {
+		if err == unix.ENODEV {
+			return linkGone
+		}
+		return linkOK
+	}
+	if int(c.ifr.Uint32()) != c.ifindex {
+		return linkGone
+	}
+	if withUp && unix.IoctlIfreq(c.fd, unix.SIOCGIFFLAGS, c.ifr) == nil && c.ifr.Uint16()&unix.IFF_UP == 0 {
+		return linkDown
+	}
+	return linkOK
+}
+
 func appendCmsg(b []byte, level, typ int, data []byte) []byte {
 	n := len(b)
 	sp := unix.CmsgSpace(len(data))
@@ -267,7 +306,7 @@ func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 	}
 	c.oob = oob[:0]
 	if err != nil {
-		return fmt.Errorf("send echo to %s: %w", dst, err)
+		return &sendError{dst: dst, err: err}
 	}
 	return nil
 }

@@ -3,8 +3,11 @@ package prober
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,6 +104,68 @@ type fakeConn struct {
 	// batch makes the sender read the queue (drain) instead of run.
 	batch bool
 	stop  chan struct{}
+	// links, when set, is the fake's table of devices; dev and index are
+	// the device the conn is bound to and its index then.
+	links      *fakeLinks
+	dev        string
+	index      int
+	afterClose *atomic.Int64 // sends after close, counted if set
+}
+
+// fakeLinks is a table of device names and indexes that fakeConns bound to
+// a device consult, as the kernel's: a deleted and re-created device has a
+// new index, and a conn bound to the old one fails with ENODEV.
+type fakeLinks struct {
+	mu    sync.Mutex
+	index map[string]int
+	next  int
+}
+
+func newFakeLinks(devs ...string) *fakeLinks {
+	l := &fakeLinks{index: map[string]int{}, next: 10}
+	for _, d := range devs {
+		l.recreate(d)
+	}
+	return l
+}
+
+// recreate gives dev a new index (adds it if missing).
+func (l *fakeLinks) recreate(dev string) {
+	l.mu.Lock()
+	l.next++
+	l.index[dev] = l.next
+	l.mu.Unlock()
+}
+
+func (l *fakeLinks) remove(dev string) {
+	l.mu.Lock()
+	delete(l.index, dev)
+	l.mu.Unlock()
+}
+
+func (l *fakeLinks) indexOf(dev string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.index[dev]
+}
+
+// open opens a fakeConn bound to dev as SO_BINDTODEVICE would: ENODEV
+// while no device has the name.
+func (l *fakeLinks) open(p *Prober, v6 bool, dev string, script func(uint16) action, afterClose *atomic.Int64) (conn, error) {
+	f := &fakeConn{v6: v6, h: p, script: script, queue: make(chan func(), 4096), stop: make(chan struct{}), links: l, dev: dev, afterClose: afterClose}
+	if dev != "" {
+		if f.index = l.indexOf(dev); f.index == 0 {
+			return nil, fmt.Errorf("bind ICMP socket to device %q: %w", dev, syscall.ENODEV)
+		}
+	}
+	return f, nil
+}
+
+func (f *fakeConn) link(bool) linkStatus {
+	if f.links == nil || f.dev == "" || f.links.indexOf(f.dev) == f.index {
+		return linkOK
+	}
+	return linkGone
 }
 
 func (f *fakeConn) info() SocketInfo {
@@ -169,6 +234,17 @@ func (f *fakeConn) close() error {
 }
 
 func (f *fakeConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
+	if f.afterClose != nil {
+		f.mu.Lock()
+		closed := f.closed
+		f.mu.Unlock()
+		if closed {
+			f.afterClose.Add(1)
+		}
+	}
+	if f.link(false) != linkOK {
+		return &sendError{dst: dst, err: syscall.ENODEV}
+	}
 	seq := binary.BigEndian.Uint16(b[6:])
 	a := f.script(seq)
 	tx := time.Now().UnixNano()

@@ -17,6 +17,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/netip"
@@ -25,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/netburst/netburst/internal/ratelog"
 	"github.com/netburst/netburst/spike"
 )
 
@@ -105,7 +107,9 @@ type Result struct {
 	Size int
 	// ICMPType and ICMPCode of an ICMP error.
 	ICMPType, ICMPCode uint8
-	Err                error
+	// Err and Cause are set for send errors.
+	Err   error
+	Cause Cause
 }
 
 // TargetStats is a target's state in a Snapshot.
@@ -135,6 +139,9 @@ type TargetStats struct {
 	// Mode is the socket kind in use ("datagram" or "raw"), "" before the
 	// first send.
 	Mode Mode
+	// Failure is why the latest send attempt failed; its Cause is ""
+	// after a successful send.
+	Failure SendFailure
 }
 
 // SocketInfo describes one open socket.
@@ -184,7 +191,25 @@ type conn interface {
 	info() SocketInfo
 	// ipHeader says whether received packets start with an IP header.
 	ipHeader() bool
+	// link says what became of the device the socket is bound to (linkOK
+	// for an unbound socket); withUp also asks whether it is up.
+	link(withUp bool) linkStatus
 }
+
+// linkStatus is the state of a bound socket's device.
+type linkStatus uint8
+
+const (
+	// linkOK: unbound, or the device bound to still has its name (and is
+	// up, if asked), or the kernel cannot tell.
+	linkOK linkStatus = iota
+	// linkDown: the device is there but down.
+	linkDown
+	// linkGone: no device has the name any more, or another one does (the
+	// device was deleted and re-created: same name, new index). The
+	// socket stays bound to the old index and can never send again.
+	linkGone
+)
 
 // sendOptions are the per-packet options of one target.
 type sendOptions struct {
@@ -220,14 +245,22 @@ type Prober struct {
 	targets atomic.Pointer[map[uint16]*targetState]
 	updates chan struct{}
 	// wake tells the sender that a counted target may have finished.
-	wake    chan struct{}
+	wake chan struct{}
+	// links tells the sender to re-check the device-bound sockets.
+	links   chan struct{}
 	setMu   sync.Mutex // serialises SetTargets
 	nextKey uint16
 
 	connMu sync.Mutex
 	conns  map[connKey]*connEntry
-	// drainList is drain's reused list of batched conns (sender only).
-	drainList []conn
+	// drainList is drain's reused list of batched conns, dropList
+	// checkLinks' of conns to close (sender only).
+	drainList, dropList []conn
+
+	// logger and failLog report targets that cannot send: one line per
+	// target and cause and interval.
+	logger  *slog.Logger
+	failLog *ratelog.Logger
 
 	foreign, unmatched, malformed atomic.Uint64
 	running                       atomic.Bool
@@ -238,6 +271,9 @@ type Prober struct {
 
 	// open opens a socket; tests replace it with a fake.
 	open func(v6 bool, mode Mode, dev string, rawID uint16) (conn, error)
+	// openRetry is how long a failed open waits (the openRetry constant;
+	// tests that must not recover by it set it longer).
+	openRetry time.Duration
 }
 
 type connEntry struct {
@@ -245,6 +281,10 @@ type connEntry struct {
 	err     error
 	retryAt time.Duration
 }
+
+// openRetry is how long a failed open waits before the next attempt, unless
+// a link change (LinkChanged, SetTargets) makes a device-bound one sooner.
+const openRetry = 10 * time.Second
 
 // New returns a prober with cfg's defaults filled in.
 func New(cfg Config) (*Prober, error) {
@@ -258,7 +298,15 @@ func New(cfg Config) (*Prober, error) {
 	if cfg.Sink == nil {
 		cfg.Sink = spike.Discard{}
 	}
-	p := &Prober{cfg: cfg, epoch: time.Now(), updates: make(chan struct{}, 1), wake: make(chan struct{}, 1), conns: map[connKey]*connEntry{}, open: openConn}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Prober{
+		cfg: cfg, epoch: time.Now(), conns: map[connKey]*connEntry{}, open: openConn, openRetry: openRetry,
+		updates: make(chan struct{}, 1), wake: make(chan struct{}, 1), links: make(chan struct{}, 1),
+		logger: logger, failLog: ratelog.New(logger, 0),
+	}
 	if _, err := rand.Read(p.token[:]); err != nil {
 		return nil, fmt.Errorf("run token: %w", err)
 	}
@@ -323,6 +371,15 @@ func (p *Prober) SetTargets(ts []Target) error {
 		next[key] = p.newTarget(t, key)
 	}
 	p.targets.Store(&next)
+	for k, st := range old {
+		if next[k] != st {
+			// A removed target's failure ends with it: log it afresh
+			// if a target of that name fails again.
+			p.forgetFailure(st)
+		}
+	}
+	// The sender rebuilds its schedule and re-checks the device-bound
+	// sockets (see checkLinks).
 	select {
 	case p.updates <- struct{}{}:
 	default:
@@ -400,7 +457,8 @@ func (p *Prober) closeConns() {
 }
 
 // conn returns the socket for a family and device, opening it (and its
-// reader) on first use. A failed open is retried after 10 s.
+// reader) on first use. A failed open is retried after openRetry, or at
+// the next probe after a link change for a device-bound socket.
 func (p *Prober) conn(v6 bool, dev string) (conn, error) {
 	k := connKey{v6, dev}
 	p.connMu.Lock()
@@ -419,7 +477,7 @@ func (p *Prober) conn(v6 bool, dev string) (conn, error) {
 	}
 	c, err := p.open(v6, p.cfg.Mode, dev, uint16(id[0])<<8|uint16(id[1]))
 	if err != nil {
-		p.conns[k] = &connEntry{err: err, retryAt: now + 10*time.Second}
+		p.conns[k] = &connEntry{err: err, retryAt: now + p.openRetry}
 		return nil, err
 	}
 	p.conns[k] = &connEntry{c: c}
@@ -430,6 +488,97 @@ func (p *Prober) conn(v6 bool, dev string) (conn, error) {
 	// on arrival, or for good if the socket is not batched.
 	go c.run(p)
 	return c, nil
+}
+
+// LinkChanged tells the prober that the network interfaces changed (a
+// device added, removed, renamed or re-created). The sender then re-checks
+// every device-bound socket on its own thread: one whose device is gone or
+// was re-created (the name now has another index) is closed, so that the
+// next probe opens one bound to the device that has the name now, and a
+// failed open of a device-bound socket is retried at the next probe rather
+// than after openRetry. Calls only wake the sender and coalesce: it is
+// cheap and safe to call often, from any goroutine.
+func (p *Prober) LinkChanged() {
+	select {
+	case p.links <- struct{}{}:
+	default:
+	}
+}
+
+// checkLinks re-checks the device-bound sockets (sender only), as
+// LinkChanged says; with prune (after SetTargets) it also closes those of
+// devices no target names any more, so that VM churn does not pile up
+// sockets bound to long-gone vifs. One ioctl per bound socket, no
+// allocation unless something is closed.
+func (p *Prober) checkLinks(prune bool) {
+	var used map[connKey]bool
+	if prune {
+		used = map[connKey]bool{}
+		for _, st := range *p.targets.Load() {
+			dev := st.cfg.Interface
+			if dev == "" {
+				continue
+			}
+			st.mu.Lock()
+			a := st.addr
+			st.mu.Unlock()
+			if a.IsValid() {
+				used[connKey{a.Is6(), dev}] = true
+			} else {
+				// Not resolved yet: either family may come.
+				used[connKey{false, dev}], used[connKey{true, dev}] = true, true
+			}
+		}
+	}
+	drop := p.dropList[:0]
+	p.connMu.Lock()
+	for k, e := range p.conns {
+		if k.dev == "" {
+			continue
+		}
+		switch {
+		case prune && !used[k]:
+			delete(p.conns, k)
+			if e.c != nil {
+				drop = append(drop, e.c)
+			}
+		case e.c == nil:
+			e.retryAt = 0 // the device may be back: try at the next probe
+		case e.c.link(false) == linkGone:
+			delete(p.conns, k)
+			drop = append(drop, e.c)
+		}
+	}
+	p.connMu.Unlock()
+	p.closeDropped(drop)
+}
+
+// dropConn closes c, the socket of k, after a send said its device is gone
+// (sender only, holding no target's lock: close waits for c's reader). The
+// next probe opens a new one.
+func (p *Prober) dropConn(k connKey, c conn) {
+	drop := p.dropList[:0]
+	p.connMu.Lock()
+	if e := p.conns[k]; e != nil && e.c == c {
+		delete(p.conns, k)
+		drop = append(drop, c)
+	}
+	p.connMu.Unlock()
+	p.closeDropped(drop)
+}
+
+// closeDropped closes the conns taken out of p.conns. Their probes in
+// flight are lost at their deadlines as any unanswered probe is, so that
+// sent = replies + lost + in flight still holds.
+func (p *Prober) closeDropped(drop []conn) {
+	for i, c := range drop {
+		info := c.info()
+		if err := c.close(); err != nil {
+			p.logger.Warn("closing an ICMP socket failed", "interface", info.Interface, "err", err)
+		}
+		drop[i] = nil
+	}
+	p.dropList = drop[:0]
 }
 
 // CheckSocket opens and closes the socket a prober in mode would use for
@@ -518,6 +667,11 @@ func (p *Prober) sendLoop(ctx context.Context) error {
 				timer.Stop()
 				s = p.rebuild(p.mono())
 				q = quantum(s)
+				p.checkLinks(true)
+				continue
+			case <-p.links:
+				timer.Stop()
+				p.checkLinks(false)
 				continue
 			case <-p.wake:
 				timer.Stop()
@@ -654,40 +808,75 @@ func (p *Prober) probe(st *targetState, now time.Duration) ([]Result, bool) {
 		return res, true // not resolved yet; the resolver retries
 	}
 	v6 := addr.Is6()
-	c, err := p.conn(v6, st.cfg.Interface)
+	dev := st.cfg.Interface
+	c, err := p.conn(v6, dev)
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.addr != addr {
+		st.mu.Unlock()
 		return res, true
-	}
-	if err != nil {
-		// No socket: the probe counts as sent, failed and lost, so that
-		// sent = replies + lost + in flight holds and a count ends.
-		seq := st.nextSeq
-		st.ring[seq%uint16(len(st.ring))] = slot{seq: seq, state: slotFailed}
-		st.nextSeq++
-		st.sent++
-		st.sendErrors++
-		st.lost++
-		return append(res, Result{Kind: ResultSendError, Target: st.cfg.Name, Addr: addr, Seq: seq, TTL: -1, Err: err}), true
-	}
-	if st.conn != c {
-		st.conn = c
-		st.buildPacket(c, p.token)
 	}
 	seq := st.nextSeq
 	sl := &st.ring[seq%uint16(len(st.ring))]
-	*sl = slot{seq: seq, state: slotPending, sentWall: time.Now().UnixNano(), deadline: now + p.cfg.Timeout}
-	setSeq(st.pkt, v6, seq)
-	st.opts.key = uint32(st.key)<<16 | uint32(seq)
 	st.nextSeq++
 	st.sent++
-	if err := c.send(st.pkt, addr, &st.opts); err != nil {
-		sl.state = slotFailed
-		st.sendErrors++
-		st.lost++
-		res = append(res, Result{Kind: ResultSendError, Target: st.cfg.Name, Addr: addr, Seq: seq, TTL: -1, Err: err})
+	if err == nil {
+		if st.conn != c {
+			st.conn = c
+			st.buildPacket(c, p.token)
+		}
+		*sl = slot{seq: seq, state: slotPending, sentWall: time.Now().UnixNano(), deadline: now + p.cfg.Timeout}
+		setSeq(st.pkt, v6, seq)
+		st.opts.key = uint32(st.key)<<16 | uint32(seq)
+		if err = c.send(st.pkt, addr, &st.opts); err == nil {
+			if st.failCause == "" && !st.episode.open {
+				st.mu.Unlock()
+				return res, true
+			}
+			ev, ok := st.sendOK(now)
+			st.mu.Unlock()
+			if ok && p.logRecovered(ev) {
+				st.mu.Lock()
+				st.episode = failEpisode{}
+				st.mu.Unlock()
+			}
+			return res, true
+		}
+	} else {
+		c = nil
 	}
+	// Not sent (no socket, or the kernel refused it): the probe counts as
+	// sent, failed and lost, so that sent = replies + lost + in flight
+	// holds and a count ends.
+	*sl = slot{seq: seq, state: slotFailed}
+	st.sendErrors++
+	st.lost++
+	cause := ClassifyError(err)
+	gone := false
+	if c != nil && dev != "" {
+		// Whatever the errno (a bound IPv6 socket whose device was
+		// re-created says ENETUNREACH, IPv4 ENODEV), ask whether the
+		// device bound to is still the one that has the name.
+		switch c.link(true) {
+		case linkGone:
+			cause, gone = CauseNoDevice, true
+		case linkDown:
+			if cause == CauseNoRoute {
+				cause = CauseNetworkDown
+			}
+		}
+	}
+	if c == nil || cause == CauseNoDevice {
+		// Rebuild the packet (and an IPv6 zone's index) for the next
+		// socket; keep no closed socket alive meanwhile.
+		st.conn = nil
+	}
+	ev := st.failed(cause, err, now)
+	res = append(res, Result{Kind: ResultSendError, Target: st.cfg.Name, Addr: addr, Seq: seq, TTL: -1, Err: err, Cause: cause})
+	st.mu.Unlock()
+	if gone {
+		p.dropConn(connKey{v6, dev}, c)
+	}
+	p.logFailure(ev)
 	return res, true
 }
 

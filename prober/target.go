@@ -69,6 +69,11 @@ type targetState struct {
 	inSpike                                                                    bool
 	lastRTT                                                                    time.Duration
 	source                                                                     TimestampSource
+	// failCause and failErr say why the latest send failed ("" and nil
+	// after a success); episode is the run of failures the log reports.
+	failCause Cause
+	failErr   error
+	episode   failEpisode
 }
 
 func (p *Prober) newTarget(t Target, key uint16) *targetState {
@@ -224,6 +229,9 @@ func (st *targetState) stats(now time.Duration) TargetStats {
 		Reordered: st.reordered, SendErrors: st.sendErrors, ICMPErrors: st.icmpErrors,
 		ResolveErrors: st.resolveErrors, Spikes: st.spikes, InFlight: st.inFlight(),
 		Jitter: st.jit.value(), LastRTT: st.lastRTT, Source: st.source, Mode: st.mode,
+	}
+	if st.failCause != "" {
+		ts.Failure = SendFailure{Cause: st.failCause, Error: st.failErr.Error()}
 	}
 	for i := range st.peaks {
 		ts.Peaks[i] = time.Duration(st.peaks[i].max(int64(now)))
