@@ -129,6 +129,9 @@ var (
 	descSource     = prometheus.NewDesc(namespace+"_sampler_source_info", "Kernel interface the counters are read from (netlink RTM_GETSTATS, or procfs /proc/net/dev as the fallback); always 1.", []string{"source"}, nil)
 	descSInterval  = prometheus.NewDesc(namespace+"_sampler_configured_interval_seconds", "Configured sampling interval.", nil, nil)
 	descSLast      = prometheus.NewDesc(namespace+"_sampler_last_sample_timestamp_seconds", "When the latest sample was taken, as a Unix time.", nil, nil)
+	descLinkEvents = prometheus.NewDesc(namespace+"_link_events_total", "Kernel link notifications (device added, removed or changed) applied to the link table; absent without netlink.", nil, nil)
+	descLinkOver   = prometheus.NewDesc(namespace+"_link_event_overflows_total", "Times the kernel dropped link notifications because the event socket's buffer was full (many devices changed at once); each is followed by a full re-read of the link table.", nil, nil)
+	descLinkRelist = prometheus.NewDesc(namespace+"_link_table_reads_total", "Full reads of the link table: at start, after an overflow or an interrupted dump, and when a reading names an unknown device.", nil, nil)
 )
 
 // NewSampler returns the sampler's metrics, reading snapshots from src.
@@ -205,7 +208,7 @@ func (c *Sampler) SampleDone(spacing, duration float64) {
 
 // Describe implements prometheus.Collector.
 func (c *Sampler) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descPackets, descErrors, descDrops, descSpeed, descInfo, descPeak, descBursts, descRefresh, descDiscont, descQBacklogPk, descQBacklog, descQDrops, descQOverlim, descQRequeues, descSamples, descOverruns, descSErrors, descSource, descSInterval, descSLast} {
+	for _, d := range []*prometheus.Desc{descBytes, descPackets, descErrors, descDrops, descSpeed, descInfo, descPeak, descBursts, descRefresh, descDiscont, descQBacklogPk, descQBacklog, descQDrops, descQOverlim, descQRequeues, descSamples, descOverruns, descSErrors, descSource, descSInterval, descSLast, descLinkEvents, descLinkOver, descLinkRelist} {
 		ch <- d
 	}
 	c.throughput.Describe(ch)
@@ -332,6 +335,11 @@ func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(descSource, 1, s.Source)
 	gauge(descSInterval, s.Interval.Seconds())
+	if s.FollowsLinks {
+		counter(descLinkEvents, float64(s.LinkEvents.Events))
+		counter(descLinkOver, float64(s.LinkEvents.Overflows))
+		counter(descLinkRelist, float64(s.LinkEvents.Relists))
+	}
 	if !s.Time.IsZero() {
 		gauge(descSLast, float64(s.Time.UnixNano())/1e9)
 	}

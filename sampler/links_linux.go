@@ -15,18 +15,26 @@ import (
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
+
+	"github.com/netburst/netburst/internal/ratelog"
 	"golang.org/x/sys/unix"
 )
 
 // netlinkLinks keeps the link table from one RTM_GETLINK dump, then from
 // the link events of a netlink subscription: no polling, so a host with
 // thousands of interfaces pays for the table only when it changes.
+//
+// Both sockets are opened by the constructor, in the calling thread's
+// network namespace, and kept for the source's life: nothing ever enters a
+// namespace (setns needs CAP_SYS_ADMIN, which the deployed exporter lacks),
+// and an overflow of the event socket does not end the subscription (the
+// kernel reports ENOBUFS and keeps delivering), so there is never a socket
+// to re-open in the wrong namespace: the table is re-read instead.
 type netlinkLinks struct {
 	logger *slog.Logger
 	sysfs  string
-	ns     netns.NsHandle
 	handle *netlink.Handle
+	events *linkEventSocket
 	ethFD  int
 
 	version atomic.Uint64
@@ -38,29 +46,33 @@ type netlinkLinks struct {
 	cachedV uint64
 
 	watchers watchers
+	log      *ratelog.Logger
 
 	refresh chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
-	// errors counts failed subscriptions and dumps, for a metric.
-	errors atomic.Uint64
+
+	// Counters for LinkEventStats; errors also for LinkErrorCounter.
+	nEvents, overflows, relists, errors atomic.Uint64
 }
 
 // NewNetlinkLinks reads the link table of the calling thread's network
 // namespace and follows its changes until Close. Link speeds come from
 // sysfsRoot/class/net/NAME/speed where that file gives one (so fixtures can
-// stand in), else from the ethtool ioctl.
+// stand in), else from the ethtool ioctl. It needs no privilege.
 func NewNetlinkLinks(sysfsRoot string, logger *slog.Logger) (LinkSource, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ns, err := netns.Get()
+	// Subscribe before the first dump, so that no change between the two
+	// is missed.
+	events, err := openLinkEvents()
 	if err != nil {
-		return nil, fmt.Errorf("open current network namespace: %w", err)
+		return nil, err
 	}
-	h, err := netlink.NewHandle()
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 	if err != nil {
-		ns.Close()
+		events.close()
 		return nil, fmt.Errorf("open rtnetlink handle: %w", err)
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -68,85 +80,55 @@ func NewNetlinkLinks(sysfsRoot string, logger *slog.Logger) (LinkSource, error) 
 		fd = -1 // speeds from sysfs only
 	}
 	l := &netlinkLinks{
-		logger: logger, sysfs: sysfsRoot, ns: ns, handle: h, ethFD: fd,
+		logger: logger, sysfs: sysfsRoot, handle: h, events: events, ethFD: fd,
+		log:     ratelog.New(logger, ratelog.DefaultInterval),
 		refresh: make(chan struct{}, 1), done: make(chan struct{}),
 	}
-	updates, stop, err := l.subscribe()
-	if err != nil {
-		l.closeHandles()
-		return nil, err
-	}
 	if err := l.relist(); err != nil {
-		close(stop)
-		for range updates {
-		}
 		l.closeHandles()
 		return nil, err
 	}
-	l.wg.Add(1)
-	go l.loop(updates, stop)
+	l.wg.Add(2)
+	go l.readEvents()
+	go l.loop()
 	return l, nil
 }
 
-func (l *netlinkLinks) subscribe() (chan netlink.LinkUpdate, chan struct{}, error) {
-	updates := make(chan netlink.LinkUpdate, 256)
-	stop := make(chan struct{})
-	err := netlink.LinkSubscribeWithOptions(updates, stop, netlink.LinkSubscribeOptions{
-		Namespace:         &l.ns,
-		ReceiveBufferSize: 4 << 20,
-		ErrorCallback: func(err error) {
+// readEvents applies link events until Close. On an overflow (events lost)
+// or a failed read it asks the loop to re-read the whole table.
+func (l *netlinkLinks) readEvents() {
+	defer l.wg.Done()
+	for {
+		err := l.events.read(l.apply)
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, errEventsClosed):
+			return
+		case errors.Is(err, unix.ENOBUFS):
+			l.overflows.Add(1)
+			l.log.Log(slog.LevelWarn, "overflow", "link events overflowed the socket's receive buffer (many devices changed at once); re-reading the link table", "overflows", l.overflows.Load())
+		default:
+			l.errors.Add(1)
+			l.log.Log(slog.LevelWarn, "read", "reading link events failed; re-reading the link table", "err", err)
+			// A socket that keeps failing must not spin.
 			select {
 			case <-l.done:
-				return // closing the socket on shutdown fails its read
-			default:
+				return
+			case <-time.After(time.Second):
 			}
-			l.errors.Add(1)
-			l.logger.Warn("link subscription error; re-reading the link table", "err", err)
-		},
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("subscribe to link events: %w", err)
+		}
+		l.Refresh()
 	}
-	return updates, stop, nil
 }
 
-// loop applies link events until Close. When the subscription fails (the
-// kernel drops events when its buffer overflows) it subscribes again and
-// re-reads the whole table, since events may have been lost.
-func (l *netlinkLinks) loop(updates chan netlink.LinkUpdate, stop chan struct{}) {
+// loop re-reads the table when asked, until Close.
+func (l *netlinkLinks) loop() {
 	defer l.wg.Done()
-	retry := time.NewTimer(0)
-	<-retry.C
 	for {
 		select {
 		case <-l.done:
-			if stop != nil {
-				close(stop)
-			}
-			if updates != nil {
-				for range updates {
-				}
-			}
 			return
-		case u, ok := <-updates:
-			if ok {
-				l.apply(u)
-				continue
-			}
-			// Closing stop releases the library's socket closer.
-			close(stop)
-			updates, stop = nil, nil
-			retry.Reset(time.Second)
-		case <-retry.C:
-			u, s, err := l.subscribe()
-			if err != nil {
-				l.errors.Add(1)
-				l.logger.Warn("resubscribing to link events failed", "err", err)
-				retry.Reset(5 * time.Second)
-				continue
-			}
-			updates, stop = u, s
-			l.doRelist()
 		case <-l.refresh:
 			l.doRelist()
 		}
@@ -161,6 +143,7 @@ func (l *netlinkLinks) doRelist() {
 }
 
 func (l *netlinkLinks) relist() error {
+	l.relists.Add(1)
 	links, err := l.handle.LinkList()
 	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 		return fmt.Errorf("list links: %w", err)
@@ -189,18 +172,19 @@ func (l *netlinkLinks) relist() error {
 	return nil
 }
 
-func (l *netlinkLinks) apply(u netlink.LinkUpdate) {
-	a := u.Link.Attrs()
+func (l *netlinkLinks) apply(msgType uint16, link netlink.Link) {
+	l.nEvents.Add(1)
+	a := link.Attrs()
 	idx := int32(a.Index)
 	var speed float64
-	if u.Header.Type == unix.RTM_NEWLINK {
+	if msgType == unix.RTM_NEWLINK {
 		speed = l.speed(a.Name)
 	}
 	l.mu.Lock()
-	switch u.Header.Type {
+	switch msgType {
 	case unix.RTM_NEWLINK:
 		l.table[idx] = *a
-		l.kinds[idx] = linkKind(u.Link)
+		l.kinds[idx] = linkKind(link)
 		l.speeds[idx] = speed
 	case unix.RTM_DELLINK:
 		delete(l.table, idx)
@@ -321,8 +305,13 @@ func (l *netlinkLinks) Refresh() {
 	}
 }
 
-// Errors returns how many subscription and dump failures the source met.
+// Errors returns how many event-socket and dump failures the source met.
 func (l *netlinkLinks) Errors() uint64 { return l.errors.Load() }
+
+// LinkEventStats implements LinkEventCounter.
+func (l *netlinkLinks) LinkEventStats() LinkEventStats {
+	return LinkEventStats{Events: l.nEvents.Load(), Overflows: l.overflows.Load(), Relists: l.relists.Load(), Errors: l.errors.Load()}
+}
 
 func (l *netlinkLinks) Close() error {
 	select {
@@ -331,6 +320,7 @@ func (l *netlinkLinks) Close() error {
 	default:
 	}
 	close(l.done)
+	l.events.close() // ends readEvents' wait
 	l.wg.Wait()
 	l.closeHandles()
 	return nil
@@ -338,7 +328,7 @@ func (l *netlinkLinks) Close() error {
 
 func (l *netlinkLinks) closeHandles() {
 	l.handle.Close()
-	l.ns.Close()
+	l.events.close()
 	if l.ethFD >= 0 {
 		unix.Close(l.ethFD)
 	}

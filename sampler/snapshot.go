@@ -14,8 +14,12 @@ type Snapshot struct {
 	Overruns uint64
 	// Errors counts failed readings per operation (OpStats, OpQdisc,
 	// OpLinks).
-	Errors  [numOps]uint64
-	Devices []DeviceSnapshot
+	Errors [numOps]uint64
+	// LinkEvents are the link source's event counters; FollowsLinks says
+	// the source follows kernel link events at all (the netlink one).
+	LinkEvents   LinkEventStats
+	FollowsLinks bool
+	Devices      []DeviceSnapshot
 	Qdiscs  []QdiscSnapshot
 }
 
@@ -57,11 +61,21 @@ type LinkErrorCounter interface {
 	Errors() uint64
 }
 
+// LinkEventCounter is implemented by link sources that follow the
+// kernel's link events.
+type LinkEventCounter interface {
+	LinkEventStats() LinkEventStats
+}
+
 // Snapshot copies the sampler's state into dst, reusing dst's slices.
 func (s *Sampler) Snapshot(dst *Snapshot) {
 	var linkErrs uint64
 	if lc, ok := s.cfg.Links.(LinkErrorCounter); ok {
 		linkErrs = lc.Errors()
+	}
+	dst.LinkEvents, dst.FollowsLinks = LinkEventStats{}, false
+	if lc, ok := s.cfg.Links.(LinkEventCounter); ok {
+		dst.LinkEvents, dst.FollowsLinks = lc.LinkEventStats(), true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
