@@ -20,7 +20,7 @@ type Snapshot struct {
 	LinkEvents   LinkEventStats
 	FollowsLinks bool
 	Devices      []DeviceSnapshot
-	Qdiscs  []QdiscSnapshot
+	Qdiscs       []QdiscSnapshot
 }
 
 // DeviceSnapshot is one device's state. Arrays are indexed by Direction
