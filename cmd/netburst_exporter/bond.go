@@ -70,9 +70,11 @@ func (f *bondFeature) start(env *exporterEnv) (func(context.Context) error, erro
 		return t, nil
 	}
 	return func(ctx context.Context) error {
-		events, err := bond.LinkEvents(ctx)
-		if err != nil {
-			logger.Warn("no link events: bond topology refreshed periodically only", "err", err, "interval", f.refresh)
+		// The sampler's link-event subscription is the process's only one.
+		events, release := env.watchLinks()
+		defer release()
+		if events == nil {
+			logger.Warn("no link events (the link table is not read from netlink): bond topology refreshed periodically only", "interval", f.refresh)
 		}
 		if err := m.Refresh(ctx, f.refresh, read, events); !errors.Is(err, context.Canceled) {
 			return err

@@ -14,20 +14,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A link created in the namespace signals LinkEvents, and Refresh re-reads
-// the topology on it (here a fixture naming the new link as a slave).
-func TestLinkEventsRefresh(t *testing.T) {
-	ns := nstest.New(t)
+// Refresh re-reads the topology on a change signal (the exporter passes
+// the sampler's link-event signal; sampler's tests hold that a link event
+// signals), here a fixture naming the new link as a slave.
+func TestRefreshOnChangeSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var events <-chan struct{}
-	if err := ns.Do(func() error {
-		var err error
-		events, err = LinkEvents(ctx)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	events := make(chan struct{}, 1)
 	m, _ := NewMonitor(MonitorConfig{})
 	reads := make(chan struct{}, 16)
 	read := func() (*Topology, error) {
@@ -37,11 +30,11 @@ func TestLinkEventsRefresh(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- m.Refresh(ctx, time.Hour, read, events) }()
 	<-reads // the initial read
-	ns.MustRun(t, "ip", "link", "add", "name", "nbd0", "type", "veth", "peer", "name", "nbd1")
+	events <- struct{}{}
 	select {
 	case <-reads:
 	case <-time.After(5 * time.Second):
-		t.Fatal("no re-read within 5 s of a link being added")
+		t.Fatal("no re-read within 5 s of a change signal")
 	}
 	cancel()
 	<-done
