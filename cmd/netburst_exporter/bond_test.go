@@ -78,7 +78,7 @@ func TestBondMetrics(t *testing.T) {
 	if v := value(`netburst_bond_slave_saturated_intervals_total{bond="bond0",device="s1",direction="transmit"}`); v != 0 {
 		t.Errorf("s1 saturated intervals %v, want 0", v)
 	}
-	if !bytes.Contains(logs.Bytes(), []byte("ghost0")) {
+	if !strings.Contains(logs.String(), "ghost0") {
 		t.Errorf("the missing slave is not logged:\n%s", logs.String())
 	}
 }

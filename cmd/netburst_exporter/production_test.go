@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netburst/netburst/internal/nstest"
+)
+
+// readableByAll opens dir and the directories above it (up to the system's
+// temporary directory) to every user: t.TempDir makes its top directory
+// 0700, and the unprivileged exporter must read the fixtures below it.
+func readableByAll(t *testing.T, dir string) {
+	t.Helper()
+	top := filepath.Clean(os.TempDir())
+	for d := filepath.Clean(dir); d != top && d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// families returns the metric families of a text scrape, by name.
+func families(scrape string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(scrape))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" && strings.HasPrefix(f[2], "netburst_") {
+			out = append(out, f[2])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// series returns the lines of a scrape whose metric name matches re,
+// without their values.
+func series(scrape string, re *regexp.Regexp) []string {
+	var out []string
+	for _, line := range strings.Split(scrape, "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name := line
+		if i := strings.IndexAny(line, "{ "); i >= 0 {
+			name = line[:i]
+		}
+		if re.MatchString(name) {
+			out = append(out, line[:strings.LastIndexByte(line, ' ')])
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// diffSets says what is in want and not in got, and the reverse.
+func diffSets(want, got []string) (missing, extra []string) {
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			missing = append(missing, w)
+		}
+	}
+	for _, g := range got {
+		if !slices.Contains(want, g) {
+			extra = append(extra, g)
+		}
+	}
+	return missing, extra
+}
+
+// attributes are the series whose labels and values come from what the
+// kernel says of the links and qdiscs: what a non-root exporter used to lose.
+var attributes = regexp.MustCompile(`^netburst_(interface_info|interface_speed_bytes|sampler_source_info|qdisc_drops_total|qdisc_backlog_bytes|bond_info|bond_slave_info)$`)
+
+// The exporter as deploy/ runs it (uid 65534, CAP_NET_RAW only) exports
+// the same metric families as root on the same testbed: a tbf qdisc, veths
+// with a speed, a sysfs-fixture bond over them, a probe target and a
+// capture; and the same link attributes and qdisc series. Without any
+// capability (no probe, no capture: those need CAP_NET_RAW) it still has
+// the whole sampler and the bonds.
+func TestProductionNonRootMatchesRoot(t *testing.T) {
+	host, peer := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, host, "s0", peer, "p0")
+	nstest.Veth(t, host, "s1", peer, "p1")
+	host.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "s0")
+	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "p0")
+	host.MustRun(t, "ip", "addr", "add", "198.18.0.5/30", "dev", "s1")
+	peer.MustRun(t, "ip", "addr", "add", "198.18.0.6/30", "dev", "p1")
+	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
+	host.MustRun(t, "tc", "qdisc", "add", "dev", "s1", "root", "htb", "default", "1")
+	fixture := nstest.BondFixture(t, []string{"s0", "s1"}, "40")
+	readableByAll(t, fixture)
+	full := []string{"--path.sysfs=" + fixture, "--probe.target=peer=198.18.0.2", "--probe.interval=200ms",
+		"--capture.device=s1", "--sampler.burst-threshold=0.5"}
+	root := startExporterWith(t, host, launch{port: 9917}, full...)
+	netRaw := startExporterWith(t, host, launch{port: 9918, as: asNetRaw}, full...)
+	bare := []string{"--path.sysfs=" + fixture}
+	rootBare := startExporterWith(t, host, launch{port: 9919}, bare...)
+	nobody := startExporterWith(t, host, launch{port: 9920, as: asNobody}, bare...)
+
+	// Traffic on both slaves, so that histograms, qdisc counters and the
+	// capture have something to show in every exporter.
+	var conns []net.Conn
+	if err := host.Do(func() error {
+		for _, dst := range []string{"198.18.0.2:9", "198.18.0.6:9"} {
+			c, err := net.Dial("udp4", dst)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	payload := make([]byte, 1000)
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); {
+		for _, c := range conns {
+			_, _ = c.Write(payload)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	time.Sleep(time.Second) // a reply to the prober, a qdisc reading after the traffic
+
+	scrape := func(e *exporter) string {
+		code, body := e.get(t, "/metrics")
+		if code != 200 {
+			t.Fatalf("/metrics: %d", code)
+		}
+		return body
+	}
+	for _, pair := range []struct {
+		name      string
+		want, got *exporter
+	}{
+		{"CAP_NET_RAW only, everything configured", root, netRaw},
+		{"no capability, sampler and bonds", rootBare, nobody},
+	} {
+		t.Run(pair.name, func(t *testing.T) {
+			want, got := scrape(pair.want), scrape(pair.got)
+			if missing, extra := diffSets(families(want), families(got)); len(missing)+len(extra) > 0 {
+				t.Errorf("metric families differ from root's:\n missing %v\n extra %v\nlogs:\n%s", missing, extra, pair.got.logs.String())
+			}
+			if missing, extra := diffSets(series(want, attributes), series(got, attributes)); len(missing)+len(extra) > 0 {
+				t.Errorf("link, qdisc and bond series differ from root's:\n missing %v\n extra %v", missing, extra)
+			}
+			for _, must := range []string{`netburst_sampler_source_info{source="netlink"}`, `netburst_interface_speed_bytes{device="s0"}`,
+				`netburst_interface_info{device="s0",kind="veth",master="",operstate="up"}`, `netburst_qdisc_drops_total{device="s0",kind="tbf"}`} {
+				if !slices.Contains(series(got, attributes), must) {
+					t.Errorf("%s lacks %s", pair.name, must)
+				}
+			}
+			if strings.Contains(pair.got.logs.String(), "level=WARN") {
+				t.Errorf("warnings in the unprivileged exporter's log:\n%s", pair.got.logs.String())
+			}
+		})
+	}
+}
