@@ -275,7 +275,8 @@ func TestBottleneck(t *testing.T) {
 
 // TestUnprivileged runs the prober as nobody without any capability: a
 // datagram socket works where ping_group_range allows it, and nothing does
-// where it does not.
+// where it does not: then each send fails with cause permission and
+// CannotProbe says the prober cannot work at all.
 func TestUnprivileged(t *testing.T) {
 	pa := newPath(t)
 	setpriv := nstest.RequireTool(t, "setpriv")
@@ -301,9 +302,9 @@ func TestUnprivileged(t *testing.T) {
 		target string
 		want   string
 	}{
-		{"datagram ipv4", true, addrB4, "raw=denied mode=datagram replies=5 source=kernel senderr=0"},
-		{"datagram ipv6", true, addrB6, "raw=denied mode=datagram replies=5 source=kernel senderr=0"},
-		{"not allowed", false, addrB4, "raw=denied mode= replies=0 source=none senderr=5"},
+		{"datagram ipv4", true, addrB4, "raw=denied mode=datagram replies=5 source=kernel senderr=0 cause= cannot=<nil>"},
+		{"datagram ipv6", true, addrB6, "raw=denied mode=datagram replies=5 source=kernel senderr=0 cause= cannot=<nil>"},
+		{"not allowed", false, addrB4, "raw=denied mode= replies=0 source=none senderr=5 cause=permission cannot=no permission to open ICMP sockets"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			setPingGroups(t, pa.a, tc.allow)
@@ -347,7 +348,13 @@ func TestUnprivilegedChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := p.Snapshot().Targets[0]
-	fmt.Printf("RESULT raw=%s mode=%s replies=%d source=%s senderr=%d\n", raw, ts.Mode, ts.Replies, ts.Source, ts.SendErrors)
+	cannot := "<nil>"
+	if err := p.CannotProbe(); errors.Is(err, ErrNoPermission) {
+		cannot = ErrNoPermission.Error()
+	} else if err != nil {
+		cannot = err.Error()
+	}
+	fmt.Printf("RESULT raw=%s mode=%s replies=%d source=%s senderr=%d cause=%s cannot=%s\n", raw, ts.Mode, ts.Replies, ts.Source, ts.SendErrors, ts.Failure.Cause, cannot)
 }
 
 func copyFile(from, to string) error {
