@@ -16,6 +16,10 @@ type CaptureDevice struct {
 	// by its memory bound; FreezeDropped lost from a spike window that did
 	// not fit its buffer.
 	Packets, KernelDrops, RingDropped, FreezeDropped uint64
+	// Up is false while the device's interface is gone (deleted, not yet
+	// re-created) or its socket failed; Reopens counts its returns.
+	Up      bool
+	Reopens uint64
 }
 
 // CapturePort is one of the top ports of a device's latest spike report.
@@ -79,6 +83,12 @@ var (
 	captureRingDropsDesc = prometheus.NewDesc(namespace+"_capture_ring_dropped_total",
 		"Frames pushed out of the pre-trigger ring by --capture.memory before they aged out, or lost from a spike window that did not fit.",
 		[]string{"device", "buffer"}, nil)
+	captureUpDesc = prometheus.NewDesc(namespace+"_capture_up",
+		"1 while the capture device captures its interface; 0 while the interface of that name is gone (or cannot be captured, or the socket failed) and the device waits for it to return.",
+		[]string{"device"}, nil)
+	captureReopensDesc = prometheus.NewDesc(namespace+"_capture_reopens_total",
+		"Times the capture device captured again after it was down: a re-created interface of the same name, as a rule.",
+		[]string{"device"}, nil)
 	captureFilesBytesDesc = prometheus.NewDesc(namespace+"_capture_files_bytes",
 		"Bytes of spike pcaps kept in --capture.dir.", nil, nil)
 	captureFileErrorsDesc = prometheus.NewDesc(namespace+"_capture_file_errors_total",
@@ -92,7 +102,7 @@ var (
 // Describe implements prometheus.Collector.
 func (c *Capture) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{captureSpikesDesc, captureLastSpikeDesc, captureLastPortDesc, capturePacketsDesc,
-		captureKernelDropsDesc, captureRingDropsDesc, captureFilesBytesDesc, captureFileErrorsDesc, captureSuppressedDesc, captureEventsDroppedDesc} {
+		captureKernelDropsDesc, captureRingDropsDesc, captureUpDesc, captureReopensDesc, captureFilesBytesDesc, captureFileErrorsDesc, captureSuppressedDesc, captureEventsDroppedDesc} {
 		ch <- d
 	}
 }
@@ -119,6 +129,12 @@ func (c *Capture) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(captureKernelDropsDesc, prometheus.CounterValue, float64(d.KernelDrops), d.Device)
 		ch <- prometheus.MustNewConstMetric(captureRingDropsDesc, prometheus.CounterValue, float64(d.RingDropped), d.Device, "ring")
 		ch <- prometheus.MustNewConstMetric(captureRingDropsDesc, prometheus.CounterValue, float64(d.FreezeDropped), d.Device, "window")
+		up := 0.0
+		if d.Up {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(captureUpDesc, prometheus.GaugeValue, up, d.Device)
+		ch <- prometheus.MustNewConstMetric(captureReopensDesc, prometheus.CounterValue, float64(d.Reopens), d.Device)
 	}
 	ch <- prometheus.MustNewConstMetric(captureFilesBytesDesc, prometheus.GaugeValue, float64(s.FilesBytes))
 	ch <- prometheus.MustNewConstMetric(captureFileErrorsDesc, prometheus.CounterValue, float64(s.FileErrors))

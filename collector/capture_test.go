@@ -13,7 +13,10 @@ func (f fakeCaptureSource) CaptureSnapshot() CaptureSnapshot { return CaptureSna
 
 func TestCaptureCollector(t *testing.T) {
 	src := fakeCaptureSource{
-		Devices:    []CaptureDevice{{Device: "eth0", Packets: 1000, KernelDrops: 3, RingDropped: 7, FreezeDropped: 1}},
+		Devices: []CaptureDevice{
+			{Device: "eth0", Packets: 1000, KernelDrops: 3, RingDropped: 7, FreezeDropped: 1, Up: true},
+			{Device: "vif7.0", Packets: 20, Up: false, Reopens: 2},
+		},
 		Spikes:     map[string]uint64{"rtt": 2, "burst": 1},
 		LastSpike:  map[string]time.Time{"rtt": time.Unix(1700000000, 500000000), "burst": time.Unix(1700000100, 0)},
 		FilesBytes: 4096, FileErrors: 1, Suppressed: 5, EventsDropped: 0,
@@ -34,13 +37,25 @@ netburst_last_spike_port_bytes{device="eth0",port="7000",protocol="tcp"} 123456
 # HELP netburst_capture_packets_total Frames the capture read from the kernel.
 # TYPE netburst_capture_packets_total counter
 netburst_capture_packets_total{device="eth0"} 1000
+netburst_capture_packets_total{device="vif7.0"} 20
 # HELP netburst_capture_kernel_drops_total Frames the kernel dropped because the capture socket's ring was full.
 # TYPE netburst_capture_kernel_drops_total counter
 netburst_capture_kernel_drops_total{device="eth0"} 3
+netburst_capture_kernel_drops_total{device="vif7.0"} 0
 # HELP netburst_capture_ring_dropped_total Frames pushed out of the pre-trigger ring by --capture.memory before they aged out, or lost from a spike window that did not fit.
 # TYPE netburst_capture_ring_dropped_total counter
 netburst_capture_ring_dropped_total{buffer="ring",device="eth0"} 7
 netburst_capture_ring_dropped_total{buffer="window",device="eth0"} 1
+netburst_capture_ring_dropped_total{buffer="ring",device="vif7.0"} 0
+netburst_capture_ring_dropped_total{buffer="window",device="vif7.0"} 0
+# HELP netburst_capture_up 1 while the capture device captures its interface; 0 while the interface of that name is gone (or cannot be captured, or the socket failed) and the device waits for it to return.
+# TYPE netburst_capture_up gauge
+netburst_capture_up{device="eth0"} 1
+netburst_capture_up{device="vif7.0"} 0
+# HELP netburst_capture_reopens_total Times the capture device captured again after it was down: a re-created interface of the same name, as a rule.
+# TYPE netburst_capture_reopens_total counter
+netburst_capture_reopens_total{device="eth0"} 0
+netburst_capture_reopens_total{device="vif7.0"} 2
 # HELP netburst_capture_files_bytes Bytes of spike pcaps kept in --capture.dir.
 # TYPE netburst_capture_files_bytes gauge
 netburst_capture_files_bytes 4096

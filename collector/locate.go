@@ -14,14 +14,31 @@ type LocateStatsSource interface {
 	Stats() locate.LiveStats
 }
 
+// LocatePoint is the capture state of one live locate point.
+type LocatePoint struct {
+	// Point is the interface name.
+	Point string
+	// Up is false while the point's interface is gone (deleted, not yet
+	// re-created) and its capture waits for it; Reopens counts returns.
+	Up      bool
+	Reopens uint64
+}
+
+// LocatePointSource gives the points' capture state at scrape time (the
+// exporter reads its capture devices).
+type LocatePointSource interface {
+	LocatePoints() []LocatePoint
+}
+
 // Locate exports live locate: each echo packet's one-way delay across each
 // segment between this host's capture points, as a histogram, and the
 // matcher's counters. It is the locate.Observer of a locate.Live (fed on
 // the capture goroutines) and a prometheus.Collector.
 type Locate struct {
-	delay *prometheus.HistogramVec
-	lost  *prometheus.CounterVec
-	src   LocateStatsSource
+	delay  *prometheus.HistogramVec
+	lost   *prometheus.CounterVec
+	src    LocateStatsSource
+	points LocatePointSource
 }
 
 var (
@@ -31,6 +48,8 @@ var (
 	descLocDup     = prometheus.NewDesc(namespace+"_locate_duplicate_packets_total", "Echo packets seen twice at one capture point, ignored.", nil, nil)
 	descLocNeg     = prometheus.NewDesc(namespace+"_locate_negative_delays_total", "One-way delays below zero (two interfaces stamping one packet slightly out of order), observed as zero.", nil, nil)
 	descLocSpikes  = prometheus.NewDesc(namespace+"_locate_spikes_total", "Segment spike events raised (rate-limited per segment and direction).", nil, nil)
+	descLocUp      = prometheus.NewDesc(namespace+"_locate_point_up", "1 while the live locate point's interface is captured; 0 while the interface of that name is gone and the point waits for it to return (its echoes are missing meanwhile).", []string{"point"}, nil)
+	descLocReopens = prometheus.NewDesc(namespace+"_locate_point_reopens_total", "Times the live locate point captured again after it was down: a re-created interface of the same name, as a rule.", []string{"point"}, nil)
 )
 
 // NewLocate returns the live locate collector.
@@ -54,6 +73,9 @@ func NewLocate() *Locate {
 // SetSource sets where Collect reads the matcher's counters.
 func (c *Locate) SetSource(src LocateStatsSource) { c.src = src }
 
+// SetPointSource sets where Collect reads the points' capture state.
+func (c *Locate) SetPointSource(src LocatePointSource) { c.points = src }
+
 // ObserveSegment implements locate.Observer.
 func (c *Locate) ObserveSegment(from, to string, dir locate.Direction, d time.Duration) {
 	c.delay.WithLabelValues(from, to, string(dir)).Observe(d.Seconds())
@@ -68,7 +90,7 @@ func (c *Locate) ObserveLoss(from, to string, dir locate.Direction) {
 func (c *Locate) Describe(ch chan<- *prometheus.Desc) {
 	c.delay.Describe(ch)
 	c.lost.Describe(ch)
-	for _, d := range []*prometheus.Desc{descLocEchoes, descLocPending, descLocDup, descLocNeg, descLocSpikes} {
+	for _, d := range []*prometheus.Desc{descLocEchoes, descLocPending, descLocDup, descLocNeg, descLocSpikes, descLocUp, descLocReopens} {
 		ch <- d
 	}
 }
@@ -77,6 +99,16 @@ func (c *Locate) Describe(ch chan<- *prometheus.Desc) {
 func (c *Locate) Collect(ch chan<- prometheus.Metric) {
 	c.delay.Collect(ch)
 	c.lost.Collect(ch)
+	if c.points != nil {
+		for _, p := range c.points.LocatePoints() {
+			up := 0.0
+			if p.Up {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descLocUp, prometheus.GaugeValue, up, p.Point)
+			ch <- prometheus.MustNewConstMetric(descLocReopens, prometheus.CounterValue, float64(p.Reopens), p.Point)
+		}
+	}
 	if c.src == nil {
 		return
 	}

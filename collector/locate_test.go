@@ -19,6 +19,7 @@ func TestLocateCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.SetSource(live)
+	c.SetPointSource(fakePoints{{Point: "vif1", Up: false, Reopens: 3}, {Point: "eth0", Up: true}})
 	t0 := time.Unix(1000, 0)
 	src, dst := netip.MustParseAddr("198.18.1.2"), netip.MustParseAddr("198.18.4.2")
 	add := func(p int, us int, seq uint16, reply bool) {
@@ -86,12 +87,20 @@ func TestLocateCollector(t *testing.T) {
 		"netburst_locate_negative_delays_total":                         0,
 		"netburst_locate_duplicate_packets_total":                       0,
 		"netburst_locate_spikes_total":                                  0,
+		"netburst_locate_point_up point=vif1":                           0,
+		"netburst_locate_point_up point=eth0":                           1,
+		"netburst_locate_point_reopens_total point=vif1":                3,
+		"netburst_locate_point_reopens_total point=eth0":                0,
 	} {
 		if got, ok := series[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
 		}
 	}
-	if len(series) != 8 {
-		t.Errorf("series %v, want exactly the 8 above", series)
+	if len(series) != 12 {
+		t.Errorf("series %v, want exactly the 12 above", series)
 	}
 }
+
+type fakePoints []LocatePoint
+
+func (f fakePoints) LocatePoints() []LocatePoint { return f }

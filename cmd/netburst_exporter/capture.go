@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"time"
 
@@ -42,7 +41,7 @@ type captureFeature struct {
 func newCaptureFeature(app *kingpin.Application) feature {
 	f := &captureFeature{}
 	app.Flag("capture.device", "Interface to capture headers on, for spike reports (repeatable; none: no capture).").StringsVar(&f.devices)
-	app.Flag("capture.dir", "Directory for spike pcaps (mode 0600); empty writes none, reports are still kept in memory.").Default("").StringVar(&f.dir)
+	app.Flag("capture.dir", "Directory for spike pcaps (mode 0600), created (0700) if missing; one the exporter cannot write to fails the start. Empty writes none, reports are still kept in memory.").Default("").StringVar(&f.dir)
 	app.Flag("capture.pre", "History kept before a spike.").Default("2s").SetValue(&durationValue{"capture.pre", &f.pre})
 	app.Flag("capture.post", "Time captured after a spike.").Default("1s").SetValue(&durationValue{"capture.post", &f.post})
 	app.Flag("capture.memory", "Memory for all devices' capture rings and spike windows; the oldest frames go first (counted).").Default("64MiB").BytesVar(&f.memory)
@@ -85,27 +84,43 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 		}
 	}
 	if f.dir != "" {
-		if err := os.MkdirAll(f.dir, 0o700); err != nil {
-			// Not fatal: each spike's write failure is counted and reported.
-			env.logger.Warn("capture directory unusable; spike pcaps will fail until it is", "dir", f.dir, "err", err)
+		// A directory that cannot take a pcap would lose every spike's
+		// file: a runtime failure at start (exit 1), not a warning.
+		if err := capture.PrepareDir(f.dir); err != nil {
+			return nil, fmt.Errorf("--capture.dir=%s: %w", f.dir, err)
 		}
 	}
-	var devs []capture.Device
+	var devFilter capture.FilterFunc
+	if filter != nil {
+		devFilter = func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+			return filter.Program(lt, snaplen, f.ipOnly)
+		}
+	}
+	var (
+		devs     []capture.Device
+		releases []func()
+	)
+	// Each device re-opens itself when its interface is re-created; the
+	// link-change signal (one per device: a receive consumes it) makes
+	// that immediate instead of within a second.
+	releaseAll := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
 	closeAll := func() {
 		for _, d := range devs {
 			d.Source.Close()
 		}
+		releaseAll()
 	}
 	for _, name := range f.devices {
-		var d capture.Device
-		var err error
-		if filter != nil {
-			d, err = capture.OpenDeviceFiltered(name, f.snaplen, func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
-				return filter.Program(lt, snaplen, f.ipOnly)
-			}, 0, 0)
-		} else {
-			d, err = capture.OpenDevice(name, f.snaplen, f.ipOnly, 0, 0)
-		}
+		changes, release := env.watchLinks()
+		releases = append(releases, release)
+		d, err := capture.Open(capture.DeviceConfig{
+			Name: name, Snaplen: f.snaplen, Filter: devFilter, IPOnly: f.ipOnly,
+			Changes: changes, Logger: env.logger,
+		})
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("--capture.device=%s: %w", name, err)
@@ -116,6 +131,7 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 		Pre: f.pre, Post: f.post, Memory: int64(f.memory), Snaplen: f.snaplen,
 		Dir: f.dir, MaxFiles: f.maxFiles, MaxBytes: int64(f.maxBytes),
 		TopK: f.topK, MaxReports: f.reports, MinInterval: f.minInterval,
+		Logger: env.logger,
 	}, devs)
 	if err != nil {
 		closeAll()
@@ -126,7 +142,10 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 	env.mux.HandleFunc(spikesPath, func(w http.ResponseWriter, r *http.Request) { serveSpikes(w, r, c.Reports()) })
 	env.links = append(env.links, web.LandingLinks{Address: spikesPath, Text: "Spike reports (JSON)"})
 	env.logger.Info("spike capture started", "devices", f.devices, "dir", f.dir, "pre", f.pre, "post", f.post, "memory", f.memory, "snaplen", f.snaplen, "filter", f.filter)
-	return c.Run, nil
+	return func(ctx context.Context) error {
+		defer releaseAll()
+		return c.Run(ctx)
+	}, nil
 }
 
 // serveSpikes writes the reports, newest first, as a JSON list.
@@ -164,7 +183,8 @@ func (s captureSnapshotter) CaptureSnapshot() collector.CaptureSnapshot {
 	}
 	for _, d := range st.Devices {
 		out.Devices = append(out.Devices, collector.CaptureDevice{Device: d.Device, Packets: d.Packets,
-			KernelDrops: d.KernelDrops, RingDropped: d.RingDropped, FreezeDropped: d.FreezeDropped})
+			KernelDrops: d.KernelDrops, RingDropped: d.RingDropped, FreezeDropped: d.FreezeDropped,
+			Up: d.Up, Reopens: d.Reopens})
 	}
 	// The latest report of each device gives its top ports.
 	reports := s.c.Reports()

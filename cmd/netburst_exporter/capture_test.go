@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -272,4 +274,45 @@ func TestCaptureRTTSpikeThroughTbf(t *testing.T) {
 		t.Errorf("tcp/7000: report %d bytes, tshark %d bytes in %s", rep.Ports[0].Bytes, sum, rep.File)
 	}
 	t.Logf("rtt spike at %v (value %.3fs): tcp/7000 %d bytes (tshark %d), %d frames from %v", rep.Time, rep.Value, rep.Ports[0].Bytes, sum, rep.Packets, rep.Start)
+}
+
+// TestCaptureDirUnusable: a --capture.dir that cannot be created (below a
+// regular file) or written (read-only to the exporter's user, here nobody
+// with CAP_NET_RAW, since root ignores permissions) fails the start with
+// one line naming the flag, the directory and the error: exit status 1.
+func TestCaptureDirUnusable(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	below := filepath.Join(file, "pcaps")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--capture.device=lo", "--capture.dir=" + below, "--web.listen-address=127.0.0.1:0"}, &stdout, &stderr)
+	msg := stderr.String()
+	if code != 1 || !strings.HasPrefix(msg, "netburst_exporter: error: --capture.dir="+below+": ") || !strings.Contains(msg, "not a directory") ||
+		strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+		t.Errorf("below a regular file: exit %d, stderr %q; want 1 and one line", code, msg)
+	}
+
+	ns := nstest.New(t)
+	base, bin := nobodyDir(t)
+	ro := filepath.Join(base, "ro")
+	if err := os.Mkdir(ro, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	argv := append(append([]string{"netns", "exec", ns.Name}, nobodyPrefix...),
+		bin, "--capture.device=lo", "--capture.dir="+ro, "--web.listen-address=127.0.0.1:0", "--log.level=error")
+	cmd := exec.Command("ip", argv...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var exit *exec.ExitError
+	msg = out.String()
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.HasPrefix(msg, "netburst_exporter: error: --capture.dir="+ro+": not writable: ") ||
+		!strings.Contains(msg, "permission denied") || strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+		t.Errorf("read-only directory as nobody: %v, output %q; want exit 1 and one line", err, msg)
+	}
+	if entries, _ := os.ReadDir(ro); len(entries) != 0 {
+		t.Errorf("files left in the read-only directory: %v", entries)
+	}
 }

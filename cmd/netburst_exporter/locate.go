@@ -58,22 +58,38 @@ func (f *locateFeature) start(env *exporterEnv) (func(context.Context) error, er
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--locate.points=%s: %w", f.points, err)}
 	}
-	var devs []capture.Device
+	logger := env.logger.With("feature", "locate")
+	var (
+		devs     []capture.Device
+		releases []func()
+	)
+	releaseAll := func() {
+		for _, r := range releases {
+			r()
+		}
+	}
 	for _, name := range names {
-		d, err := openEchoDevice(name, echoSnaplen)
+		// A point whose interface is re-created (a VM's vif) re-opens
+		// itself; the link-change signal, one per point, makes it
+		// immediate.
+		changes, release := env.watchLinks()
+		releases = append(releases, release)
+		d, err := openEchoDevice(name, echoSnaplen, changes, logger)
 		if err != nil {
 			for _, d := range devs {
 				d.Source.Close()
 			}
+			releaseAll()
 			return nil, fmt.Errorf("--locate.points: %w", err)
 		}
 		devs = append(devs, d)
 	}
 	c.SetSource(live)
+	c.SetPointSource(locatePoints(devs))
 	env.registry.MustRegister(c)
-	logger := env.logger.With("feature", "locate")
 	logger.Info("live locate started", "points", names, "spike_threshold", f.threshold, "max_age", f.maxAge)
 	return func(ctx context.Context) error {
+		defer releaseAll()
 		var wg sync.WaitGroup
 		for i, d := range devs {
 			wg.Add(1)
@@ -101,9 +117,22 @@ func (f *locateFeature) start(env *exporterEnv) (func(context.Context) error, er
 	}, nil
 }
 
+// locatePoints gives the collector the points' capture state.
+type locatePoints []capture.Device
+
+func (p locatePoints) LocatePoints() []collector.LocatePoint {
+	out := make([]collector.LocatePoint, 0, len(p))
+	for _, d := range p {
+		st := d.State()
+		out = append(out, collector.LocatePoint{Point: d.Name, Up: st.Up, Reopens: st.Reopens})
+	}
+	return out
+}
+
 // readEchoes feeds the echoes captured on d (point i) to live until ctx
-// ends. A failing read (the interface vanished) is logged once and retried
-// every second.
+// ends. A vanished interface is the device's to report and follow (it
+// re-opens when the interface returns); any other failing read is logged
+// once and retried every second.
 func readEchoes(ctx context.Context, i int, d capture.Device, live *locate.Live, logger *slog.Logger) {
 	dec, err := capture.NewDecoder(d.LinkType)
 	if err != nil {
@@ -114,7 +143,7 @@ func readEchoes(ctx context.Context, i int, d capture.Device, live *locate.Live,
 	failing := false
 	for ctx.Err() == nil {
 		data, ci, err := d.Source.ZeroCopyReadPacketData()
-		if errors.Is(err, capture.ErrTimeout) {
+		if errors.Is(err, capture.ErrTimeout) || errors.Is(err, capture.ErrInterfaceDown) {
 			continue
 		}
 		if err != nil {
