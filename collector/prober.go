@@ -45,6 +45,7 @@ var (
 	descProbePeak      = prometheus.NewDesc(namespace+"_probe_peak_rtt_seconds", "Largest RTT in the trailing window (absent when no reply came in it).", []string{"target", "window"}, nil)
 	descProbeTSSource  = prometheus.NewDesc(namespace+"_probe_timestamp_source_info", "Where the latest RTT's timestamps came from: kernel (SO_TIMESTAMPING transmit and SO_TIMESTAMPNS receive stamps), kernel_rx (userspace send time), userspace, or none yet; always 1.", []string{"target", "source"}, nil)
 	descProbeTarget    = prometheus.NewDesc(namespace+"_probe_target_info", "A probe target: its configured host, the address probed (empty while unresolved) and the socket mode; always 1.", []string{"target", "host", "address", "mode"}, nil)
+	descProbeFailing   = prometheus.NewDesc(namespace+"_probe_send_failing", "1 while the target's latest send attempt failed, with its cause: permission (no ICMP socket can be opened), prohibited (a prohibit route or firewall rule), no_route, no_device (its interface is gone), network_down, message_size or other; absent while it sends.", []string{"target", "cause"}, nil)
 	descProbeForeign   = prometheus.NewDesc(namespace+"_probe_foreign_replies_total", "Echo replies with another echo id or run token: other processes' pings, replies to an earlier run.", nil, nil)
 	descProbeUnmatched = prometheus.NewDesc(namespace+"_probe_unmatched_replies_total", "Replies with our id and token that match no probe (unknown target, wrong source address, never-sent sequence).", nil, nil)
 	descProbeMalformed = prometheus.NewDesc(namespace+"_probe_malformed_packets_total", "ICMP packets the reply parser rejected (truncated, not an echo reply or an error about one).", nil, nil)
@@ -99,7 +100,7 @@ func (c *Prober) Describe(ch chan<- *prometheus.Desc) {
 	c.rtt.Describe(ch)
 	for _, d := range []*prometheus.Desc{descProbeSent, descProbeReplies, descProbeLost, descProbeLate, descProbeDups, descProbeReordered,
 		descProbeSendErrs, descProbeICMPErrs, descProbeResolve, descProbeSpikes, descProbeJitter, descProbeInFlight, descProbePeak,
-		descProbeTSSource, descProbeTarget, descProbeForeign, descProbeUnmatched, descProbeMalformed} {
+		descProbeTSSource, descProbeTarget, descProbeFailing, descProbeForeign, descProbeUnmatched, descProbeMalformed} {
 		ch <- d
 	}
 }
@@ -136,6 +137,9 @@ func (c *Prober) Collect(ch chan<- prometheus.Metric) {
 			addr = t.Addr.String()
 		}
 		ch <- prometheus.MustNewConstMetric(descProbeTarget, prometheus.GaugeValue, 1, t.Name, t.Host, addr, string(t.Mode))
+		if t.Failure.Cause != "" {
+			ch <- prometheus.MustNewConstMetric(descProbeFailing, prometheus.GaugeValue, 1, t.Name, string(t.Failure.Cause))
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(descProbeForeign, prometheus.CounterValue, float64(s.Foreign))
 	ch <- prometheus.MustNewConstMetric(descProbeUnmatched, prometheus.CounterValue, float64(s.Unmatched))

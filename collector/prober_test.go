@@ -23,6 +23,9 @@ func TestProberCollector(t *testing.T) {
 			Sent: 10, Replies: 7, Lost: 3, Late: 1, Duplicates: 2, Reordered: 1, SendErrors: 1, ICMPErrors: 4, ResolveErrors: 5, Spikes: 6,
 			InFlight: 1, Jitter: 250 * time.Microsecond, Peaks: [3]time.Duration{0, 120 * time.Millisecond, 120 * time.Millisecond},
 			Source: prober.SourceKernel, Mode: prober.ModeDatagram,
+		}, {
+			Name: "vif", Host: "198.18.0.9", Addr: netip.MustParseAddr("198.18.0.9"), Sent: 3, Lost: 3, SendErrors: 3,
+			Source: prober.SourceNone, Failure: prober.SendFailure{Cause: prober.CauseNoDevice, Error: "send echo to 198.18.0.9: no such device"},
 		}},
 		Foreign: 11, Unmatched: 12, Malformed: 13,
 	}})
@@ -67,6 +70,7 @@ func TestProberCollector(t *testing.T) {
 		"netburst_probe_foreign_replies_total{}":                                                 11,
 		"netburst_probe_unmatched_replies_total{}":                                               12,
 		"netburst_probe_malformed_packets_total{}":                                               13,
+		"netburst_probe_send_failing{cause=no_device,target=vif}":                                1,
 	} {
 		if g, ok := got[series]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", series, g, ok, v)
@@ -74,6 +78,11 @@ func TestProberCollector(t *testing.T) {
 	}
 	if _, ok := got["netburst_probe_peak_rtt_seconds{target=gw,window=1s}"]; ok {
 		t.Errorf("a 1s peak exported though no reply came in the window")
+	}
+	for series := range got {
+		if strings.HasPrefix(series, "netburst_probe_send_failing{") && series != "netburst_probe_send_failing{cause=no_device,target=vif}" {
+			t.Errorf("%s exported; only vif's latest send failed", series)
+		}
 	}
 	for _, mf := range mfs {
 		if mf.GetName() != "netburst_probe_rtt_seconds" {
