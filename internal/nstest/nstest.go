@@ -112,6 +112,18 @@ func (n *NS) MustRun(t testing.TB, args ...string) string {
 	return string(out)
 }
 
+// Batch runs ip commands (one per line, without the leading "ip", as
+// "ip -batch" reads them) inside the namespace in one process: a thousand
+// links are created in a second this way.
+func (n *NS) Batch(t testing.TB, lines []string) {
+	t.Helper()
+	cmd := exec.Command("ip", "-n", n.Name, "-batch", "-")
+	cmd.Stdin = strings.NewReader(strings.Join(lines, "\n") + "\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("in %s: ip -batch: %v: %s", n.Name, err, out)
+	}
+}
+
 // Start runs a command inside the namespace in the background. It is killed
 // and reaped by t.Cleanup if it is still running then.
 func (n *NS) Start(t testing.TB, args ...string) *exec.Cmd {
