@@ -193,7 +193,9 @@ func TestProductionChurn(t *testing.T) {
 	}
 	// OpenStack-like port pairs fill the namespace to 1,001 interfaces.
 	const nPairs = 490
-	pair := func(n int) (string, string) { return fmt.Sprintf("qvo%08x-%02x", n, n%256), fmt.Sprintf("qvb%08x-%02x", n, n%256) }
+	pair := func(n int) (string, string) {
+		return fmt.Sprintf("qvo%08x-%02x", n, n%256), fmt.Sprintf("qvb%08x-%02x", n, n%256)
+	}
 	for n := range nPairs {
 		a, b := pair(n)
 		batch = append(batch, fmt.Sprintf("link add %s type veth peer name %s", a, b), "link set "+a+" up", "link set "+b+" up")
