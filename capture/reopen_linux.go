@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/netburst/netburst/internal/ratelog"
@@ -129,6 +130,11 @@ func (t *tpacket) waitFailed(err error) error {
 	return err
 }
 
+// dropAll is the filter of a device that is down: a socket still hooked to
+// an interface that lost the name (renamed) must not fill the ring with its
+// frames. reopen attaches the real filter before it binds.
+var dropAll = []bpf.RawInstruction{{Op: 0x06}} // ret #0
+
 // goDown marks the device down for cause and logs it (one line per device
 // a minute at most: a flapping interface does not flood the log).
 func (t *tpacket) goDown(cause string) {
@@ -136,6 +142,9 @@ func (t *tpacket) goDown(cause string) {
 	t.state.down(cause, time.Now())
 	t.loggedDown = t.log.Log(slog.LevelWarn, "down "+t.name, "capture device down; it captures again when an interface of that name exists",
 		"device", t.name, "cause", cause)
+	if err := t.attach(dropAll); err != nil {
+		t.log.Log(slog.LevelWarn, "drop "+t.name, "capture device: cannot stop its socket's capture while down", "device", t.name, "err", err)
+	}
 }
 
 // whileDown is nextBlock's wait while the device is down: it re-opens the

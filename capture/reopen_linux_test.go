@@ -35,7 +35,7 @@ type churnRig struct {
 	regress string // the first kernel counter seen going backwards
 }
 
-func startChurn(t *testing.T, peer, name, subnet string, changes <-chan struct{}) *churnRig {
+func startChurn(t *testing.T, peer, name, subnet string, pre time.Duration, changes <-chan struct{}) *churnRig {
 	t.Helper()
 	r := &churnRig{t: t, a: nstest.New(t), b: nstest.New(t), logs: &syncLog{}, dir: t.TempDir(),
 		aAddr: subnet + ".1", bAddr: subnet + ".2"}
@@ -48,7 +48,7 @@ func startChurn(t *testing.T, peer, name, subnet string, changes <-chan struct{}
 	}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Config{Pre: 500 * time.Millisecond, Post: 300 * time.Millisecond, Dir: r.dir, MinInterval: time.Millisecond, Logger: logger}, []Device{r.dev})
+	c, err := New(Config{Pre: pre, Post: 300 * time.Millisecond, Dir: r.dir, MinInterval: time.Millisecond, Logger: logger}, []Device{r.dev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func (r *churnRig) waitState(what string, cond func(DeviceStats) bool) DeviceSta
 // pcap of the new frames.
 func TestLiveReopenConcurrent(t *testing.T) {
 	changes := make(chan struct{}, 1)
-	r := startChurn(t, "nbr0", "nbr1", "198.18.12", changes)
+	r := startChurn(t, "nbr0", "nbr1", "198.18.12", 500*time.Millisecond, changes)
 	oldIndex := r.index("nbr1")
 	r.sendUntil("7000", "frames before the deletion", func(st DeviceStats) bool { return st.Packets > 0 && st.KernelPackets > 0 })
 	if st := r.stats(); !st.Up || st.Reopens != 0 {
@@ -216,50 +216,11 @@ func TestLiveReopenConcurrent(t *testing.T) {
 		})
 	}()
 	r.waitState("frames to 7002", func(st DeviceStats) bool { return st.Packets > up.Packets+20 })
-	r.c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerBurst, Device: "nbr1"})
-	var rep Report
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if reps := r.c.Reports(); len(reps) > 0 {
-			rep = reps[0]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no report 10 s after the spike")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rep, inFile := r.spike("nbr1")
 	close(stop)
 	<-sent
-	if rep.File == "" {
-		t.Fatalf("no pcap: %s", rep.FileError)
-	}
-	f, err := OpenFile(rep.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var p Packet
-	to7002 := 0
-	for {
-		err := f.Next(&p)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if p.HasPorts && p.DstPort == 7002 {
-			to7002++
-		}
-	}
-	var in7002 uint64
-	for _, p := range rep.Ports {
-		if p.Protocol == "udp" && p.Port == 7002 {
-			in7002 = p.Packets
-		}
-	}
-	if to7002 == 0 || uint64(to7002) != in7002 {
-		t.Errorf("report after the re-creation: ports %+v; %d frames to udp/7002 in %s", rep.Ports, to7002, rep.File)
+	if inFile[7002] == 0 || inFile[7002] != portPackets(rep, 7002) {
+		t.Errorf("report after the re-creation: ports %+v; %d frames to udp/7002 in %s", rep.Ports, inFile[7002], rep.File)
 	}
 
 	r.mu.Lock()
@@ -285,11 +246,123 @@ func TestLiveReopenConcurrent(t *testing.T) {
 	t.Logf("re-opened after %v; %d frames read, kernel %d; report %d frames", up.Since.Sub(down.Since), r.stats().Packets, r.stats().KernelPackets, rep.Packets)
 }
 
+// spike freezes the window around now on dev and returns its report and
+// the frames per UDP destination port in its pcap.
+func (r *churnRig) spike(dev string) (Report, map[uint16]int) {
+	r.t.Helper()
+	n := len(r.c.Reports())
+	r.c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerBurst, Device: dev})
+	var rep Report
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if reps := r.c.Reports(); len(reps) > n {
+			rep = reps[n]
+			break
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatal("no report 10 s after the spike")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if rep.File == "" {
+		r.t.Fatalf("no pcap: %s", rep.FileError)
+	}
+	f, err := OpenFile(rep.File)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer f.Close()
+	ports := map[uint16]int{}
+	var p Packet
+	for {
+		err := f.Next(&p)
+		if errors.Is(err, io.EOF) {
+			return rep, ports
+		}
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if p.HasPorts && p.Protocol == 17 {
+			ports[p.DstPort]++
+		}
+	}
+}
+
+// portPackets returns the report's frames to a UDP port.
+func portPackets(rep Report, port uint16) int {
+	for _, p := range rep.Ports {
+		if p.Protocol == "udp" && p.Port == port {
+			return int(p.Packets)
+		}
+	}
+	return 0
+}
+
+// TestLiveRenameConcurrent renames the captured veth away (the kernel keeps
+// the socket hooked to it: same index) and later creates a new one of the
+// name: the device must go down at the rename and capture none of the
+// renamed interface's frames while down, then capture the new interface.
+// The spike window spans the whole test, so a frame of the renamed
+// interface in the ring would be in the report.
+func TestLiveRenameConcurrent(t *testing.T) {
+	r := startChurn(t, "nbn0", "nbn1", "198.18.18", 30*time.Second, nil)
+	r.sendUntil("7000", "frames before the rename", func(st DeviceStats) bool { return st.Packets > 0 })
+	r.b.MustRun(t, "ip", "link", "set", "dev", "nbn1", "down")
+	r.b.MustRun(t, "ip", "link", "set", "dev", "nbn1", "name", "nbn9")
+	r.b.MustRun(t, "ip", "link", "set", "dev", "nbn9", "up")
+	down := r.waitState("device down after the rename", func(st DeviceStats) bool { return !st.Up })
+	if !strings.Contains(down.Cause, "nbn1 is gone") {
+		t.Errorf("cause %q", down.Cause)
+	}
+	// Datagrams over the renamed interface, each received by b: they
+	// crossed it, and the packet socket still hooked to it.
+	var ln net.PacketConn
+	if err := r.b.Do(func() error {
+		var err error
+		ln, err = net.ListenPacket("udp4", r.bAddr+":7009")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const n = 20
+	if err := r.a.Do(func() error {
+		conn, err := net.Dial("udp4", r.bAddr+":7009")
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		buf := make([]byte, 100)
+		for i := 0; i < n; i++ {
+			if _, err := conn.Write(buf); err != nil {
+				return err
+			}
+			_ = ln.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, _, err := ln.ReadFrom(buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("traffic over the renamed interface: %v", err)
+	}
+	// A new interface takes the name (the pair's other end keeps its own).
+	nstest.Veth(t, r.a, "nbn2", r.b, "nbn1")
+	r.a.MustRun(t, "ip", "addr", "add", "198.18.19.1/24", "dev", "nbn2")
+	r.b.MustRun(t, "ip", "addr", "add", "198.18.19.2/24", "dev", "nbn1")
+	up := r.waitState("device up on the new nbn1", func(st DeviceStats) bool { return st.Up && st.Reopens == 1 })
+	r.aAddr, r.bAddr = "198.18.19.1", "198.18.19.2"
+	r.sendUntil("7001", "frames of the new nbn1", func(st DeviceStats) bool { return st.Packets > up.Packets })
+	rep, inFile := r.spike("nbn1")
+	if inFile[7009] != 0 || portPackets(rep, 7009) != 0 || inFile[7001] == 0 || inFile[7000] == 0 {
+		t.Errorf("frames in the window by port %v (want none to 7009, from the renamed interface); report ports %+v", inFile, rep.Ports)
+	}
+}
+
 // TestLiveDownUpConcurrent takes the captured veth down and up again: the
 // kernel keeps the socket hooked to the interface, so the device stays up
 // with no re-open and captures the frames after it came up.
 func TestLiveDownUpConcurrent(t *testing.T) {
-	r := startChurn(t, "nbd0", "nbd1", "198.18.13", nil)
+	r := startChurn(t, "nbd0", "nbd1", "198.18.13", 500*time.Millisecond, nil)
 	r.sendUntil("7000", "frames before the down", func(st DeviceStats) bool { return st.Packets > 0 })
 	r.b.MustRun(t, "ip", "link", "set", "dev", "nbd1", "down")
 	// The socket reports the interface going down once.
@@ -309,12 +382,12 @@ func TestLiveDownUpConcurrent(t *testing.T) {
 	}
 }
 
-// TestLiveReopenLinkType replaces the captured veth with a tun device of
+// TestLiveReopenLinkTypeConcurrent replaces the captured veth with a tun device of
 // the same name: its frames have no Ethernet header, so the device must
 // refuse it and stay down, saying why, and come back when a veth of that
 // name returns.
-func TestLiveReopenLinkType(t *testing.T) {
-	r := startChurn(t, "nbl0", "nbl1", "198.18.14", nil)
+func TestLiveReopenLinkTypeConcurrent(t *testing.T) {
+	r := startChurn(t, "nbl0", "nbl1", "198.18.14", 500*time.Millisecond, nil)
 	r.sendUntil("7000", "frames before the deletion", func(st DeviceStats) bool { return st.Packets > 0 })
 	r.b.MustRun(t, "ip", "link", "del", "dev", "nbl1")
 	r.waitState("device down after the deletion", func(st DeviceStats) bool { return !st.Up })
