@@ -28,7 +28,7 @@ test:
 	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
 	$(GO) test -count=1 -timeout 25m ./...
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m \
-		-run 'Race|Concurrent|NeverBlocks|TestLiveWindow|TestLiveMerge|TestLiveRing|TestMonitor|TestRefresh|TestAccountingFake|TestMatcher' \
+		-run 'Race|Concurrent|NeverBlocks|TestLiveWindow|TestLiveMerge|TestLiveRing|TestMonitor|TestRefresh|TestAccountingFake|TestMatcher|TestNetlinkLinks|TestWatchers' \
 		./collector ./capture ./locate ./bond ./prober ./sampler
 
 bench:
