@@ -270,7 +270,7 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	p, err := prober.New(prober.Config{
 		Interval: f.interval, Timeout: f.timeout, Mode: mode,
 		SpikeThreshold: f.spikeThreshold, SpikeFactor: f.spikeFactor,
-		Observer: metrics, Sink: env.spikes,
+		Observer: metrics, Sink: env.spikes, Logger: logger,
 	})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--probe.*: %w", err)}
@@ -280,6 +280,15 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	}
 	metrics.SetSource(p)
 	env.registry.MustRegister(metrics)
+	// Not ready only when the prober cannot work at all (no ICMP socket
+	// may be opened); one unreachable target or a vif between two VMs is
+	// the prober's business to report, not a reason to restart it.
+	env.readiness = append(env.readiness, func() error {
+		if err := p.CannotProbe(); err != nil {
+			return fmt.Errorf("prober: %w", err)
+		}
+		return nil
+	})
 	st := newReloadStatus(env.registry)
 	logger.Info("probing", "targets", len(ts), "interval", f.interval, "timeout", f.timeout, "mode", mode, "file_sd", files)
 
@@ -289,8 +298,12 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 		defer mu.Unlock()
 		ts, files, _, err := f.load()
 		if err == nil {
+			// SetTargets also has the prober re-check its device-bound
+			// sockets, and a reload re-checks them even when it failed:
+			// SIGHUP is what a user tries first when a vif came back.
 			err = p.SetTargets(ts)
 		}
+		p.LinkChanged()
 		if err != nil {
 			st.failed()
 			return fmt.Errorf("probe targets (%s): %w", why, err)
@@ -303,15 +316,40 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	env.reloaders = append(env.reloaders, func() error { return reload("reload") })
 	return func(ctx context.Context) error {
 		var wg sync.WaitGroup
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			f.watchFileSD(ctx, logger, reload)
+		}()
+		go func() {
+			defer wg.Done()
+			followLinks(ctx, env.watchLinks, p)
 		}()
 		err := p.Run(ctx)
 		wg.Wait()
 		return err
 	}, nil
+}
+
+// followLinks hands the sampler's link-change signal to the prober until
+// ctx ends, so that a target bound to a vif that was deleted and re-created
+// (a VM restarted: same name, new index) probes again within a probe
+// interval of its return. Without a link-event source (nil channel) the
+// prober finds a stale socket by its failed sends and retries on its own.
+func followLinks(ctx context.Context, watch func() (<-chan struct{}, func()), p interface{ LinkChanged() }) {
+	if watch == nil {
+		return
+	}
+	ch, release := watch()
+	defer release()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			p.LinkChanged()
+		}
+	}
 }
 
 // watchFileSD re-reads the targets when a file_sd file (or the set of
