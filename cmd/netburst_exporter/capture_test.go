@@ -295,22 +295,18 @@ func TestCaptureDirUnusable(t *testing.T) {
 	}
 
 	ns := nstest.New(t)
-	base, bin := nobodyDir(t)
-	ro := filepath.Join(base, "ro")
+	ro := filepath.Join(t.TempDir(), "ro")
 	if err := os.Mkdir(ro, 0o555); err != nil {
 		t.Fatal(err)
 	}
-	argv := append(append([]string{"netns", "exec", ns.Name}, nobodyPrefix...),
-		bin, "--capture.device=lo", "--capture.dir="+ro, "--web.listen-address=127.0.0.1:0", "--log.level=error")
-	cmd := exec.Command("ip", argv...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
+	readableByAll(t, ro)
+	e := startExporterWith(t, ns, launch{as: asNetRaw, noWait: true}, "--capture.device=lo", "--capture.dir="+ro, "--log.level=error")
+	err := e.cmd.Wait()
 	var exit *exec.ExitError
-	msg = out.String()
+	msg = e.logs.String()
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.HasPrefix(msg, "netburst_exporter: error: --capture.dir="+ro+": not writable: ") ||
 		!strings.Contains(msg, "permission denied") || strings.Count(strings.TrimSpace(msg), "\n") != 0 {
-		t.Errorf("read-only directory as nobody: %v, output %q; want exit 1 and one line", err, msg)
+		t.Errorf("read-only directory as uid 65534: %v, output %q; want exit 1 and one line", err, msg)
 	}
 	if entries, _ := os.ReadDir(ro); len(entries) != 0 {
 		t.Errorf("files left in the read-only directory: %v", entries)

@@ -30,8 +30,7 @@ func TestLocateChurnEndToEnd(t *testing.T) {
 	far.MustRun(t, "ip", "route", "add", "198.18.16.0/24", "via", "198.18.17.1")
 	hvA.MustRun(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 
-	_, bin := nobodyDir(t)
-	client, logs := startNobody(t, hvA, bin, "--locate.points=vif,eth0", "--sampler.device-include=^(vif|eth0)$")
+	e := startExporterWith(t, hvA, launch{as: asNetRaw}, "--locate.points=vif,eth0", "--sampler.device-include=^(vif|eth0)$")
 	const (
 		vifUp      = `netburst_locate_point_up{point="vif"}`
 		eth0Up     = `netburst_locate_point_up{point="eth0"}`
@@ -39,7 +38,7 @@ func TestLocateChurnEndToEnd(t *testing.T) {
 		complete   = `netburst_locate_echoes_total{outcome="complete"}`
 		requests   = `netburst_segment_delay_seconds_count{direction="request",from="vif",to="eth0"}`
 	)
-	waitMetric(t, client, logs, vifUp, "vif captured at start", func(v float64) bool { return v == 1 })
+	waitMetric(t, e, vifUp, "vif captured at start", func(v float64) bool { return v == 1 })
 	ping := func() {
 		t.Helper()
 		if _, err := vmA.Exec("ping", "-n", "-q", "-i", "0.05", "-c", "20", "-W", "2", "198.18.17.2"); err != nil {
@@ -47,24 +46,24 @@ func TestLocateChurnEndToEnd(t *testing.T) {
 		}
 	}
 	ping()
-	c0 := waitMetric(t, client, logs, complete, "echoes before the deletion", func(v float64) bool { return v > 0 })
+	c0 := waitMetric(t, e, complete, "echoes before the deletion", func(v float64) bool { return v > 0 })
 
 	hvA.MustRun(t, "ip", "link", "del", "dev", "vif")
-	waitMetric(t, client, logs, vifUp, "vif down after the deletion", func(v float64) bool { return v == 0 })
-	if v := waitMetric(t, client, logs, eth0Up, "eth0", func(float64) bool { return true }); v != 1 {
+	waitMetric(t, e, vifUp, "vif down after the deletion", func(v float64) bool { return v == 0 })
+	if v := waitMetric(t, e, eth0Up, "eth0", func(float64) bool { return true }); v != 1 {
 		t.Errorf("%s = %v while only the vif was deleted", eth0Up, v)
 	}
 	vif()
-	waitMetric(t, client, logs, vifUp, "vif captured after the re-creation", func(v float64) bool { return v == 1 })
-	if n := waitMetric(t, client, logs, vifReopens, "re-opens", func(float64) bool { return true }); n != 1 {
+	waitMetric(t, e, vifUp, "vif captured after the re-creation", func(v float64) bool { return v == 1 })
+	if n := waitMetric(t, e, vifReopens, "re-opens", func(float64) bool { return true }); n != 1 {
 		t.Errorf("%s = %v, want 1", vifReopens, n)
 	}
-	c1 := waitMetric(t, client, logs, complete, "echoes", func(float64) bool { return true })
-	r1 := waitMetric(t, client, logs, requests, "request delays", func(float64) bool { return true })
+	c1 := waitMetric(t, e, complete, "echoes", func(float64) bool { return true })
+	r1 := waitMetric(t, e, requests, "request delays", func(float64) bool { return true })
 	ping()
-	waitMetric(t, client, logs, complete, "echoes matched after the re-creation", func(v float64) bool { return v >= c1+20 })
-	waitMetric(t, client, logs, requests, "request delays across vif -> eth0 after the re-creation", func(v float64) bool { return v >= r1+20 })
-	if out := logs.String(); !strings.Contains(out, `msg="capture device down; it captures again when an interface of that name exists" feature=locate device=vif`) || !strings.Contains(out, `msg="capture device captures again" feature=locate device=vif`) {
+	waitMetric(t, e, complete, "echoes matched after the re-creation", func(v float64) bool { return v >= c1+20 })
+	waitMetric(t, e, requests, "request delays across vif -> eth0 after the re-creation", func(v float64) bool { return v >= r1+20 })
+	if out := e.logs.String(); !strings.Contains(out, `msg="capture device down; it captures again when an interface of that name exists" feature=locate device=vif`) || !strings.Contains(out, `msg="capture device captures again" feature=locate device=vif`) {
 		t.Errorf("logs lack the vif's down and up lines:\n%s", out)
 	}
 	t.Logf("echoes complete: %v before the deletion, %v at the re-creation", c0, c1)
