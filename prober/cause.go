@@ -100,7 +100,7 @@ func explain(c Cause, err error, dev string) string {
 		return "no route to host"
 	case CauseNoDevice:
 		if dev != "" {
-			return "interface " + dev + " is gone: probing resumes when a device of that name is back"
+			return "interface " + dev + " is gone"
 		}
 		return "no such device: the interface the probe names is gone"
 	case CauseNetworkDown:

@@ -121,6 +121,10 @@ func runPing(ctx context.Context, out io.Writer, f *pingFlags) error {
 	}
 	t.Host = addr.String()
 	if err := prober.CheckSocket(addr.Is6(), mode, t.Interface); err != nil {
+		// The exporter's words for the same failure: what to do first.
+		if a := prober.Advice(err, t.Interface); a != "" {
+			return fmt.Errorf("ping %s: %s (%w)", f.target, a, err)
+		}
 		return fmt.Errorf("ping %s: %w", f.target, err)
 	}
 	pr := &pingPrinter{out: out, csv: f.csv, min: time.Duration(math.MaxInt64)}

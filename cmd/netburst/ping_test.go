@@ -157,3 +157,17 @@ func TestFmtMS(t *testing.T) {
 		}
 	}
 }
+
+// A socket that cannot be opened fails at once, in the exporter's words:
+// an -I interface that does not exist is gone (nothing is sent: binding
+// the socket fails).
+func TestPingSocketErrors(t *testing.T) {
+	requirePing(t)
+	code, out, errs := runCmd(t, "ping", "-c", "1", "-I", "nbtnope0", "127.0.0.1")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q stdout %q", code, errs, out)
+	}
+	if !strings.Contains(errs, "ping 127.0.0.1: interface nbtnope0 is gone (bind ICMP socket to device \"nbtnope0\": no such device)") || strings.Count(strings.TrimSpace(errs), "\n") != 0 {
+		t.Errorf("stderr %q, want one line saying the interface is gone", errs)
+	}
+}
