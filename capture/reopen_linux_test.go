@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/net/bpf"
+
 	"github.com/netburst/netburst/internal/nstest"
 	"github.com/netburst/netburst/spike"
 )
@@ -35,7 +38,7 @@ type churnRig struct {
 	regress string // the first kernel counter seen going backwards
 }
 
-func startChurn(t *testing.T, peer, name, subnet string, pre time.Duration, changes <-chan struct{}) *churnRig {
+func startChurn(t *testing.T, peer, name, subnet string, pre time.Duration, changes <-chan struct{}, filter FilterFunc) *churnRig {
 	t.Helper()
 	r := &churnRig{t: t, a: nstest.New(t), b: nstest.New(t), logs: &syncLog{}, dir: t.TempDir(),
 		aAddr: subnet + ".1", bAddr: subnet + ".2"}
@@ -43,7 +46,7 @@ func startChurn(t *testing.T, peer, name, subnet string, pre time.Duration, chan
 	logger := slog.New(slog.NewTextHandler(r.logs, nil))
 	if err := r.b.Do(func() error {
 		var err error
-		r.dev, err = Open(DeviceConfig{Name: name, Snaplen: 128, Changes: changes, Logger: logger})
+		r.dev, err = Open(DeviceConfig{Name: name, Snaplen: 128, Filter: filter, Changes: changes, Logger: logger})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -163,7 +166,7 @@ func (r *churnRig) waitState(what string, cond func(DeviceStats) bool) DeviceSta
 // pcap of the new frames.
 func TestLiveReopenConcurrent(t *testing.T) {
 	changes := make(chan struct{}, 1)
-	r := startChurn(t, "nbr0", "nbr1", "198.18.12", 500*time.Millisecond, changes)
+	r := startChurn(t, "nbr0", "nbr1", "198.18.12", 500*time.Millisecond, changes, nil)
 	oldIndex := r.index("nbr1")
 	r.sendUntil("7000", "frames before the deletion", func(st DeviceStats) bool { return st.Packets > 0 && st.KernelPackets > 0 })
 	if st := r.stats(); !st.Up || st.Reopens != 0 {
@@ -302,9 +305,13 @@ func portPackets(rep Report, port uint16) int {
 // name: the device must go down at the rename and capture none of the
 // renamed interface's frames while down, then capture the new interface.
 // The spike window spans the whole test, so a frame of the renamed
-// interface in the ring would be in the report.
+// interface in the ring would be in the report. The device has no filter of
+// its own.
 func TestLiveRenameConcurrent(t *testing.T) {
-	r := startChurn(t, "nbn0", "nbn1", "198.18.18", 30*time.Second, nil)
+	// No kernel filter at all: the one that drops everything while the
+	// device is down must go at the re-open too.
+	noFilter := func(layers.LinkType, int) ([]bpf.RawInstruction, error) { return nil, nil }
+	r := startChurn(t, "nbn0", "nbn1", "198.18.18", 30*time.Second, nil, noFilter)
 	r.sendUntil("7000", "frames before the rename", func(st DeviceStats) bool { return st.Packets > 0 })
 	r.b.MustRun(t, "ip", "link", "set", "dev", "nbn1", "down")
 	r.b.MustRun(t, "ip", "link", "set", "dev", "nbn1", "name", "nbn9")
@@ -362,7 +369,7 @@ func TestLiveRenameConcurrent(t *testing.T) {
 // kernel keeps the socket hooked to the interface, so the device stays up
 // with no re-open and captures the frames after it came up.
 func TestLiveDownUpConcurrent(t *testing.T) {
-	r := startChurn(t, "nbd0", "nbd1", "198.18.13", 500*time.Millisecond, nil)
+	r := startChurn(t, "nbd0", "nbd1", "198.18.13", 500*time.Millisecond, nil, nil)
 	r.sendUntil("7000", "frames before the down", func(st DeviceStats) bool { return st.Packets > 0 })
 	r.b.MustRun(t, "ip", "link", "set", "dev", "nbd1", "down")
 	// The socket reports the interface going down once.
@@ -387,7 +394,7 @@ func TestLiveDownUpConcurrent(t *testing.T) {
 // refuse it and stay down, saying why, and come back when a veth of that
 // name returns.
 func TestLiveReopenLinkTypeConcurrent(t *testing.T) {
-	r := startChurn(t, "nbl0", "nbl1", "198.18.14", 500*time.Millisecond, nil)
+	r := startChurn(t, "nbl0", "nbl1", "198.18.14", 500*time.Millisecond, nil, nil)
 	r.sendUntil("7000", "frames before the deletion", func(st DeviceStats) bool { return st.Packets > 0 })
 	r.b.MustRun(t, "ip", "link", "del", "dev", "nbl1")
 	r.waitState("device down after the deletion", func(st DeviceStats) bool { return !st.Up })

@@ -58,8 +58,8 @@ type tpacket struct {
 	walk  v3Walker
 	frame v3Frame
 
-	// Following the interface's name (reopen_linux.go): the reader's
-	// own, but state, which Stats reads.
+	// Following the interface's name (reopen_linux.go). The reader owns
+	// these fields; state alone is shared (with Stats).
 	name     string
 	snaplen  int
 	linkType layers.LinkType
@@ -145,9 +145,13 @@ func (t *tpacket) setup(name string, prog []bpf.RawInstruction, frameSize, retir
 }
 
 // attach attaches (or replaces) the socket's BPF filter; an empty program
-// attaches none.
+// removes it.
 func (t *tpacket) attach(prog []bpf.RawInstruction) error {
 	if len(prog) == 0 {
+		err := unix.SetsockoptInt(t.fd, unix.SOL_SOCKET, unix.SO_DETACH_FILTER, 0)
+		if err != nil && !errors.Is(err, unix.ENOENT) { // ENOENT: there was none
+			return fmt.Errorf("detach BPF filter: %w", err)
+		}
 		return nil
 	}
 	filter := make([]unix.SockFilter, len(prog))
