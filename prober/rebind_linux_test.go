@@ -67,17 +67,6 @@ func addVeth(t *testing.T, pa path) {
 	pa.b.MustRun(t, "ip", "-6", "addr", "add", addrB6+"/64", "dev", "b0", "nodad")
 }
 
-// waitFor polls cond every 20 ms until it holds or the (generous) deadline
-// passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-	}
-}
-
 // TestBoundSocketRecreated records what the kernel does to a socket bound
 // to a device (SO_BINDTODEVICE) that goes down, is deleted and is
 // re-created under the same name: the socket keeps the old index, IPv4

@@ -7,6 +7,17 @@ import (
 	"time"
 )
 
+// waitFor polls cond every 20 ms until it holds or the (generous) deadline
+// passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+	}
+}
+
 // TestLinkChangedFake checks the socket bookkeeping of a link change with
 // fake sockets whose sends never fail, so that only LinkChanged can find
 // a stale one: it closes the socket of a re-created device and no other,
