@@ -241,3 +241,21 @@ func TestRebindRecreatedInterface(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkLinkCheck is what a link change costs per device-bound socket:
+// the sender's ioctl asking which index the bound device's name has now.
+// Run as root (or with ping_group_range) on any host: it binds to lo.
+func BenchmarkLinkCheck(b *testing.B) {
+	skipUnlessICMP(b, false, ModeAuto)
+	c, err := openConn(false, ModeAuto, "lo", 1)
+	if err != nil {
+		b.Skipf("skipping: cannot bind an ICMP socket to lo: %v", err)
+	}
+	defer c.close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if c.link(false) != linkOK {
+			b.Fatal("lo reported gone")
+		}
+	}
+}
