@@ -5,7 +5,9 @@
 package ratelog
 
 import (
+	"context"
 	"log/slog"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -73,7 +75,15 @@ func (l *Logger) Log(level slog.Level, key, msg string, args ...any) bool {
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)
 	}
-	l.logger.Log(nil, level, msg, args...)
+	if !l.logger.Enabled(context.Background(), level) {
+		return true
+	}
+	// The line's source is Log's caller, not this file.
+	var pcs [1]uintptr
+	runtime.Callers(2, pcs[:])
+	r := slog.NewRecord(now, level, msg, pcs[0])
+	r.Add(args...)
+	_ = l.logger.Handler().Handle(context.Background(), r)
 	return true
 }
 

@@ -11,7 +11,7 @@ import (
 
 func TestLogOncePerKeyAndInterval(t *testing.T) {
 	var buf bytes.Buffer
-	l := New(slog.New(slog.NewTextHandler(&buf, nil)), time.Minute)
+	l := New(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{AddSource: true})), time.Minute)
 	now := time.Unix(1000, 0)
 	l.now = func() time.Time { return now }
 
@@ -38,6 +38,9 @@ func TestLogOncePerKeyAndInterval(t *testing.T) {
 	}
 	if !strings.Contains(lines[2], "suppressed=2") {
 		t.Errorf("third line %q lacks suppressed=2", lines[2])
+	}
+	if !strings.Contains(lines[0], "source=") || !strings.Contains(lines[0], "ratelog_test.go:") {
+		t.Errorf("first line %q does not name its caller as source", lines[0])
 	}
 	if strings.Contains(lines[0], "suppressed") {
 		t.Errorf("first line %q reports suppressed lines", lines[0])
