@@ -90,6 +90,9 @@ func openTPacket(name string, prog []bpf.RawInstruction, frameSize, blockSize, n
 	// Protocol 0: the socket receives nothing until bind names one.
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK, 0)
 	if err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("socket(AF_PACKET) needs CAP_NET_RAW: %w", err)
+		}
 		return nil, fmt.Errorf("socket(AF_PACKET): %w", err)
 	}
 	t := &tpacket{fd: fd, blockSize: blockSize, numBlocks: numBlocks, timeout: timeout}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -29,6 +30,7 @@ type linkEventSocket struct {
 	buf  []byte
 
 	closeOnce sync.Once
+	closed    atomic.Bool
 }
 
 // openLinkEvents subscribes to the link notifications of the calling
@@ -66,7 +68,9 @@ func (s *linkEventSocket) read(apply func(msgType uint16, link netlink.Link)) er
 		return rerr != unix.EAGAIN && rerr != unix.EINTR
 	})
 	if err != nil {
-		if errors.Is(err, os.ErrClosed) {
+		// A RawConn reports its closed file as internal/poll's error,
+		// not os.ErrClosed: close says so first.
+		if s.closed.Load() || errors.Is(err, os.ErrClosed) {
 			return errEventsClosed
 		}
 		return fmt.Errorf("receive link events: %w", err)
@@ -105,5 +109,8 @@ func (s *linkEventSocket) read(apply func(msgType uint16, link netlink.Link)) er
 }
 
 func (s *linkEventSocket) close() {
-	s.closeOnce.Do(func() { s.file.Close() })
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.file.Close()
+	})
 }

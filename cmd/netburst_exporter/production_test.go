@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -166,5 +168,26 @@ func TestProductionNonRootMatchesRoot(t *testing.T) {
 				t.Errorf("warnings in the unprivileged exporter's log:\n%s", pair.got.logs.String())
 			}
 		})
+	}
+}
+
+// Without CAP_NET_RAW a capture cannot start: the exporter says why in one
+// line and exits 1 instead of running without it.
+func TestProductionCaptureWithoutCapabilityRefused(t *testing.T) {
+	ns := nstest.New(t)
+	e := startExporterWith(t, ns, launch{as: asNobody, noWait: true}, "--capture.device=lo")
+	err := e.cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit %v, want status 1; logs:\n%s", err, e.logs.String())
+	}
+	var errLines []string
+	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+		if !strings.HasPrefix(line, "time=") {
+			errLines = append(errLines, line)
+		}
+	}
+	if len(errLines) != 1 || !strings.Contains(errLines[0], "--capture.device=lo") || !strings.Contains(errLines[0], "CAP_NET_RAW") {
+		t.Errorf("want one error line naming the device and CAP_NET_RAW, got %q", errLines)
 	}
 }
