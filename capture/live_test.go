@@ -15,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/netburst/netburst/internal/nstest"
 	"github.com/netburst/netburst/spike"
 )
 
@@ -223,7 +224,7 @@ func TestLiveMergeRateLimitRetention(t *testing.T) {
 // directory and kind of error.
 func TestLiveUnwritableDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "missing")
-	var logs syncLog
+	var logs nstest.LogBuffer
 	rig := startLive(t, Config{Pre: 50 * time.Millisecond, Post: 50 * time.Millisecond, Dir: dir, MinInterval: time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	now := time.Now()
@@ -239,25 +240,6 @@ func TestLiveUnwritableDir(t *testing.T) {
 		!strings.Contains(out, "no such file or directory") || strings.Count(out, "\n") != 1 || second.FileError == "" {
 		t.Errorf("log after two failed pcaps (second: %q):\n%s", second.FileError, out)
 	}
-}
-
-// syncLog is a log destination written by the capture's goroutines and
-// read by the test.
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestPrepareDir: a missing directory is created 0700 and accepted; one

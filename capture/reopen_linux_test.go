@@ -29,7 +29,7 @@ type churnRig struct {
 	a, b    *nstest.NS
 	dev     Device
 	c       *Capture
-	logs    *syncLog
+	logs    *nstest.LogBuffer
 	dir     string
 	aAddr   string
 	bAddr   string
@@ -40,7 +40,7 @@ type churnRig struct {
 
 func startChurn(t *testing.T, peer, name, subnet string, pre time.Duration, changes <-chan struct{}, filter FilterFunc) *churnRig {
 	t.Helper()
-	r := &churnRig{t: t, a: nstest.New(t), b: nstest.New(t), logs: &syncLog{}, dir: t.TempDir(),
+	r := &churnRig{t: t, a: nstest.New(t), b: nstest.New(t), logs: &nstest.LogBuffer{}, dir: t.TempDir(),
 		aAddr: subnet + ".1", bAddr: subnet + ".2"}
 	r.veth(peer, name)
 	logger := slog.New(slog.NewTextHandler(r.logs, nil))

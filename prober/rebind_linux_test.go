@@ -3,7 +3,6 @@
 package prober
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,39 +14,6 @@ import (
 
 	"github.com/netburst/netburst/internal/nstest"
 )
-
-// syncBuffer is a log sink the test reads while the prober writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// lines returns the log lines that contain every one of parts.
-func (b *syncBuffer) lines(parts ...string) []string {
-	var out []string
-	for _, l := range strings.Split(b.String(), "\n") {
-		ok := l != ""
-		for _, p := range parts {
-			ok = ok && strings.Contains(l, p)
-		}
-		if ok {
-			out = append(out, l)
-		}
-	}
-	return out
-}
 
 // recreateVeth deletes the path's veth pair and makes it again with the
 // same names and addresses: the devices get new indexes, as a vif does
@@ -156,7 +122,7 @@ func TestRebindRecreatedInterface(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			pa := newPath(t)
 			setPingGroups(t, pa.a, true)
-			logs := &syncBuffer{}
+			logs := &nstest.LogBuffer{}
 			rec := newRecorder()
 			p, err := New(Config{Interval: 20 * time.Millisecond, Timeout: 200 * time.Millisecond, Mode: tc.mode, Observer: rec,
 				Logger: slog.New(slog.NewTextHandler(logs, nil))})
@@ -216,7 +182,7 @@ func TestRebindRecreatedInterface(t *testing.T) {
 				return ts.Replies > before[ts.Name].Replies && ts.Failure.Cause == ""
 			}))
 			waitFor(t, 30*time.Second, "a probing again line per target", func() bool {
-				return len(logs.lines(`msg="probing again"`, "target=b4")) == 1 && len(logs.lines(`msg="probing again"`, "target=b6")) == 1
+				return len(logs.Lines(`msg="probing again"`, "target=b4")) == 1 && len(logs.Lines(`msg="probing again"`, "target=b6")) == 1
 			})
 			cancel()
 			wg.Wait()
@@ -224,7 +190,7 @@ func TestRebindRecreatedInterface(t *testing.T) {
 				if ts.Sent != ts.Replies+ts.Lost+uint64(ts.InFlight) || ts.SendErrors == 0 {
 					t.Errorf("%s: sent %d != replies %d + lost %d + in flight %d, or no send error (%d)", name, ts.Sent, ts.Replies, ts.Lost, ts.InFlight, ts.SendErrors)
 				}
-				if n := len(logs.lines(`msg="probe target cannot send"`, "target="+name, "cause=no_device", "interface=a0", "reason=\"interface a0 is gone")); n != 1 {
+				if n := len(logs.Lines(`msg="probe target cannot send"`, "target="+name, "cause=no_device", "interface=a0", "reason=\"interface a0 is gone")); n != 1 {
 					t.Errorf("%s: %d no_device lines, want 1 (one per target and cause, not per probe)", name, n)
 				}
 			}

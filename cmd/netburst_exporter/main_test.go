@@ -151,26 +151,7 @@ type exporter struct {
 	cmd    *exec.Cmd
 	client *http.Client
 	addr   string
-	logs   *syncBuffer
-}
-
-// syncBuffer is the exporter's log, written by exec's copier while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs   *nstest.LogBuffer
 }
 
 // get fetches path from the exporter.
@@ -190,7 +171,7 @@ func startExporterWith(t *testing.T, ns *nstest.NS, l launch, args ...string) *e
 		l.port = 9917
 	}
 	bin := buildExporter(t)
-	e := &exporter{addr: fmt.Sprintf("127.0.0.1:%d", l.port), logs: &syncBuffer{}, client: ns.HTTPClient()}
+	e := &exporter{addr: fmt.Sprintf("127.0.0.1:%d", l.port), logs: &nstest.LogBuffer{}, client: ns.HTTPClient()}
 	argv := []string{"netns", "exec", ns.Name}
 	switch l.as {
 	case asNetRaw:
@@ -229,7 +210,7 @@ func startExporterWith(t *testing.T, ns *nstest.NS, l launch, args ...string) *e
 
 // startExporter runs the exporter as root in ns on 127.0.0.1:9917 and waits
 // until it is ready.
-func startExporter(t *testing.T, ns *nstest.NS, args ...string) (*exec.Cmd, *http.Client, *syncBuffer) {
+func startExporter(t *testing.T, ns *nstest.NS, args ...string) (*exec.Cmd, *http.Client, *nstest.LogBuffer) {
 	t.Helper()
 	e := startExporterWith(t, ns, launch{}, args...)
 	return e.cmd, e.client, e.logs
