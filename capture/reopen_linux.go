@@ -139,12 +139,14 @@ var dropAll = []bpf.RawInstruction{{Op: 0x06}} // ret #0
 // a minute at most: a flapping interface does not flood the log).
 func (t *tpacket) goDown(cause string) {
 	t.down = true
-	t.state.down(cause, time.Now())
-	t.loggedDown = t.log.Log(slog.LevelWarn, "down "+t.name, "capture device down; it captures again when an interface of that name exists",
-		"device", t.name, "cause", cause)
+	// The filter first: once the state says down, nothing of an interface
+	// that only lost the name may reach the ring.
 	if err := t.attach(dropAll); err != nil {
 		t.log.Log(slog.LevelWarn, "drop "+t.name, "capture device: cannot stop its socket's capture while down", "device", t.name, "err", err)
 	}
+	t.state.down(cause, time.Now())
+	t.loggedDown = t.log.Log(slog.LevelWarn, "down "+t.name, "capture device down; it captures again when an interface of that name exists",
+		"device", t.name, "cause", cause)
 }
 
 // whileDown is nextBlock's wait while the device is down: it re-opens the
