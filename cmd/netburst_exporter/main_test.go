@@ -348,7 +348,7 @@ func TestEndToEndProcfsSource(t *testing.T) {
 }
 
 // knownLint is the one promtool lint finding the metrics contract accepts:
-// DESIGN §5 and issue 2 name netburst_interface_counter_refresh_seconds
+// the metrics contract and issue 2 name netburst_interface_counter_refresh_seconds
 // (the refresh period of the interface counters), which the linter reads
 // as a metric type in the name. The series exists only once a device's
 // counters were seen to refresh, so the finding comes and goes.
