@@ -177,7 +177,7 @@ type Header struct {
 
 // Flow is what the bonding driver's transmit hash reads from one packet.
 // Fill it with ParseFrame (from the frame's bytes, exact), FromPacket (from
-// a capture.Packet summary) or by hand (bond-hash's FLOW arguments).
+// a packet.Packet summary) or by hand (bond-hash's FLOW arguments).
 type Flow struct {
 	// DstMAC and SrcMAC are the Ethernet addresses.
 	DstMAC, SrcMAC [6]byte

@@ -1,8 +1,8 @@
 package bond
 
-import "github.com/netburst/netburst/capture"
+import "github.com/netburst/netburst/packet"
 
-// FromPacket fills f from a decoded capture.Packet. The summary lacks a
+// FromPacket fills f from a decoded packet.Packet. The summary lacks a
 // few things the kernel reads, so the result is exact for plain TCP, UDP
 // and ICMP echo over IPv4 and IPv6 without extension headers, and an
 // approximation otherwise: no tunnel insides (encap* then see the outer
@@ -11,7 +11,7 @@ import "github.com/netburst/netburst/capture"
 // unknown (capture keeps the VLAN ID only), and an IPv6 extension header
 // before the transport header taken as one without ports. Prefer ParseFrame
 // when the frame's bytes are at hand.
-func FromPacket(p *capture.Packet, f *Flow) {
+func FromPacket(p *packet.Packet, f *Flow) {
 	*f = Flow{DstMAC: p.DstMAC, SrcMAC: p.SrcMAC, EtherType: p.EtherType}
 	if p.NumVLANs > 0 {
 		f.HasVLAN, f.VLANTCI = true, p.VLANs[0]

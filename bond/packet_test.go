@@ -4,24 +4,24 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/netburst/netburst/capture"
+	"github.com/netburst/netburst/packet"
 )
 
 // FromPacket must hash plain flows exactly as ParseFrame does.
 func TestFromPacketMatchesFrame(t *testing.T) {
-	udp := capture.Packet{
+	udp := packet.Packet{
 		HasEthernet: true, SrcMAC: macSrc, DstMAC: macDst, EtherType: 0x0800,
 		IPVersion: 4, Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"),
 		Protocol: 17, HasPorts: true, SrcPort: 40000, DstPort: 7000, L3Offset: 14, L4Offset: 34,
 	}
-	echo := capture.Packet{
+	echo := packet.Packet{
 		HasEthernet: true, SrcMAC: macSrc, DstMAC: macDst, EtherType: 0x0800,
 		IPVersion: 4, Src: netip.MustParseAddr("198.18.0.1"), Dst: netip.MustParseAddr("198.18.0.2"),
 		Protocol: 1, HasICMP: true, ICMPType: 8, ICMPID: 0x1234, ICMPSeq: 1, L3Offset: 14, L4Offset: 34,
 	}
 	frag := udp
 	frag.HasPorts, frag.MoreFragments = false, true
-	v6 := capture.Packet{
+	v6 := packet.Packet{
 		HasEthernet: true, SrcMAC: macSrc, DstMAC: macDst, EtherType: 0x86DD,
 		IPVersion: 6, Src: netip.MustParseAddr("2001:db8::1"), Dst: netip.MustParseAddr("2001:db8::2"),
 		Protocol: 17, HasPorts: true, SrcPort: 1000, DstPort: 2000, L3Offset: 14, L4Offset: 54,
@@ -30,7 +30,7 @@ func TestFromPacketMatchesFrame(t *testing.T) {
 	v6hop.L4Offset = 62
 	cases := []struct {
 		name  string
-		p     capture.Packet
+		p     packet.Packet
 		frame []byte
 	}{
 		{"udp", udp, vectorTests[0].frame},

@@ -10,6 +10,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
+
+	"github.com/netburst/netburst/packet"
 )
 
 // runFilter runs a filter's program in x/net/bpf's VM (the kernel's classic
@@ -69,38 +71,38 @@ func filterFrames(t *testing.T) map[string][]byte {
 // generated frames and compares each verdict with the language's meaning
 // written against the decoder's summary of the same frame.
 func TestFilterMatchesDecoder(t *testing.T) {
-	host := func(a string) func(p *Packet) bool {
+	host := func(a string) func(p *packet.Packet) bool {
 		x := netip.MustParseAddr(a)
-		return func(p *Packet) bool { return p.IPVersion != 0 && (p.Src == x || p.Dst == x) }
+		return func(p *packet.Packet) bool { return p.IPVersion != 0 && (p.Src == x || p.Dst == x) }
 	}
-	inNet := func(s string, src, dst bool) func(p *Packet) bool {
+	inNet := func(s string, src, dst bool) func(p *packet.Packet) bool {
 		x := netip.MustParsePrefix(s)
-		return func(p *Packet) bool {
+		return func(p *packet.Packet) bool {
 			return p.IPVersion != 0 && (src && x.Contains(p.Src) || dst && x.Contains(p.Dst))
 		}
 	}
-	port := func(n uint16, src, dst bool) func(p *Packet) bool {
-		return func(p *Packet) bool {
+	port := func(n uint16, src, dst bool) func(p *packet.Packet) bool {
+		return func(p *packet.Packet) bool {
 			return p.HasPorts && (p.Protocol == 6 || p.Protocol == 17) && (src && p.SrcPort == n || dst && p.DstPort == n)
 		}
 	}
-	proto := func(v, pr uint8) func(p *Packet) bool {
-		return func(p *Packet) bool { return p.IPVersion == v && p.Protocol == pr }
+	proto := func(v, pr uint8) func(p *packet.Packet) bool {
+		return func(p *packet.Packet) bool { return p.IPVersion == v && p.Protocol == pr }
 	}
 	tests := []struct {
 		expr string
-		want func(p *Packet) bool
+		want func(p *packet.Packet) bool
 	}{
-		{"ip", func(p *Packet) bool { return p.IPVersion == 4 }},
-		{"ip6", func(p *Packet) bool { return p.IPVersion == 6 }},
-		{"tcp", func(p *Packet) bool { return p.IPVersion != 0 && p.Protocol == 6 }},
-		{"udp", func(p *Packet) bool { return p.IPVersion != 0 && p.Protocol == 17 }},
+		{"ip", func(p *packet.Packet) bool { return p.IPVersion == 4 }},
+		{"ip6", func(p *packet.Packet) bool { return p.IPVersion == 6 }},
+		{"tcp", func(p *packet.Packet) bool { return p.IPVersion != 0 && p.Protocol == 6 }},
+		{"udp", func(p *packet.Packet) bool { return p.IPVersion != 0 && p.Protocol == 17 }},
 		{"icmp", proto(4, 1)},
 		{"icmp6", proto(6, 58)},
-		{"not ip and not ip6", func(p *Packet) bool { return p.IPVersion == 0 }},
+		{"not ip and not ip6", func(p *packet.Packet) bool { return p.IPVersion == 0 }},
 		{"host 198.18.1.1", host("198.18.1.1")},
-		{"src host 198.18.1.1", func(p *Packet) bool { return p.IPVersion == 4 && p.Src == netip.MustParseAddr("198.18.1.1") }},
-		{"dst host 198.18.1.1", func(p *Packet) bool { return p.IPVersion == 4 && p.Dst == netip.MustParseAddr("198.18.1.1") }},
+		{"src host 198.18.1.1", func(p *packet.Packet) bool { return p.IPVersion == 4 && p.Src == netip.MustParseAddr("198.18.1.1") }},
+		{"dst host 198.18.1.1", func(p *packet.Packet) bool { return p.IPVersion == 4 && p.Dst == netip.MustParseAddr("198.18.1.1") }},
 		{"host 2001:db8::1", host("2001:db8::1")},
 		{"host ::ffff:198.18.2.2", host("198.18.2.2")},
 		{"net 198.18.0.0/15", inNet("198.18.0.0/15", true, true)},
@@ -108,18 +110,18 @@ func TestFilterMatchesDecoder(t *testing.T) {
 		{"src net 198.18.2.0/23", inNet("198.18.2.0/23", true, false)},
 		{"net 2001:db8:1::/48", inNet("2001:db8:1::/48", true, true)},
 		{"src net 2001:db8::/33", inNet("2001:db8::/33", true, false)},
-		{"net 0.0.0.0/0", func(p *Packet) bool { return p.IPVersion == 4 }},
-		{"net ::/0", func(p *Packet) bool { return p.IPVersion == 6 }},
+		{"net 0.0.0.0/0", func(p *packet.Packet) bool { return p.IPVersion == 4 }},
+		{"net ::/0", func(p *packet.Packet) bool { return p.IPVersion == 6 }},
 		{"port 7000", port(7000, true, true)},
 		{"dst port 7000", port(7000, false, true)},
 		{"src port 7000", port(7000, true, false)},
-		{"udp and not port 53", func(p *Packet) bool { return p.Protocol == 17 && p.IPVersion != 0 && !port(53, true, true)(p) }},
-		{"tcp and dst port 7000 or icmp", func(p *Packet) bool { return p.Protocol == 6 && port(7000, false, true)(p) || proto(4, 1)(p) }},
-		{"tcp and (dst port 7000 or icmp)", func(p *Packet) bool { return p.Protocol == 6 && port(7000, false, true)(p) }},
-		{"not (udp or tcp)", func(p *Packet) bool { return !(p.IPVersion != 0 && (p.Protocol == 6 || p.Protocol == 17)) }},
-		{"not not ip", func(p *Packet) bool { return p.IPVersion == 4 }},
+		{"udp and not port 53", func(p *packet.Packet) bool { return p.Protocol == 17 && p.IPVersion != 0 && !port(53, true, true)(p) }},
+		{"tcp and dst port 7000 or icmp", func(p *packet.Packet) bool { return p.Protocol == 6 && port(7000, false, true)(p) || proto(4, 1)(p) }},
+		{"tcp and (dst port 7000 or icmp)", func(p *packet.Packet) bool { return p.Protocol == 6 && port(7000, false, true)(p) }},
+		{"not (udp or tcp)", func(p *packet.Packet) bool { return !(p.IPVersion != 0 && (p.Protocol == 6 || p.Protocol == 17)) }},
+		{"not not ip", func(p *packet.Packet) bool { return p.IPVersion == 4 }},
 	}
-	dec, _ := NewDecoder(layers.LinkTypeEthernet)
+	dec, _ := packet.NewDecoder(layers.LinkTypeEthernet)
 	frames := filterFrames(t)
 	for _, tt := range tests {
 		f, err := ParseFilter(tt.expr)
@@ -127,7 +129,7 @@ func TestFilterMatchesDecoder(t *testing.T) {
 			t.Fatalf("%q: %v", tt.expr, err)
 		}
 		for name, frame := range frames {
-			var p Packet
+			var p packet.Packet
 			_ = dec.Decode(frame, gopacket.CaptureInfo{}, &p)
 			want := 0
 			if tt.want(&p) {

@@ -20,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netburst/netburst/internal/ratelog"
+	"github.com/netburst/netburst/packet"
 	"github.com/netburst/netburst/spike"
 )
 
@@ -85,7 +86,7 @@ type Config struct {
 	// within MinInterval of the last accepted one of that trigger that does
 	// not fall into an open window is suppressed (default 10 s).
 	MinInterval time.Duration
-	// MaxFlows bounds each summary table (default DefaultMaxFlows).
+	// MaxFlows bounds each summary table (default packet.DefaultMaxFlows).
 	MaxFlows int
 	// Logger receives a line for each spike pcap not written (at most one
 	// a minute per directory and kind of error); nil discards them.
@@ -138,7 +139,7 @@ type Report struct {
 	FileError string `json:"file_error,omitempty"`
 	// Dropped counts frames of the window lost to the memory bound.
 	Dropped uint64 `json:"dropped"`
-	Summary
+	packet.Summary
 }
 
 // DeviceStats are one device's counters.
@@ -180,7 +181,7 @@ type Stats struct {
 
 type device struct {
 	Device
-	decoder *Decoder
+	decoder *packet.Decoder
 
 	// mu guards the ring and the window fields; the reader holds it for
 	// one frame at a time, the manager for one chunk of a window at a time.
@@ -237,7 +238,7 @@ func New(cfg Config, devices []Device) (*Capture, error) {
 	}
 	per := cfg.Memory / int64(len(devices))
 	for _, d := range devices {
-		dec, err := NewDecoder(d.LinkType)
+		dec, err := packet.NewDecoder(d.LinkType)
 		if err != nil {
 			return nil, fmt.Errorf("capture %s: %w", d.Name, err)
 		}
@@ -310,7 +311,7 @@ type reader struct {
 	lastStats              time.Time
 	basePackets, baseDrops uint64
 
-	p Packet
+	p packet.Packet
 }
 
 func (rd *reader) flush() {
@@ -568,7 +569,7 @@ func (c *Capture) summarize(d *device, w *window) Report {
 	if c.scratch == nil {
 		c.scratch = newRing(int64(chunkFrames*(recordHeader+c.cfg.Snaplen)), c.cfg.Snaplen)
 	}
-	ag := NewAggregator(c.cfg.MaxFlows)
+	ag := packet.NewAggregator(c.cfg.MaxFlows)
 	var (
 		out     *pcapOut
 		path    string
@@ -583,7 +584,7 @@ func (c *Capture) summarize(d *device, w *window) Report {
 	seq := d.ring.headSeq
 	d.mu.Unlock()
 	var lost uint64
-	var p Packet
+	var p packet.Packet
 	for done := false; !done; {
 		c.scratch.reset()
 		d.mu.Lock()

@@ -9,6 +9,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/netburst/netburst/packet"
 )
 
 // pollTimeout bounds how long a reader waits for a frame before checking for
@@ -48,7 +50,7 @@ func linkTypeFD(fd int, name string) (layers.LinkType, error) {
 	case unix.ARPHRD_NONE: // tun devices, WireGuard
 		return layers.LinkTypeRaw, nil
 	default:
-		return 0, fmt.Errorf("interface %s: ARPHRD type %d: %w", name, t, ErrUnsupportedLinkType)
+		return 0, fmt.Errorf("interface %s: ARPHRD type %d: %w", name, t, packet.ErrUnsupportedLinkType)
 	}
 }
 

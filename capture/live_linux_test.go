@@ -21,6 +21,8 @@ import (
 
 	"github.com/netburst/netburst/internal/nstest"
 	"github.com/netburst/netburst/spike"
+
+	"github.com/netburst/netburst/packet"
 )
 
 // TestLiveCaptureVeth captures real traffic on a veth in a namespace with
@@ -287,12 +289,12 @@ func TestLiveCaptureVLANOffload(t *testing.T) {
 	if want := uint64(n * len(frame)); rep.Ports[0].Bytes != want {
 		t.Errorf("udp/7000 bytes %d, want %d (tag counted)", rep.Ports[0].Bytes, want)
 	}
-	r, err := OpenFile(rep.File)
+	r, err := packet.OpenFile(rep.File)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var p Packet
+	var p packet.Packet
 	tagged := 0
 	for r.Next(&p) == nil {
 		if p.HasPorts && p.DstPort == 7000 {

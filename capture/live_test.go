@@ -17,6 +17,8 @@ import (
 
 	"github.com/netburst/netburst/internal/nstest"
 	"github.com/netburst/netburst/spike"
+
+	"github.com/netburst/netburst/packet"
 )
 
 type fakeFrame struct {
@@ -149,13 +151,13 @@ func TestLiveWindow(t *testing.T) {
 	if info.Mode().Perm() != 0o600 || filepath.Dir(rep.File) != dir {
 		t.Errorf("file %s mode %v", rep.File, info.Mode().Perm())
 	}
-	fr, err := OpenFile(rep.File)
+	fr, err := packet.OpenFile(rep.File)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fr.Close()
-	ag := NewAggregator(0)
-	var p Packet
+	ag := packet.NewAggregator(0)
+	var p packet.Packet
 	for {
 		err := fr.Next(&p)
 		if err == io.EOF {
@@ -281,12 +283,12 @@ func TestNotifyNeverBlocks(t *testing.T) {
 // pushFrame stores a frame in r as the reader does.
 func pushFrame(t testing.TB, r *ring, ts int64, wireLen int, data []byte, overwrite bool) {
 	t.Helper()
-	dec, err := NewDecoder(layers.LinkTypeEthernet)
+	dec, err := packet.NewDecoder(layers.LinkTypeEthernet)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := r.reserve(overwrite); s != nil {
-		var p Packet
+		var p packet.Packet
 		fillSlot(s, ts, wireLen, data, vlanTag{}, dec, &p)
 	}
 }
@@ -302,7 +304,7 @@ func TestRingBounds(t *testing.T) {
 	if r.size != 3 || r.dropped != 2 {
 		t.Errorf("size %d dropped %d", r.size, r.dropped)
 	}
-	var p Packet
+	var p packet.Packet
 	d := readRecord(r.get(0), &p)
 	if ts := p.Time.UnixNano(); ts != 2 || p.WireLen != 102 || len(d) != 16 || p.CapLen != 16 {
 		t.Errorf("oldest record %d %d %d bytes", ts, p.WireLen, len(d))

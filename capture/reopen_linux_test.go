@@ -19,6 +19,8 @@ import (
 
 	"github.com/netburst/netburst/internal/nstest"
 	"github.com/netburst/netburst/spike"
+
+	"github.com/netburst/netburst/packet"
 )
 
 // churnRig is a capture of interface name in namespace b, fed from its
@@ -269,13 +271,13 @@ func (r *churnRig) spike(dev string) (Report, map[uint16]int) {
 	if rep.File == "" {
 		r.t.Fatalf("no pcap: %s", rep.FileError)
 	}
-	f, err := OpenFile(rep.File)
+	f, err := packet.OpenFile(rep.File)
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	defer f.Close()
 	ports := map[uint16]int{}
-	var p Packet
+	var p packet.Packet
 	for {
 		err := f.Next(&p)
 		if errors.Is(err, io.EOF) {

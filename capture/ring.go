@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/netburst/netburst/packet"
 )
 
 // A ring slot is a record, the frame's header summary decoded at capture
@@ -28,6 +31,16 @@ const recordHeader = 24
 
 // Record flags.
 const recHasPorts = 1
+
+// EtherTypes the record's fast path, the kernel filters and the VLAN tag
+// put back into offloaded frames read.
+const (
+	etherTypeIPv4  = 0x0800
+	etherTypeIPv6  = 0x86DD
+	etherTypeVLAN  = 0x8100
+	etherTypeQinQ  = 0x88A8
+	etherTypeQinQ2 = 0x9100 // pre-standard QinQ, still seen on switches
+)
 
 // ring is a bounded FIFO of captured frames in fixed-size slots of one byte
 // slice: no pointer per packet for the garbage collector to scan, no
@@ -137,10 +150,10 @@ type vlanTag struct {
 // with tag reinserted after the MAC addresses when it is set, for Ethernet),
 // decodes the copy with dec into the scratch Packet p and stores the
 // record.
-func fillSlot(s []byte, ts int64, wireLen int, data []byte, tag vlanTag, dec *Decoder, p *Packet) {
+func fillSlot(s []byte, ts int64, wireLen int, data []byte, tag vlanTag, dec *packet.Decoder, p *packet.Packet) {
 	room := s[recordHeader:]
 	var n int
-	if tag.tpid != 0 && dec.kind == linkEthernet && len(data) >= 12 {
+	if tag.tpid != 0 && dec.LinkType() == layers.LinkTypeEthernet && len(data) >= 12 {
 		// MACs, the tag, then the rest.
 		n = copy(room, data[:12])
 		if len(room) >= 16 {
@@ -158,7 +171,7 @@ func fillSlot(s []byte, ts int64, wireLen int, data []byte, tag vlanTag, dec *De
 	binary.LittleEndian.PutUint64(s[0:], uint64(ts))
 	binary.LittleEndian.PutUint32(s[8:], uint32(wireLen))
 	binary.LittleEndian.PutUint16(s[12:], uint16(n))
-	if dec.kind == linkEthernet && fastRecord(room[:n], s) {
+	if dec.LinkType() == layers.LinkTypeEthernet && fastRecord(room[:n], s) {
 		return
 	}
 	_ = dec.Decode(room[:n], gopacket.CaptureInfo{}, p) // a frame that does not decode keeps what did
@@ -226,7 +239,7 @@ func fastRecord(d []byte, s []byte) bool {
 
 // writeSummary stores p's summary fields in slot s's record (the lengths
 // and time are already there).
-func writeSummary(s []byte, p *Packet) {
+func writeSummary(s []byte, p *packet.Packet) {
 	_ = s[recordHeader-1]
 	var addrOff int
 	switch p.IPVersion {
@@ -250,10 +263,10 @@ func writeSummary(s []byte, p *Packet) {
 
 // readRecord fills p from slot s's record, the summary fields only (see
 // recordFields), and returns the captured bytes (aliasing the ring).
-func readRecord(s []byte, p *Packet) []byte {
+func readRecord(s []byte, p *packet.Packet) []byte {
 	capLen := int(binary.LittleEndian.Uint16(s[12:]))
 	data := s[recordHeader : recordHeader+capLen]
-	*p = Packet{
+	*p = packet.Packet{
 		Time:      time.Unix(0, int64(binary.LittleEndian.Uint64(s[0:]))).UTC(),
 		WireLen:   int(binary.LittleEndian.Uint32(s[8:])),
 		CapLen:    capLen,

@@ -1,14 +1,19 @@
 package capture
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/netburst/netburst/packet"
 )
 
 // testFrame is a frame to lay out in a synthetic TPACKET_V3 block.
@@ -151,9 +156,9 @@ func TestFillSlotVLAN(t *testing.T) {
 	tagged := serialize(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 5, Priority: 1, Type: layers.EthernetTypeIPv4},
 		ip4(layers.IPProtocolUDP), &layers.UDP{SrcPort: 1, DstPort: 7000}, payload)
 	untagged := append(append([]byte(nil), tagged[:12]...), tagged[16:]...)
-	dec, _ := NewDecoder(layers.LinkTypeEthernet)
+	dec, _ := packet.NewDecoder(layers.LinkTypeEthernet)
 	s := make([]byte, recordHeader+128)
-	var p Packet
+	var p packet.Packet
 	fillSlot(s, 7, len(untagged), untagged, vlanTag{tpid: 0x8100, tci: 0x2005}, dec, &p)
 	if p.NumVLANs != 1 || p.VLANs[0] != 5 || !p.HasPorts || p.DstPort != 7000 {
 		t.Errorf("decoded %+v", p)
@@ -172,8 +177,8 @@ func TestFillSlotVLAN(t *testing.T) {
 
 // recordFields keeps the fields of a Packet that a ring record carries:
 // what the spike summary reads.
-func recordFields(p *Packet) Packet {
-	return Packet{
+func recordFields(p *packet.Packet) packet.Packet {
+	return packet.Packet{
 		Time: p.Time, WireLen: p.WireLen, CapLen: p.CapLen, IPVersion: p.IPVersion, Src: p.Src, Dst: p.Dst,
 		Protocol: p.Protocol, HasPorts: p.HasPorts, SrcPort: p.SrcPort, DstPort: p.DstPort, TCPFlags: p.TCPFlags,
 		L3Offset: -1, L4Offset: -1,
@@ -183,10 +188,10 @@ func recordFields(p *Packet) Packet {
 // checkRecord stores frame in a slot as the reader does and requires the
 // record read back to equal the decoder's Packet in every field a record
 // carries.
-func checkRecord(t testing.TB, dec *Decoder, frame []byte, ts int64, wireLen, snaplen int) {
+func checkRecord(t testing.TB, dec *packet.Decoder, frame []byte, ts int64, wireLen, snaplen int) {
 	t.Helper()
 	s := make([]byte, recordHeader+snaplen)
-	var scratch, got, want Packet
+	var scratch, got, want packet.Packet
 	fillSlot(s, ts, wireLen, frame, vlanTag{}, dec, &scratch)
 	data := readRecord(s, &got)
 	kept := frame[:min(len(frame), snaplen)]
@@ -209,32 +214,17 @@ func TestRecordMatchesDecoder(t *testing.T) {
 		t.Fatal("no fixture pcaps in ../testdata/pcap")
 	}
 	for _, path := range paths {
-		r, err := OpenFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			data, ci, err := r.src.ZeroCopyReadPacketData()
+		readRawFrames(t, path, func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType) {
+			dec, err := packet.NewDecoder(lt)
 			if err != nil {
-				break
-			}
-			lt := r.LinkType()
-			if len(ci.AncillaryData) > 0 {
-				if l, ok := ci.AncillaryData[0].(layers.LinkType); ok {
-					lt = l
-				}
-			}
-			dec, err := NewDecoder(lt)
-			if err != nil {
-				continue
+				return
 			}
 			checkRecord(t, dec, data, ci.Timestamp.UnixNano(), ci.Length, 128)
 			checkRecord(t, dec, data, ci.Timestamp.UnixNano(), ci.Length, 40)
 			n++
-		}
-		r.Close()
+		})
 	}
-	dec, _ := NewDecoder(layers.LinkTypeEthernet)
+	dec, _ := packet.NewDecoder(layers.LinkTypeEthernet)
 	for _, fr := range append(benchFrames(t), recordFrames(t)...) {
 		for cut := 0; cut <= len(fr); cut++ {
 			checkRecord(t, dec, fr[:cut], 1, 1500, 128)
@@ -242,6 +232,54 @@ func TestRecordMatchesDecoder(t *testing.T) {
 		}
 	}
 	t.Logf("%d frames checked", n)
+}
+
+// readRawFrames calls fn with each frame of a pcap or pcapng file as it is
+// stored, and its link type: the bytes a ring record is built from.
+func readRawFrames(t *testing.T, path string, fn func(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType)) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	magic, err := br.Peek(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		src interface {
+			ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+		}
+		fileLT layers.LinkType
+	)
+	if binary.LittleEndian.Uint32(magic) == 0x0A0D0D0A { // a pcapng section header
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src = ng
+	} else {
+		pr, err := pcapgo.NewReader(br)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, fileLT = pr, pr.LinkType()
+	}
+	for {
+		data, ci, err := src.ZeroCopyReadPacketData()
+		if err != nil {
+			return
+		}
+		lt := fileLT
+		if len(ci.AncillaryData) > 0 {
+			if l, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+				lt = l
+			}
+		}
+		fn(data, ci, lt)
+	}
 }
 
 // recordFrames are generated frames on both sides of the fast path's
@@ -273,6 +311,9 @@ func recordFrames(t testing.TB) [][]byte {
 	}
 }
 
+// linkTypeSLL2 is Linux cooked capture v2, which gopacket does not name.
+const linkTypeSLL2 layers.LinkType = 276
+
 // FuzzRecord: for any frame of any link type, the record equals the
 // decoder's Packet in the fields it carries.
 func FuzzRecord(f *testing.F) {
@@ -283,7 +324,7 @@ func FuzzRecord(f *testing.F) {
 	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, linkTypeSLL2,
 		layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6}
 	f.Fuzz(func(t *testing.T, li uint8, frame []byte) {
-		dec, _ := NewDecoder(links[int(li)%len(links)])
+		dec, _ := packet.NewDecoder(links[int(li)%len(links)])
 		checkRecord(t, dec, frame, 1_700_000_000_000_000_001, 9000, 128)
 	})
 }
@@ -409,7 +450,7 @@ func TestCaptureBlocks(t *testing.T) {
 	if r.size != 20 {
 		t.Errorf("ring holds %d frames, want 20", r.size)
 	}
-	var p Packet
+	var p packet.Packet
 	readRecord(r.get(0), &p)
 	if p.Time.UnixNano() != 1_700_000_000_200_000_000 || p.DstPort != 7000 || !p.HasPorts || p.WireLen != 1000 {
 		t.Errorf("oldest record %+v", p)

@@ -1,8 +1,4 @@
-// Package capture decodes packet headers into compact summaries, reads pcap
-// and pcapng files, aggregates packets into per-port, per-host-pair and
-// per-conversation statistics, and keeps an always-on capture ring that a
-// spike freezes into a report and a pcap file.
-package capture
+package packet
 
 import (
 	"encoding/binary"

@@ -1,8 +1,7 @@
-package capture
+package packet
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -10,66 +9,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 )
-
-var (
-	macA = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0a}
-	macB = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x0b}
-	v4A  = net.IP{198, 18, 0, 1}
-	v4B  = net.IP{198, 18, 0, 2}
-	v6A  = net.ParseIP("2001:db8::1")
-	v6B  = net.ParseIP("2001:db8::2")
-)
-
-// serialize builds a frame from layers with lengths and checksums fixed.
-func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
-	t.Helper()
-	buf := gopacket.NewSerializeBuffer()
-	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
-	for _, l := range ls {
-		if nl, ok := l.(interface {
-			SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-		}); ok {
-			for _, n := range ls {
-				if nw, ok := n.(gopacket.NetworkLayer); ok {
-					_ = nl.SetNetworkLayerForChecksum(nw)
-				}
-			}
-		}
-	}
-	if err := gopacket.SerializeLayers(buf, opts, ls...); err != nil {
-		t.Fatalf("serialize: %v", err)
-	}
-	return append([]byte(nil), buf.Bytes()...)
-}
-
-func eth(et layers.EthernetType) *layers.Ethernet {
-	return &layers.Ethernet{SrcMAC: macA, DstMAC: macB, EthernetType: et}
-}
-
-func ip4(proto layers.IPProtocol) *layers.IPv4 {
-	return &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: proto, SrcIP: v4A, DstIP: v4B, Id: 4242}
-}
-
-func ip6(next layers.IPProtocol) *layers.IPv6 {
-	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: v6A, DstIP: v6B}
-}
-
-func tcp() *layers.TCP {
-	return &layers.TCP{SrcPort: 40000, DstPort: 7000, SYN: true, ACK: true, Window: 1000}
-}
-
-func udp() *layers.UDP { return &layers.UDP{SrcPort: 5353, DstPort: 53} }
-
-var payload = gopacket.Payload([]byte("0123456789abcdef"))
-
-// frag6 is an IPv6 fragment header in raw bytes (gopacket cannot serialize one).
-func frag6(next byte, offset uint16, more bool, id uint32) gopacket.Payload {
-	fo := offset &^ 7
-	if more {
-		fo |= 1
-	}
-	return gopacket.Payload{next, 0, byte(fo >> 8), byte(fo), byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
-}
 
 func TestDecode(t *testing.T) {
 	a4 := netip.MustParseAddr("198.18.0.1")
@@ -271,24 +210,6 @@ func TestDecodeAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("Decode allocates %.1f times per run, want 0", allocs)
 	}
-}
-
-// benchFrames is a mix like a hypervisor's: TCP and UDP over IPv4 and IPv6,
-// some tagged, cut at a 128-byte snap length.
-func benchFrames(b testing.TB) [][]byte {
-	big := make(gopacket.Payload, 1400)
-	fs := [][]byte{
-		serialize(b, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolTCP), tcp(), big),
-		serialize(b, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP), udp(), payload),
-		serialize(b, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolTCP), tcp(), big),
-		serialize(b, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, ip4(layers.IPProtocolTCP), tcp(), big),
-	}
-	for i, f := range fs {
-		if len(f) > 128 {
-			fs[i] = f[:128]
-		}
-	}
-	return fs
 }
 
 func BenchmarkDecode(b *testing.B) {

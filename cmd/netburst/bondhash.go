@@ -17,7 +17,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/netburst/netburst/bond"
-	"github.com/netburst/netburst/capture"
+	"github.com/netburst/netburst/packet"
 )
 
 // bondHashMaxSlaves bounds --slaves: far above any real bond, low enough to
@@ -196,12 +196,12 @@ func newBondAggregate(h bond.Hasher, n, maxFlows int) *bondAggregate {
 }
 
 func (g *bondAggregate) addFile(ctx context.Context, path string) error {
-	r, err := capture.OpenFile(path)
+	r, err := packet.OpenFile(path)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	var p capture.Packet
+	var p packet.Packet
 	var f bond.Flow
 	for i := 0; ; i++ {
 		if i%4096 == 0 && ctx.Err() != nil {

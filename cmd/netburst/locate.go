@@ -12,8 +12,8 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/locate"
+	"github.com/netburst/netburst/packet"
 )
 
 // locateCmd holds the flags of `netburst locate`.
@@ -98,8 +98,8 @@ func (c *locateCmd) parse() ([]pointSpec, error) {
 // pointSource reads one point's file, one echo observation ahead.
 type pointSource struct {
 	spec     pointSpec
-	r        *capture.FileReader
-	pkt      capture.Packet
+	r        *packet.FileReader
+	pkt      packet.Packet
 	head     locate.Observation
 	ok       bool
 	frames   int
@@ -148,7 +148,7 @@ func (c *locateCmd) run(ctx context.Context, out io.Writer) error {
 	}
 	srcs := make([]*pointSource, len(specs))
 	for i, s := range specs {
-		r, err := capture.OpenFile(s.file)
+		r, err := packet.OpenFile(s.file)
 		if err != nil {
 			return fmt.Errorf("point %s: %w", s.name, err)
 		}

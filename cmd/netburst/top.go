@@ -13,7 +13,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/netburst/netburst/capture"
+	"github.com/netburst/netburst/packet"
 )
 
 // topOutput is `netburst top --json`: the summary plus where it came from.
@@ -23,7 +23,7 @@ type topOutput struct {
 	// From and To echo the window asked for, if any.
 	From *time.Time `json:"from,omitempty"`
 	To   *time.Time `json:"to,omitempty"`
-	capture.Summary
+	packet.Summary
 	// Undecoded counts frames in the window whose headers could not be
 	// fully decoded; they count in the totals only.
 	Undecoded uint64 `json:"undecoded_frames"`
@@ -42,7 +42,7 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 		to       = cmd.Flag("to", "Only frames before this time: epoch seconds (fractional) or RFC 3339 (like editcap -B).").PlaceHolder("T").String()
 		by       = cmd.Flag("by", "Table to print in text mode: port, host or conversation.").Default("port").Enum("port", "host", "conversation")
 		n        = cmd.Flag("n", "Entries per table (0 for all).").Short('n').Default("10").Int()
-		maxFlows = cmd.Flag("max-flows", "Bound on entries per table; traffic beyond it is counted as overflow.").Default(strconv.Itoa(capture.DefaultMaxFlows)).Int()
+		maxFlows = cmd.Flag("max-flows", "Bound on entries per table; traffic beyond it is counted as overflow.").Default(strconv.Itoa(packet.DefaultMaxFlows)).Int()
 		file     = cmd.Arg("file", "pcap or pcapng file.").Required().String()
 	)
 	return cmd, func(ctx context.Context, out io.Writer) error {
@@ -85,14 +85,14 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 
 // topFile aggregates the frames of path in [from, to).
 func topFile(ctx context.Context, path string, from, to *time.Time, k, maxFlows int) (*topOutput, error) {
-	r, err := capture.OpenFile(path)
+	r, err := packet.OpenFile(path)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	ag := capture.NewAggregator(maxFlows)
+	ag := packet.NewAggregator(maxFlows)
 	var (
-		p         capture.Packet
+		p         packet.Packet
 		undecoded uint64
 		lastErrs  uint64
 	)
@@ -162,7 +162,7 @@ func printTop(out io.Writer, res *topOutput, by string) error {
 		fmt.Fprintf(out, "%d frames could not be fully decoded (counted in the totals only)\n", res.Undecoded)
 	}
 	fmt.Fprintln(out)
-	var overflow capture.Counter
+	var overflow packet.Counter
 	switch by {
 	case "port":
 		fmt.Fprintln(tw, "PROTO\tPORT\tPACKETS\tBYTES\tSHARE\tPEAK/s\t")

@@ -21,8 +21,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/internal/nstest"
+	"github.com/netburst/netburst/packet"
 )
 
 // runNetburst runs the command line and returns its exit status and output.
@@ -49,17 +49,17 @@ func topJSON(t *testing.T, args ...string) topOutput {
 // tally is per-key packets and bytes, the common form of both sides of an
 // oracle comparison.
 type tally struct {
-	total capture.Counter
-	ports map[string]capture.Counter // "tcp/7000"
-	hosts map[string]capture.Counter // "src>dst"
-	convs map[string]capture.Counter // "tcp a:p<->b:p" with the endpoints sorted
+	total packet.Counter
+	ports map[string]packet.Counter // "tcp/7000"
+	hosts map[string]packet.Counter // "src>dst"
+	convs map[string]packet.Counter // "tcp a:p<->b:p" with the endpoints sorted
 }
 
 func newTally() *tally {
-	return &tally{ports: map[string]capture.Counter{}, hosts: map[string]capture.Counter{}, convs: map[string]capture.Counter{}}
+	return &tally{ports: map[string]packet.Counter{}, hosts: map[string]packet.Counter{}, convs: map[string]packet.Counter{}}
 }
 
-func add(m map[string]capture.Counter, k string, n uint64) {
+func add(m map[string]packet.Counter, k string, n uint64) {
 	c := m[k]
 	c.Packets++
 	c.Bytes += n
@@ -75,7 +75,7 @@ func convKey(proto, a, ap, b, bp string) string {
 }
 
 // tallyOf turns netburst's summary into a tally.
-func tallyOf(s capture.Summary) *tally {
+func tallyOf(s packet.Summary) *tally {
 	t := newTally()
 	t.total = s.Counter
 	for _, p := range s.Ports {
@@ -158,7 +158,7 @@ func compareTallies(t *testing.T, got, want *tally) {
 	}
 	for _, tbl := range []struct {
 		name      string
-		got, want map[string]capture.Counter
+		got, want map[string]packet.Counter
 	}{{"port", got.ports, want.ports}, {"host pair", got.hosts, want.hosts}, {"conversation", got.convs, want.convs}} {
 		for k, w := range tbl.want {
 			if g := tbl.got[k]; g != w {
@@ -213,7 +213,7 @@ func tsharkConvs(t *testing.T, file, proto string) map[string]tsharkConv {
 	return res
 }
 
-func compareConvTables(t *testing.T, s capture.Summary, file string) {
+func compareConvTables(t *testing.T, s packet.Summary, file string) {
 	t.Helper()
 	for _, proto := range []string{"tcp", "udp"} {
 		want := tsharkConvs(t, file, proto)
@@ -354,13 +354,13 @@ func epoch(t time.Time) string {
 }
 
 func frameTimes(t *testing.T, file string) []time.Time {
-	r, err := capture.OpenFile(file)
+	r, err := packet.OpenFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	var ts []time.Time
-	var p capture.Packet
+	var p packet.Packet
 	for r.Next(&p) == nil {
 		ts = append(ts, p.Time)
 	}
@@ -369,13 +369,13 @@ func frameTimes(t *testing.T, file string) []time.Time {
 
 // compareEndpoints checks `tshark -z endpoints,ip` against sums of the host
 // pairs.
-func compareEndpoints(t *testing.T, s capture.Summary, file string) {
+func compareEndpoints(t *testing.T, s packet.Summary, file string) {
 	t.Helper()
 	out, err := exec.Command("tshark", "-n", "-q", "-r", file, "-z", "endpoints,ip").Output()
 	if err != nil {
 		t.Fatalf("tshark -z endpoints,ip: %v", err)
 	}
-	got := map[string]capture.Counter{}
+	got := map[string]packet.Counter{}
 	for _, h := range s.Hosts {
 		if !h.Src.Is4() {
 			continue // endpoints,ip is IPv4 only

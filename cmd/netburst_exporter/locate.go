@@ -14,6 +14,7 @@ import (
 	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/collector"
 	"github.com/netburst/netburst/locate"
+	"github.com/netburst/netburst/packet"
 )
 
 // locateFeature is live locate: this host's interfaces along a path (a
@@ -134,12 +135,12 @@ func (p locatePoints) LocatePoints() []collector.LocatePoint {
 // re-opens when the interface returns); any other failing read is logged
 // once and retried every second.
 func readEchoes(ctx context.Context, i int, d capture.Device, live *locate.Live, logger *slog.Logger) {
-	dec, err := capture.NewDecoder(d.LinkType)
+	dec, err := packet.NewDecoder(d.LinkType)
 	if err != nil {
 		logger.Error("cannot decode the interface's frames", "device", d.Name, "err", err)
 		return
 	}
-	var p capture.Packet
+	var p packet.Packet
 	failing := false
 	for ctx.Err() == nil {
 		data, ci, err := d.Source.ZeroCopyReadPacketData()

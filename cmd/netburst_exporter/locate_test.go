@@ -18,6 +18,7 @@ import (
 
 	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/internal/nstest"
+	"github.com/netburst/netburst/packet"
 	"github.com/netburst/netburst/spike"
 )
 
@@ -44,13 +45,13 @@ func TestLocateBadFlags(t *testing.T) {
 // echoTimes reads a tcpdump file's echo timestamps by sequence number.
 func echoTimes(t *testing.T, path string) (req, rep map[uint16]time.Time) {
 	t.Helper()
-	r, err := capture.OpenFile(path)
+	r, err := packet.OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	req, rep = map[uint16]time.Time{}, map[uint16]time.Time{}
-	var p capture.Packet
+	var p packet.Packet
 	for {
 		err := r.Next(&p)
 		if errors.Is(err, io.EOF) {
