@@ -118,13 +118,8 @@ func (s *pointSource) advance(point int) error {
 		if err != nil {
 			return fmt.Errorf("point %s: %w", s.spec.name, err)
 		}
-		isEcho, isReply := s.pkt.IsEcho()
-		if !isEcho || s.pkt.Fragment() {
+		if !locate.FromPacket(&s.pkt, point, &s.head) {
 			continue
-		}
-		s.head = locate.Observation{
-			Point: point, Time: s.pkt.Time, Src: s.pkt.Src, Dst: s.pkt.Dst,
-			ID: s.pkt.ICMPID, Seq: s.pkt.ICMPSeq, Reply: isReply,
 		}
 		s.ok = true
 		return nil

@@ -140,7 +140,10 @@ func readEchoes(ctx context.Context, i int, d capture.Device, live *locate.Live,
 		logger.Error("cannot decode the interface's frames", "device", d.Name, "err", err)
 		return
 	}
-	var p packet.Packet
+	var (
+		p packet.Packet
+		o locate.Observation
+	)
 	failing := false
 	for ctx.Err() == nil {
 		data, ci, err := d.Source.ZeroCopyReadPacketData()
@@ -165,10 +168,9 @@ func readEchoes(ctx context.Context, i int, d capture.Device, live *locate.Live,
 		if dec.Decode(data, ci, &p) != nil {
 			continue
 		}
-		isEcho, isReply := p.IsEcho()
-		if !isEcho || p.Fragment() {
+		if !locate.FromPacket(&p, i, &o) {
 			continue
 		}
-		live.Add(&locate.Observation{Point: i, Time: p.Time, Src: p.Src, Dst: p.Dst, ID: p.ICMPID, Seq: p.ICMPSeq, Reply: isReply})
+		live.Add(&o)
 	}
 }
