@@ -47,7 +47,7 @@ func (f *bondFeature) start(env *exporterEnv) (func(context.Context) error, erro
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--bond.saturation-threshold=%v, --bond.idle-threshold=%v: %w", f.saturation, f.idle, err)}
 	}
-	env.sampler.AddHook(func(v sampler.View) { m.Update(v.Time(), bond.SamplerRates{View: v}) })
+	env.sampler.AddHook(func(v sampler.View) { m.Update(v.Time(), samplerRates{v}) })
 	env.registry.MustRegister(collector.NewBond(m))
 	logger := env.logger.With("feature", "bond")
 	seen := map[string]bool{}
@@ -81,4 +81,27 @@ func (f *bondFeature) start(env *exporterEnv) (func(context.Context) error, erro
 		}
 		return nil
 	}, nil
+}
+
+// samplerRates adapts the view a sampler hook receives to bond.Rates, so
+// that the bond monitor is updated after every sample. It lives here, with
+// the wiring, so that bond imports no sibling.
+type samplerRates struct{ view sampler.View }
+
+// Lookup implements bond.Rates.
+func (r samplerRates) Lookup(dev string) (bond.DeviceRates, bool) {
+	d, ok := r.view.Lookup(dev)
+	if !ok {
+		return bond.DeviceRates{}, false
+	}
+	out := bond.DeviceRates{SpeedBytes: d.SpeedBytes}
+	// In the order of bond.Directions, which is the sampler's.
+	for dir, dr := range [...]*bond.DirRates{&out.Receive, &out.Transmit} {
+		dr.Rate = d.Rate[dir]
+		for w := range bond.Windows {
+			dr.Peak[w] = d.Peak[dir][w]
+			dr.Bytes[w] = float64(d.WindowBytes[dir][w])
+		}
+	}
+	return out, true
 }

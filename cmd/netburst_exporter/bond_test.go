@@ -2,14 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/netburst/netburst/bond"
 	"github.com/netburst/netburst/internal/nstest"
+	"github.com/netburst/netburst/sampler"
+	"github.com/netburst/netburst/spike"
 )
 
 // The exporter over a sysfs fixture that describes bond0 (balance-xor,
@@ -88,6 +93,140 @@ func TestBondFlagErrors(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		if code := run(append(args, "--web.listen-address=127.0.0.1:0"), &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--bond.") {
 			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
+		}
+	}
+}
+
+// bondSink records the bond monitor's spike events.
+type bondSink struct {
+	mu     sync.Mutex
+	events []spike.Event
+}
+
+func (s *bondSink) Notify(e spike.Event) {
+	s.mu.Lock()
+	s.events = append(s.events, e)
+	s.mu.Unlock()
+}
+
+// Two real veths, s0 and s1, described as the slaves of bond0 by a sysfs
+// fixture (this kernel has no bonding), sampled by the real sampler every
+// 100 ms. Traffic leaves through s0 only. Unshaped, s0's share reads
+// >= 0.95 and s1's ~0, and nothing saturates: the bond as a whole is busy.
+// Shaped by tbf to the fixture's speed (40 Mbit/s), s0 runs at its speed
+// while the bond (80 Mbit/s) is half used: saturated intervals are counted
+// and a bond spike event is raised.
+func TestBondRealTrafficOneSlave(t *testing.T) {
+	host, peer := nstest.New(t), nstest.New(t)
+	nstest.Veth(t, host, "s0", peer, "p0")
+	nstest.Veth(t, host, "s1", peer, "p1")
+	host.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "s0")
+	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "p0")
+	host.MustRun(t, "ip", "addr", "add", "198.18.0.5/30", "dev", "s1")
+	peer.MustRun(t, "ip", "addr", "add", "198.18.0.6/30", "dev", "p1")
+	const speed = 40e6 / 8
+	fixture := nstest.BondFixture(t, []string{"s0", "s1"}, "40")
+
+	topo, err := bond.ReadSysfs(fixture)
+	if err != nil || len(topo.Problems) != 0 || len(topo.Bonds) != 1 {
+		t.Fatalf("fixture topology %+v, %v", topo, err)
+	}
+	sink := &bondSink{}
+	m, err := bond.NewMonitor(bond.MonitorConfig{Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetTopology(topo)
+
+	var cfg sampler.Config
+	cfg.Interval = 100 * time.Millisecond
+	var src *sampler.NetlinkSources
+	if err := host.Do(func() error {
+		var err error
+		src, err = sampler.OpenNetlinkSources(fixture, nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Stats, cfg.Links = src.Stats, src.Links
+	s, err := sampler.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.AddHook(func(v sampler.View) { m.Update(v.Time(), samplerRates{v}) })
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = s.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		src.Close()
+	})
+	time.Sleep(500 * time.Millisecond)
+
+	share := func(dev string) float64 {
+		for _, sh := range m.Snapshot().Shares {
+			if sh.Device == dev && sh.Direction == "transmit" && sh.Window == "1s" {
+				return sh.Ratio
+			}
+		}
+		return -1 // absent: the test fails below
+	}
+	saturated := func() uint64 {
+		for _, st := range m.Snapshot().Saturations {
+			if st.Device == "s0" && st.Direction == "transmit" {
+				return st.Intervals
+			}
+		}
+		return 0
+	}
+
+	// Unshaped: all of it on s0, far above its nominal speed, so the bond as
+	// a whole is busy too: no single-slave saturation.
+	nstest.BlastUDP(t, host, "198.18.0.2:9", 1200*time.Millisecond)
+	s0, s1 := share("s0"), share("s1")
+	t.Logf("unshaped: share s0 %.4f, s1 %.4f, saturated intervals %d", s0, s1, saturated())
+	if s0 < 0.95 || s1 < 0 || s1 > 0.05 {
+		t.Errorf("unshaped shares s0 %.4f s1 %.4f, want >= 0.95 and ~0", s0, s1)
+	}
+	if n := saturated(); n != 0 {
+		t.Errorf("unshaped: %d saturated intervals while the whole bond is over its speed", n)
+	}
+
+	// Shaped to the slave's speed: s0 full, the bond half used.
+	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
+	time.Sleep(1100 * time.Millisecond) // let the unshaped peak leave the 1 s window
+	nstest.BlastUDP(t, host, "198.18.0.2:9", 2500*time.Millisecond)
+	s0, s1 = share("s0"), share("s1")
+	n := saturated()
+	sink.mu.Lock()
+	events := append([]spike.Event(nil), sink.events...)
+	sink.mu.Unlock()
+	t.Logf("shaped: share s0 %.4f, s1 %.4f, saturated intervals %d, events %d %+v", s0, s1, n, len(events), events)
+	if s0 < 0.95 || s1 < 0 || s1 > 0.05 {
+		t.Errorf("shaped shares s0 %.4f s1 %.4f, want >= 0.95 and ~0", s0, s1)
+	}
+	// 2.5 s saturated: about two or three 1-second intervals.
+	if n < 1 {
+		t.Errorf("saturated intervals = %d, want >= 1", n)
+	}
+	if len(events) == 0 {
+		t.Fatal("no bond spike event")
+	}
+	e := events[0]
+	if e.Trigger != spike.TriggerBond || e.Device != "s0" || e.Value < 0.9 || e.Threshold != 0.9 {
+		t.Errorf("event %+v", e)
+	}
+	if e.Value > 1.3 {
+		t.Errorf("s0 utilisation %.2f: shaped to %v B/s, want about 1", e.Value, speed)
+	}
+	for _, st := range m.Snapshot().Saturations {
+		if st.Device == "s1" && st.Intervals != 0 {
+			t.Errorf("s1 counted saturated: %+v", st)
 		}
 	}
 }
