@@ -2,29 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/netip"
-	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"gopkg.in/yaml.v3"
 
 	"github.com/netburst/netburst/collector"
 	"github.com/netburst/netburst/prober"
 )
-
-// fileSDPoll is how often file_sd files are checked for changes.
-const fileSDPoll = 5 * time.Second
 
 // probeFeature pings the configured targets continuously. Targets come
 // from --probe.target, from the probe section of --config.file and from
@@ -53,200 +40,30 @@ func newProbeFeature(app *kingpin.Application) feature {
 	return f
 }
 
-// probeConfig is the probe section of --config.file.
-type probeConfig struct {
-	Targets []targetConfig `yaml:"targets"`
-	FileSD  []string       `yaml:"file_sd"`
-}
-
-// targetConfig is one target of the configuration file.
-type targetConfig struct {
-	Name      string `yaml:"name"`
-	Host      string `yaml:"host"`
-	Network   string `yaml:"network"`
-	Source    string `yaml:"source"`
-	Interface string `yaml:"interface"`
-	TOS       int    `yaml:"tos"`
-	TTL       int    `yaml:"ttl"`
-	Size      int    `yaml:"size"`
-	Interval  string `yaml:"interval"`
-}
-
-func (tc targetConfig) target() (prober.Target, error) {
-	t := prober.Target{Name: tc.Name, Host: tc.Host, Network: tc.Network, Interface: tc.Interface, TOS: tc.TOS, TTL: tc.TTL, Size: tc.Size}
-	if tc.Source != "" {
-		a, err := netip.ParseAddr(tc.Source)
-		if err != nil {
-			return t, fmt.Errorf("target %q: source %q: %w", tc.Host, tc.Source, err)
-		}
-		t.Source = a
-	}
-	if tc.Interval != "" {
-		d, err := time.ParseDuration(tc.Interval)
-		if err != nil || d <= 0 {
-			return t, fmt.Errorf("target %q: interval %q: want a positive duration", tc.Host, tc.Interval)
-		}
-		t.Interval = d
-	}
-	return t, nil
-}
-
-// readProbeConfig reads the probe section of the YAML file; other
-// top-level sections are left to their owners.
-func readProbeConfig(path string) (probeConfig, bool, error) {
-	var doc struct {
-		Probe *probeConfig `yaml:"probe"`
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return probeConfig{}, false, fmt.Errorf("config file: %w", err)
-	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return probeConfig{}, false, fmt.Errorf("config file %s: %w", path, err)
-	}
-	if doc.Probe == nil {
-		return probeConfig{}, false, nil
-	}
-	return *doc.Probe, true, nil
-}
-
-// fileSDGroup is one target group of a Prometheus file_sd file.
-type fileSDGroup struct {
-	Targets []string          `json:"targets" yaml:"targets"`
-	Labels  map[string]string `json:"labels" yaml:"labels"`
-}
-
-// readFileSD reads a file_sd file. Each target is an address or name,
-// optionally with a port (ignored, so that lists made for other probers
-// can be reused). Labels set per-group options: name (single-target groups
-// only), network, source, interface, tos, ttl, size, interval.
-func readFileSD(path string) ([]prober.Target, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("file_sd: %w", err)
-	}
-	var groups []fileSDGroup
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".json":
-		err = json.Unmarshal(b, &groups)
-	case ".yml", ".yaml":
-		err = yaml.Unmarshal(b, &groups)
-	default:
-		return nil, fmt.Errorf("file_sd %s: want a .json, .yml or .yaml file", path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("file_sd %s: %w", path, err)
-	}
-	var out []prober.Target
-	for gi, g := range groups {
-		tc := targetConfig{Network: g.Labels["network"], Source: g.Labels["source"], Interface: g.Labels["interface"], Interval: g.Labels["interval"]}
-		for _, k := range []struct {
-			key string
-			v   *int
-		}{{"tos", &tc.TOS}, {"ttl", &tc.TTL}, {"size", &tc.Size}} {
-			if s, ok := g.Labels[k.key]; ok {
-				n, err := strconv.Atoi(s)
-				if err != nil {
-					return nil, fmt.Errorf("file_sd %s: group %d: label %s=%q: want an integer", path, gi, k.key, s)
-				}
-				*k.v = n
-			}
-		}
-		for _, addr := range g.Targets {
-			host := addr
-			if h, _, err := net.SplitHostPort(addr); err == nil {
-				host = h
-			}
-			tc.Host, tc.Name = host, addr
-			if n := g.Labels["name"]; n != "" && len(g.Targets) == 1 {
-				tc.Name = n
-			}
-			t, err := tc.target()
-			if err != nil {
-				return nil, fmt.Errorf("file_sd %s: group %d: %w", path, gi, err)
-			}
-			out = append(out, t)
-		}
-	}
-	return out, nil
-}
-
-// load gathers every target: flags, configuration file, file_sd files.
-// It returns whether the prober is configured at all.
-func (f *probeFeature) load() ([]prober.Target, []string, bool, error) {
+// sources says where the targets come from. Flags are parsed here, once:
+// a reload re-reads the files, not the command line.
+func (f *probeFeature) sources() (prober.Sources, error) {
 	var ts []prober.Target
 	for _, s := range f.targets {
 		t, err := prober.ParseTarget(s)
 		if err != nil {
-			return nil, nil, false, fmt.Errorf("--probe.target: %w", err)
+			return prober.Sources{}, fmt.Errorf("--probe.target: %w", err)
 		}
 		ts = append(ts, t)
 	}
-	patterns := append([]string(nil), f.fileSD...)
-	configured := len(ts) > 0 || len(patterns) > 0
-	if f.configFile != "" {
-		pc, ok, err := readProbeConfig(f.configFile)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		configured = configured || ok
-		for _, tc := range pc.Targets {
-			t, err := tc.target()
-			if err != nil {
-				return nil, nil, false, fmt.Errorf("config file %s: probe: %w", f.configFile, err)
-			}
-			ts = append(ts, t)
-		}
-		patterns = append(patterns, pc.FileSD...)
-	}
-	var files []string
-	for _, p := range patterns {
-		m, err := filepath.Glob(p)
-		if err != nil {
-			return nil, nil, false, fmt.Errorf("file_sd pattern %q: %w", p, err)
-		}
-		files = append(files, m...)
-	}
-	sort.Strings(files)
-	for _, file := range files {
-		more, err := readFileSD(file)
-		if err != nil {
-			return nil, nil, false, err
-		}
-		ts = append(ts, more...)
-	}
-	ts, err := dedupe(ts)
-	return ts, files, configured, err
-}
-
-// dedupe drops exact repeats (the same target listed by two sources) and
-// rejects two different targets under one name.
-func dedupe(ts []prober.Target) ([]prober.Target, error) {
-	seen := map[string]prober.Target{}
-	out := ts[:0]
-	for _, t := range ts {
-		name := t.Name
-		if name == "" {
-			name = t.Host
-		}
-		if prev, ok := seen[name]; ok {
-			if prev != t {
-				return nil, fmt.Errorf("probe target name %q defined twice, differently: %w", name, prober.ErrInvalidConfig)
-			}
-			continue
-		}
-		seen[name] = t
-		out = append(out, t)
-	}
-	return out, nil
+	return prober.Sources{Targets: ts, FileSD: f.fileSD, ConfigFile: f.configFile}, nil
 }
 
 func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, error) {
-	ts, files, configured, err := f.load()
+	src, err := f.sources()
 	if err != nil {
 		return nil, usageError{err}
 	}
-	if !configured {
+	loaded, err := src.Load()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if !loaded.Configured {
 		return nil, nil // no probe target unless configured
 	}
 	// Zero would mean "default" to prober.Config: reject it here.
@@ -275,7 +92,7 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--probe.*: %w", err)}
 	}
-	if err := p.SetTargets(ts); err != nil {
+	if err := p.SetTargets(loaded.Targets); err != nil {
 		return nil, usageError{err}
 	}
 	metrics.SetSource(p)
@@ -290,18 +107,18 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 		return nil
 	})
 	st := newReloadStatus(env.registry)
-	logger.Info("probing", "targets", len(ts), "interval", f.interval, "timeout", f.timeout, "mode", mode, "file_sd", files)
+	logger.Info("probing", "targets", len(loaded.Targets), "interval", f.interval, "timeout", f.timeout, "mode", mode, "file_sd", loaded.Files)
 
 	var mu sync.Mutex
 	reload := func(why string) error {
 		mu.Lock()
 		defer mu.Unlock()
-		ts, files, _, err := f.load()
+		loaded, err := src.Load()
 		if err == nil {
 			// SetTargets also has the prober re-check its device-bound
 			// sockets, and a reload re-checks them even when it failed:
 			// SIGHUP is what a user tries first when a vif came back.
-			err = p.SetTargets(ts)
+			err = p.SetTargets(loaded.Targets)
 		}
 		p.LinkChanged()
 		if err != nil {
@@ -310,7 +127,7 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 		}
 		metrics.Retain(p.Targets())
 		st.succeeded()
-		logger.Info("probe targets reloaded", "why", why, "targets", len(ts), "file_sd", files)
+		logger.Info("probe targets reloaded", "why", why, "targets", len(loaded.Targets), "file_sd", loaded.Files)
 		return nil
 	}
 	env.reloaders = append(env.reloaders, func() error { return reload("reload") })
@@ -319,7 +136,11 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			f.watchFileSD(ctx, logger, reload)
+			src.Watch(ctx, 0, func() {
+				if err := reload("file_sd changed"); err != nil {
+					logger.Error("reload after a file_sd change failed; keeping the previous targets", "err", err)
+				}
+			})
 		}()
 		go func() {
 			defer wg.Done()
@@ -350,55 +171,6 @@ func followLinks(ctx context.Context, watch func() (<-chan struct{}, func()), p 
 			p.LinkChanged()
 		}
 	}
-}
-
-// watchFileSD re-reads the targets when a file_sd file (or the set of
-// files its patterns match) changes. It polls, so it works on any file
-// system and across atomic renames.
-func (f *probeFeature) watchFileSD(ctx context.Context, logger *slog.Logger, reload func(string) error) {
-	t := time.NewTicker(fileSDPoll)
-	defer t.Stop()
-	last := f.fileSDState()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		now := f.fileSDState()
-		if now == last {
-			continue
-		}
-		last = now
-		if err := reload("file_sd changed"); err != nil {
-			logger.Error("reload after a file_sd change failed; keeping the previous targets", "err", err)
-		}
-	}
-}
-
-// fileSDState summarises the file_sd files: names, sizes, modification
-// times.
-func (f *probeFeature) fileSDState() string {
-	patterns := append([]string(nil), f.fileSD...)
-	if f.configFile != "" {
-		if pc, _, err := readProbeConfig(f.configFile); err == nil {
-			patterns = append(patterns, pc.FileSD...)
-		}
-	}
-	var b strings.Builder
-	for _, p := range patterns {
-		m, _ := filepath.Glob(p)
-		sort.Strings(m)
-		for _, file := range m {
-			fi, err := os.Stat(file)
-			if err != nil {
-				fmt.Fprintf(&b, "%s:err;", file)
-				continue
-			}
-			fmt.Fprintf(&b, "%s:%d:%d;", file, fi.Size(), fi.ModTime().UnixNano())
-		}
-	}
-	return b.String()
 }
 
 // reloadStatus exports the outcome of probe target reloads.

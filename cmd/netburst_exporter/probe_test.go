@@ -1,9 +1,7 @@
 package main
 
 import (
-	"errors"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,90 +27,26 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-func TestProbeLoad(t *testing.T) {
-	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "a.json"), `[{"targets": ["198.18.0.1", "198.18.0.2:9100", "[2001:2::1]:80"], "labels": {"size": "100", "tos": "184"}},
-		{"targets": ["198.18.0.3"], "labels": {"name": "three", "interface": "eth0", "interval": "1s"}}]`)
-	writeFile(t, filepath.Join(dir, "b.yml"), "- targets: [198.18.0.4]\n  labels: {ttl: \"9\", network: ip4}\n")
-	writeFile(t, filepath.Join(dir, "config.yaml"), `
-sampler: {ignored: true}
-probe:
-  file_sd: [`+filepath.Join(dir, "*.yml")+`]
-  targets:
-    - {name: gw, host: 198.18.0.254, source: 198.18.0.1, tos: 16, ttl: 3, size: 64, interval: 500ms}
-    - {host: 198.18.0.1, size: 100, tos: 184, name: 198.18.0.1}
-`)
-	f := &probeFeature{targets: []string{"lo=127.0.0.1"}, fileSD: []string{filepath.Join(dir, "*.json")}, configFile: filepath.Join(dir, "config.yaml")}
-	ts, files, configured, err := f.load()
+// What the prober's sources read is tested in prober (TestSourcesLoad):
+// here only what the exporter adds, the parsing of --probe.target.
+func TestProbeSources(t *testing.T) {
+	f := &probeFeature{targets: []string{"="}}
+	if _, err := f.sources(); err == nil || !strings.Contains(err.Error(), "--probe.target") {
+		t.Fatalf("sources: %v, want an error mentioning --probe.target", err)
+	}
+	f = &probeFeature{targets: []string{"lo=127.0.0.1"}, fileSD: []string{"/x/*.json"}, configFile: "/x/c.yml"}
+	src, err := f.sources()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !configured || len(files) != 2 {
-		t.Fatalf("configured %v, files %v", configured, files)
-	}
-	got := map[string]prober.Target{}
-	for _, tg := range ts {
-		got[tg.Name] = tg
-	}
-	want := map[string]prober.Target{
-		"lo":              {Name: "lo", Host: "127.0.0.1"},
-		"gw":              {Name: "gw", Host: "198.18.0.254", Source: mustParse("198.18.0.1"), TOS: 16, TTL: 3, Size: 64, Interval: 500 * time.Millisecond},
-		"198.18.0.1":      {Name: "198.18.0.1", Host: "198.18.0.1", Size: 100, TOS: 184},
-		"198.18.0.2:9100": {Name: "198.18.0.2:9100", Host: "198.18.0.2", Size: 100, TOS: 184},
-		"[2001:2::1]:80":  {Name: "[2001:2::1]:80", Host: "2001:2::1", Size: 100, TOS: 184},
-		"three":           {Name: "three", Host: "198.18.0.3", Interface: "eth0", Interval: time.Second},
-		"198.18.0.4":      {Name: "198.18.0.4", Host: "198.18.0.4", TTL: 9, Network: "ip4"},
-	}
-	if len(got) != len(want) || len(ts) != len(want) {
-		t.Errorf("got %d targets (%d distinct), want %d: %+v", len(ts), len(got), len(want), ts)
-	}
-	for name, w := range want {
-		if got[name] != w {
-			t.Errorf("%s: got %+v, want %+v", name, got[name], w)
-		}
-	}
-}
-
-func mustParse(s string) netip.Addr { return netip.MustParseAddr(s) }
-
-func TestProbeLoadErrors(t *testing.T) {
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		name, file, content, want string
-		flags                     []string
-	}{
-		{"bad json", "x.json", `[{"targets": [1]}]`, "file_sd", nil},
-		{"bad label", "x.json", `[{"targets": ["198.18.0.1"], "labels": {"ttl": "many"}}]`, "label ttl", nil},
-		{"bad extension", "x.txt", `[]`, "want a .json", nil},
-		{"bad yaml config", "config.yml", "probe: [", "config file", nil},
-		{"bad source", "config.yml", "probe:\n  targets: [{host: 198.18.0.1, source: nowhere}]\n", "source", nil},
-		{"bad interval", "config.yml", "probe:\n  targets: [{host: 198.18.0.1, interval: soon}]\n", "interval", nil},
-		{"conflicting names", "config.yml", "probe:\n  targets: [{name: a, host: 198.18.0.1}, {name: a, host: 198.18.0.2}]\n", "defined twice", nil},
-		{"bad flag", "config.yml", "", "--probe.target", []string{"=198.18.0.1"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			path := filepath.Join(dir, tc.file)
-			writeFile(t, path, tc.content)
-			defer os.Remove(path)
-			f := &probeFeature{targets: tc.flags}
-			if tc.file == "config.yml" {
-				f.configFile = path
-			} else {
-				f.fileSD = []string{path}
-			}
-			_, _, _, err := f.load()
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("load: %v, want an error mentioning %q", err, tc.want)
-			}
-		})
-	}
-	f := &probeFeature{configFile: filepath.Join(dir, "missing.yml")}
-	if _, _, _, err := f.load(); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("missing config file: %v", err)
+	if len(src.Targets) != 1 || src.Targets[0] != (prober.Target{Name: "lo", Host: "127.0.0.1"}) || len(src.FileSD) != 1 || src.ConfigFile != "/x/c.yml" {
+		t.Errorf("sources %+v", src)
 	}
 	f = &probeFeature{}
-	if _, _, configured, err := f.load(); err != nil || configured {
-		t.Fatalf("no flags: configured %v, err %v; want the prober off", configured, err)
+	if src, err := f.sources(); err != nil {
+		t.Fatal(err)
+	} else if l, err := src.Load(); err != nil || l.Configured {
+		t.Fatalf("no flags: configured %v, err %v; want the prober off", l.Configured, err)
 	}
 }
 
