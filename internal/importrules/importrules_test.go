@@ -51,3 +51,57 @@ func TestCollectorsImportNoKernelInterfaces(t *testing.T) {
 		}
 	}
 }
+
+// domain are the packages that watch the kernel and analyse what they see.
+var domain = []string{"sampler", "prober", "capture", "locate", "bond"}
+
+// shared are the packages every domain package may import: the spike event
+// and the decoded-frame leaf, with the module's internal helpers.
+func shared(pkg string) bool {
+	return pkg == module+"spike" || pkg == module+"packet" || strings.HasPrefix(pkg, module+"internal/")
+}
+
+// A domain package imports no sibling (directly or through another
+// package) but spike and the leaf: what two of them share goes into one of
+// those, and only cmd/ wires them together.
+func TestDomainPackagesImportNoSibling(t *testing.T) {
+	for _, pkg := range domain {
+		if !exists(t, pkg) {
+			continue
+		}
+		for _, dep := range goList(t, "{{.ImportPath}}", module+pkg, true) {
+			if strings.HasPrefix(dep, module) && dep != module+pkg && !shared(dep) {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+}
+
+// The leaf of decoded frames and capture files is ground level: it
+// imports no other netburst package, so that any package may import it.
+func TestPacketIsALeaf(t *testing.T) {
+	if !exists(t, "packet") {
+		t.Fatal("no packet package")
+	}
+	for _, dep := range goList(t, "{{.ImportPath}}", module+"packet/...", true) {
+		if strings.HasPrefix(dep, module) && dep != module+"packet" && !strings.HasPrefix(dep, module+"packet/") {
+			t.Errorf("packet depends on %s", dep)
+		}
+	}
+}
+
+// Only the exporter runs the live capture (AF_PACKET sockets, rings): the
+// tool and every other package read decoded frames through packet.
+func TestOnlyTheExporterImportsTheLiveCapture(t *testing.T) {
+	for _, line := range goList(t, `{{.ImportPath}}|{{join .Deps "|"}}`, module+"...", false) {
+		pkg, deps, _ := strings.Cut(line, "|")
+		if pkg == module+"cmd/netburst_exporter" || pkg == module+"capture" || strings.HasPrefix(pkg, module+"capture/") {
+			continue
+		}
+		for _, dep := range strings.Split(deps, "|") {
+			if dep == module+"capture" {
+				t.Errorf("%s depends on the live capture", pkg)
+			}
+		}
+	}
+}
