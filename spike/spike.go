@@ -1,5 +1,3 @@
-// Package spike defines the event that the sampler, the prober and the bond
-// monitor hand to the spike capture when something worth freezing happens.
 package spike
 
 import "time"

@@ -59,7 +59,7 @@ type exporterEnv struct {
 	mux      *http.ServeMux
 	// spikes fans spike events out to the features that consume them
 	// (the capture); features that raise spikes Notify it.
-	spikes  *spikeBus
+	spikes  *spike.Bus
 	sampler *sampler.Sampler
 	sysfs   string
 	procfs  string
@@ -78,20 +78,6 @@ type exporterEnv struct {
 	// reloaders run on SIGHUP and POST /-/reload; the first error is
 	// reported and the old configuration stays.
 	reloaders []func() error
-}
-
-// spikeBus fans spike events out to its subscribers. Subscribe is for
-// start-up only; Notify never blocks (each Sink drops what it cannot take).
-type spikeBus struct {
-	sinks []spike.Sink
-}
-
-func (b *spikeBus) Subscribe(s spike.Sink) { b.sinks = append(b.sinks, s) }
-
-func (b *spikeBus) Notify(e spike.Event) {
-	for _, s := range b.sinks {
-		s.Notify(e)
-	}
 }
 
 // usageError is a bad command line or configuration: exit status 2.
@@ -235,7 +221,7 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	}
 	defer sources.close()
 
-	bus := &spikeBus{}
+	bus := &spike.Bus{}
 	metrics := collector.NewSampler(collector.SamplerOptions{HistogramInclude: res[2], HistogramExclude: res[3], Interval: o.interval})
 	smp, err := sampler.New(sampler.Config{
 		Interval: o.interval, DeviceInclude: res[0], DeviceExclude: res[1],
