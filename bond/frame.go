@@ -19,6 +19,12 @@ const (
 	etherTypeMPLSM = 0x8848
 )
 
+// protoIPv6Fragment is the IPv6 fragment header's number: bond_flow_ip
+// takes an IPv6 header's own Next Header as the protocol, so to the
+// layer2+3 and layer3+4 hashes an IPv6 fragment is of protocol 44, without
+// ports or ICMP header.
+const protoIPv6Fragment = 44
+
 // maxDissectHeaders bounds the flow dissector's walk (the kernel's
 // MAX_FLOW_DISSECT_HDRS).
 const maxDissectHeaders = 15
@@ -116,7 +122,7 @@ func bondFlowIP(b []byte, off int, et uint16, h *Header) (int, bool) {
 		h.Src = netip.AddrFrom16([16]byte(ip[8:24]))
 		h.Dst = netip.AddrFrom16([16]byte(ip[24:40]))
 		h.Proto = ip[6]
-		h.Fragment = h.Proto == 44
+		h.Fragment = h.Proto == protoIPv6Fragment
 		off += 40
 	default:
 		return 0, false

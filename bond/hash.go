@@ -1,7 +1,9 @@
 // Package bond reads Linux bonding topology (netlink and sysfs), follows
 // each slave's share of its bond's traffic, detects one slave saturated
 // while the bond as a whole idles, and reproduces the kernel's transmit hash
-// policies so that a flow can be mapped to the slave it leaves on.
+// policies so that a flow can be mapped to the slave it leaves on: a
+// FlowTable sums a capture's (or a FLOW list's) flows per slave, with the
+// imbalance and the moves that would even it out.
 package bond
 
 import (
@@ -177,7 +179,7 @@ type Header struct {
 
 // Flow is what the bonding driver's transmit hash reads from one packet.
 // Fill it with ParseFrame (from the frame's bytes, exact), FromPacket (from
-// a packet.Packet summary) or by hand (bond-hash's FLOW arguments).
+// a packet.Packet summary) or ParseFlow (from a FLOW argument).
 type Flow struct {
 	// DstMAC and SrcMAC are the Ethernet addresses.
 	DstMAC, SrcMAC [6]byte
@@ -241,8 +243,11 @@ func (h Hasher) Slave(f *Flow, n int) int {
 	if n <= 0 {
 		return -1
 	}
-	return int(h.Hash(f) % uint32(n))
+	return slaveOf(h.Hash(f), n)
 }
+
+// slaveOf is the index of the slave that hash picks among n > 0.
+func slaveOf(hash uint32, n int) int { return int(hash % uint32(n)) }
 
 // Hash returns the kernel's transmit hash of f. Multi-byte fields the
 // kernel loads from packet memory as native integers are loaded

@@ -36,7 +36,7 @@ func FromPacket(p *packet.Packet, f *Flow) {
 	if p.IPVersion == 6 {
 		switch {
 		case h.Fragment:
-			h.Proto = 44 // the fragment header's number: no ports, no ICMP
+			h.Proto = protoIPv6Fragment // no ports, no ICMP
 		case p.L4Offset >= 0 && p.L3Offset >= 0 && p.L4Offset-p.L3Offset != 40:
 			h.Proto, h.HasL4, h.HasICMP = 0, false, false // an extension header first
 		}

@@ -212,17 +212,3 @@ func TestBondHashBadUsage(t *testing.T) {
 		t.Errorf("missing file: exit %d (%s)", code, errs)
 	}
 }
-
-func TestParseFlowArgOptions(t *testing.T) {
-	f, pk, by, err := parseFlowArg("icmp:198.18.0.1-198.18.0.2,id=0x1234,type=0,packets=3,bytes=252,smac=52:54:00:12:34:56,vlan=100,prio=5")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pk != 3 || by != 252 || f.Net.ICMPID != 0x1234 || f.Net.ICMPType != 0 || !f.HasVLAN || f.VLANTCI != 5<<13|100 || f.SrcMAC[0] != 0x52 {
-		t.Errorf("flow %+v packets %d bytes %d", f, pk, by)
-	}
-	f, _, _, err = parseFlowArg("udp:[2001:db8::1]:1000-[2001:db8::2]:2000,frag=true")
-	if err != nil || !f.Net.Fragment || f.Net.Proto != 44 || f.Encap.Proto != 17 {
-		t.Errorf("v6 fragment: %v %+v", err, f.Net)
-	}
-}
