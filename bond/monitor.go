@@ -94,8 +94,9 @@ type slaveDir struct {
 type satState struct {
 	count       uint64
 	lastCounted time.Time
-	lastEvent   time.Time
-	active      bool
+	// events spaces the saturation's spike events (see spike.Limiter).
+	events spike.Limiter
+	active bool
 }
 
 // Share is a slave's share of its bond's bytes in one direction and window.
@@ -267,8 +268,10 @@ func (m *Monitor) saturation(now time.Time, b *Bond, d int, rates []DeviceRates,
 			st.count++
 			st.lastCounted = now
 		}
-		if !st.active || now.Sub(st.lastEvent) >= m.cfg.EventInterval {
-			st.lastEvent = now
+		if !st.active {
+			st.events.Reset() // a new saturation is reported at once
+		}
+		if st.events.Allow(now, m.cfg.EventInterval) {
 			m.cfg.Sink.Notify(spike.Event{Time: now, Trigger: spike.TriggerBond, Device: s.Name, Value: util, Threshold: m.cfg.SaturationThreshold})
 		}
 		st.active = true

@@ -456,7 +456,8 @@ func (c *Capture) manage(ctx context.Context) {
 	var (
 		w     *window
 		timer = time.NewTimer(time.Hour)
-		last  = map[spike.Trigger]time.Time{}
+		// limits spaces each trigger's events (see spike.Limiter).
+		limits = map[spike.Trigger]spike.Limiter{}
 	)
 	timer.Stop()
 	defer timer.Stop()
@@ -473,13 +474,17 @@ func (c *Capture) manage(ctx context.Context) {
 				ev.Time = time.Now()
 			}
 			merging := w != nil && !ev.Time.Add(-c.cfg.Pre).After(w.end)
-			if !merging {
-				if l, ok := last[ev.Trigger]; ok && ev.Time.Sub(l) < c.cfg.MinInterval && ev.Time.Sub(l) > -c.cfg.MinInterval {
-					c.suppressed.Add(1)
-					continue
-				}
+			// An event that falls into the open window joins it, limit or
+			// not: the window is frozen already and the report names every
+			// trigger.
+			lim := limits[ev.Trigger]
+			if merging {
+				lim.Mark(ev.Time)
+			} else if !lim.Allow(ev.Time, c.cfg.MinInterval) {
+				c.suppressed.Add(1)
+				continue
 			}
-			last[ev.Trigger] = ev.Time
+			limits[ev.Trigger] = lim
 			c.mu.Lock()
 			c.spikes[ev.Trigger]++
 			if ev.Time.After(c.lastSpike[ev.Trigger]) {

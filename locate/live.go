@@ -73,9 +73,9 @@ type Live struct {
 	mu    sync.Mutex
 	m     *Matcher
 	stats LiveStats
-	// lastSpike holds, per segment and direction, when the last event was
-	// raised.
-	lastSpike map[liveKey]time.Time
+	// limits spaces the events of each segment and direction (see
+	// spike.Limiter).
+	limits map[liveKey]spike.Limiter
 }
 
 type liveKey struct {
@@ -101,7 +101,7 @@ func NewLive(cfg LiveConfig) (*Live, error) {
 		}
 		seen[p] = true
 	}
-	l := &Live{cfg: cfg, lastSpike: map[liveKey]time.Time{}}
+	l := &Live{cfg: cfg, limits: map[liveKey]spike.Limiter{}}
 	m, err := NewMatcher(MatcherConfig{Points: len(cfg.Points), MaxEntries: cfg.MaxEntries, MaxAge: cfg.MaxAge}, l.record)
 	if err != nil {
 		return nil, err
@@ -212,10 +212,11 @@ func (l *Live) spike(seg int, dir Direction, at time.Time, dev string, k Key, d 
 		return
 	}
 	key := liveKey{seg, dir}
-	if last, ok := l.lastSpike[key]; ok && at.Sub(last) < l.cfg.MinSpikeInterval && at.Sub(last) > -l.cfg.MinSpikeInterval {
+	lim := l.limits[key]
+	if !lim.Allow(at, l.cfg.MinSpikeInterval) {
 		return
 	}
-	l.lastSpike[key] = at
+	l.limits[key] = lim
 	l.stats.Spikes++
 	l.cfg.Spikes.Notify(spike.Event{
 		Time: at, Trigger: spike.TriggerSegment, Device: dev, Target: k.Dst.String(),
