@@ -118,9 +118,10 @@ func (a *Analyzer) keep(r *Record) {
 }
 
 // Add records one observation. Each point's observations must come in its
-// capture order, and the points' streams merged by timestamp: the matching
-// table ages echoes on the newest timestamp seen, so a stream running more
-// than Options.MaxAge ahead of another splits their echoes.
+// capture order, and the points' streams merged by timestamp (AddStreams
+// merges them): the matching table ages echoes on the newest timestamp
+// seen, so a stream running more than Options.MaxAge ahead of another
+// splits their echoes.
 func (a *Analyzer) Add(o *Observation) {
 	if o.Point < 0 || o.Point >= len(a.points) {
 		a.m.Add(o) // counted there as BadPoint

@@ -1,6 +1,7 @@
 package locate
 
 import (
+	"context"
 	"errors"
 	"net/netip"
 	"slices"
@@ -24,21 +25,12 @@ func feed(t *testing.T, names []string, clocks []string, per [][]Observation, op
 	if err != nil {
 		t.Fatalf("NewAnalyzer: %v", err)
 	}
-	idx := make([]int, len(per))
-	for {
-		best := -1
-		for p := range per {
-			if idx[p] < len(per[p]) && (best < 0 || per[p][idx[p]].Time.Before(per[best][idx[best]].Time)) {
-				best = p
-			}
-		}
-		if best < 0 {
-			break
-		}
-		o := per[best][idx[best]]
-		o.Point = best
-		a.Add(&o)
-		idx[best]++
+	streams := make([]Stream, len(per))
+	for p := range per {
+		streams[p] = &sliceStream{obs: per[p]}
+	}
+	if err := a.AddStreams(context.Background(), streams); err != nil {
+		t.Fatalf("AddStreams: %v", err)
 	}
 	return a.Result()
 }

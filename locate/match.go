@@ -10,10 +10,12 @@
 // direction need the clocks' offsets: they are either known to agree (points
 // that share a clock) or estimated from the normal echoes (see Analyze).
 //
-// The package is pure: it reads no file and opens no socket. Matcher pairs
-// observations into echoes with bounded memory; Analyzer (offline) turns the
-// echoes into per-echo delays and a verdict; Segmenter (live, one host,
-// one clock) turns each matched echo into per-segment delays as they come.
+// The package is pure: it reads no file and opens no socket. FromPacket
+// turns a decoded frame into an Observation; Matcher pairs observations
+// into echoes with bounded memory; Analyzer (offline) merges the points'
+// streams by timestamp (AddStreams) and turns the echoes into per-echo
+// delays and a verdict; Live (one host, one clock) turns each matched echo
+// into per-segment delays as they come.
 package locate
 
 import (

@@ -95,35 +95,48 @@ func (c *locateCmd) parse() ([]pointSpec, error) {
 	return specs, nil
 }
 
-// pointSource reads one point's file, one echo observation ahead.
+// pointSource is one point's file as a locate.Stream. The file is opened
+// at the first read, so that the points' files are opened and first read
+// in path order.
 type pointSource struct {
 	spec     pointSpec
+	point    int
 	r        *packet.FileReader
 	pkt      packet.Packet
-	head     locate.Observation
-	ok       bool
 	frames   int
 	undecode uint64
 }
 
-// advance reads up to the next echo packet; ok is false at the end.
-func (s *pointSource) advance(point int) error {
+// Next reads up to the next echo packet.
+func (s *pointSource) Next(o *locate.Observation) (bool, error) {
+	if s.r == nil {
+		r, err := packet.OpenFile(s.spec.file)
+		if err != nil {
+			return false, fmt.Errorf("point %s: %w", s.spec.name, err)
+		}
+		s.r = r
+	}
 	for {
 		err := s.r.Next(&s.pkt)
 		if errors.Is(err, io.EOF) {
-			s.ok = false
 			s.frames, s.undecode = s.r.Frames(), s.r.DecodeErrors()
-			return nil
+			return false, nil
 		}
 		if err != nil {
-			return fmt.Errorf("point %s: %w", s.spec.name, err)
+			return false, fmt.Errorf("point %s: %w", s.spec.name, err)
 		}
-		if !locate.FromPacket(&s.pkt, point, &s.head) {
-			continue
+		if locate.FromPacket(&s.pkt, s.point, o) {
+			return true, nil
 		}
-		s.ok = true
+	}
+}
+
+// Close closes the file, if it was opened.
+func (s *pointSource) Close() error {
+	if s.r == nil {
 		return nil
 	}
+	return s.r.Close()
 }
 
 func (c *locateCmd) run(ctx context.Context, out io.Writer) error {
@@ -142,36 +155,14 @@ func (c *locateCmd) run(ctx context.Context, out io.Writer) error {
 		return usageError{err}
 	}
 	srcs := make([]*pointSource, len(specs))
+	streams := make([]locate.Stream, len(specs))
 	for i, s := range specs {
-		r, err := packet.OpenFile(s.file)
-		if err != nil {
-			return fmt.Errorf("point %s: %w", s.name, err)
-		}
-		defer r.Close()
-		srcs[i] = &pointSource{spec: s, r: r}
-		if err := srcs[i].advance(i); err != nil {
-			return err
-		}
+		srcs[i] = &pointSource{spec: s, point: i}
+		streams[i] = srcs[i]
+		defer srcs[i].Close()
 	}
-	// Merge the files by timestamp so that the matching table holds only
-	// the echoes in flight (plus the clocks' disagreement), not whole files.
-	for n := 0; ; n++ {
-		if n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		best := -1
-		for i, s := range srcs {
-			if s.ok && (best < 0 || s.head.Time.Before(srcs[best].head.Time)) {
-				best = i
-			}
-		}
-		if best < 0 {
-			break
-		}
-		an.Add(&srcs[best].head)
-		if err := srcs[best].advance(best); err != nil {
-			return err
-		}
+	if err := an.AddStreams(ctx, streams); err != nil {
+		return err
 	}
 	res, err := an.Result()
 	if err != nil {
