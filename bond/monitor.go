@@ -60,8 +60,8 @@ type MonitorConfig struct {
 	// EventInterval is the least time between two spike events for the same
 	// slave and direction while a saturation lasts (default 10 s).
 	EventInterval time.Duration
-	// Sink receives the spike events (default spike.Discard).
-	Sink spike.Sink
+	// Spikes receives the spike events (default spike.Discard).
+	Spikes spike.Sink
 }
 
 // ErrBadConfig is returned by NewMonitor for thresholds out of range.
@@ -141,8 +141,8 @@ func NewMonitor(cfg MonitorConfig) (*Monitor, error) {
 	if cfg.EventInterval == 0 {
 		cfg.EventInterval = 10 * time.Second
 	}
-	if cfg.Sink == nil {
-		cfg.Sink = spike.Discard{}
+	if cfg.Spikes == nil {
+		cfg.Spikes = spike.Discard{}
 	}
 	if !(cfg.SaturationThreshold > 0 && cfg.SaturationThreshold <= 1) || !(cfg.IdleThreshold > 0 && cfg.IdleThreshold <= 1) || cfg.EventInterval < 0 {
 		return nil, fmt.Errorf("%w: saturation threshold %v and idle threshold %v must be in (0, 1]", ErrBadConfig, cfg.SaturationThreshold, cfg.IdleThreshold)
@@ -272,7 +272,7 @@ func (m *Monitor) saturation(now time.Time, b *Bond, d int, rates []DeviceRates,
 			st.events.Reset() // a new saturation is reported at once
 		}
 		if st.events.Allow(now, m.cfg.EventInterval) {
-			m.cfg.Sink.Notify(spike.Event{Time: now, Trigger: spike.TriggerBond, Device: s.Name, Value: util, Threshold: m.cfg.SaturationThreshold})
+			m.cfg.Spikes.Notify(spike.Event{Time: now, Trigger: spike.TriggerBond, Device: s.Name, Value: util, Threshold: m.cfg.SaturationThreshold})
 		}
 		st.active = true
 	}

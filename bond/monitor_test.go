@@ -74,7 +74,7 @@ func TestMonitorShares(t *testing.T) {
 
 func TestMonitorSaturation(t *testing.T) {
 	sink := &recSink{}
-	m, err := NewMonitor(MonitorConfig{Sink: sink})
+	m, err := NewMonitor(MonitorConfig{Spikes: sink})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestMonitorSaturationNeeds(t *testing.T) {
 	}
 	for _, c := range cases {
 		sink := &recSink{}
-		m, _ := NewMonitor(MonitorConfig{Sink: sink})
+		m, _ := NewMonitor(MonitorConfig{Spikes: sink})
 		m.SetTopology(c.topo)
 		m.Update(time.Unix(5, 0), c.rates)
 		for _, s := range m.Snapshot().Saturations {

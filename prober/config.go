@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/netburst/netburst/spike"
 )
 
 // Mode selects the kind of ICMP socket.
@@ -180,8 +182,8 @@ type Config struct {
 	Count int
 	// Observer receives every in-time RTT (may be nil).
 	Observer Observer
-	// Sink receives spike events (may be nil).
-	Sink SpikeSink
+	// Spikes receives RTT spike events (may be nil).
+	Spikes spike.Sink
 	// Resolver resolves names (nil: the system resolver).
 	Resolver Resolver
 	// Logger receives one line per target and cause that cannot send,

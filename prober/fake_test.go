@@ -319,7 +319,7 @@ func (f *fakeConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 func runFake(t *testing.T, cfg Config, host string, batched bool, script func(uint16) action) (TargetStats, Snapshot, *recorder) {
 	t.Helper()
 	rec := newRecorder()
-	cfg.Observer, cfg.Sink = rec, rec
+	cfg.Observer, cfg.Spikes = rec, rec
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ func skipUnlessICMP(t testing.TB, v6 bool, mode Mode) {
 func runCount(t *testing.T, cfg Config, targets []Target) (*Prober, *recorder) {
 	t.Helper()
 	rec := newRecorder()
-	cfg.Observer, cfg.Sink = rec, rec
+	cfg.Observer, cfg.Spikes = rec, rec
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestTargetValidation(t *testing.T) {
 func TestBatchedReadsKeepArrivalTimes(t *testing.T) {
 	skipUnlessICMP(t, false, ModeAuto)
 	rec := newRecorder()
-	p, err := New(Config{Interval: 3 * time.Millisecond, Timeout: time.Second, Count: 200, Observer: rec, Sink: rec})
+	p, err := New(Config{Interval: 3 * time.Millisecond, Timeout: time.Second, Count: 200, Observer: rec, Spikes: rec})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -209,7 +209,7 @@ func TestBottleneck(t *testing.T) {
 	for _, fam := range []struct{ name, target, from string }{{"ipv4", addrB4, addrA4}, {"ipv6", addrB6, addrA6}} {
 		t.Run(fam.name, func(t *testing.T) {
 			rec := newRecorder()
-			long, err := New(Config{Interval: 20 * time.Millisecond, Timeout: time.Second, SpikeThreshold: 10 * time.Millisecond, Mode: ModeRaw, Observer: rec, Sink: rec})
+			long, err := New(Config{Interval: 20 * time.Millisecond, Timeout: time.Second, SpikeThreshold: 10 * time.Millisecond, Mode: ModeRaw, Observer: rec, Spikes: rec})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,9 +43,6 @@ type ResultObserver interface {
 	ObserveResult(Result)
 }
 
-// SpikeSink receives RTT spike events; spike.Sink satisfies it.
-type SpikeSink = spike.Sink
-
 // Resolver resolves target names; *net.Resolver satisfies it.
 type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
@@ -295,8 +292,8 @@ func New(cfg Config) (*Prober, error) {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
-	if cfg.Sink == nil {
-		cfg.Sink = spike.Discard{}
+	if cfg.Spikes == nil {
+		cfg.Spikes = spike.Discard{}
 	}
 	logger := cfg.Logger
 	if logger == nil {
@@ -955,7 +952,7 @@ func (p *Prober) onMessage(c conn, from netip.Addr, b []byte, rx int64, rxKernel
 		p.cfg.Observer.ObserveRTT(r.Target, r.RTT)
 	}
 	if r.spike != nil {
-		p.cfg.Sink.Notify(*r.spike)
+		p.cfg.Spikes.Notify(*r.spike)
 	}
 	p.deliver([]Result{r.Result})
 }

@@ -43,7 +43,7 @@ func (f *bondFeature) start(env *exporterEnv) (func(context.Context) error, erro
 	if f.refresh <= 0 {
 		return nil, usageError{fmt.Errorf("--bond.refresh-interval=%v must be above 0", f.refresh)}
 	}
-	m, err := bond.NewMonitor(bond.MonitorConfig{SaturationThreshold: f.saturation, IdleThreshold: f.idle, Sink: env.spikes})
+	m, err := bond.NewMonitor(bond.MonitorConfig{SaturationThreshold: f.saturation, IdleThreshold: f.idle, Spikes: env.spikes})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--bond.saturation-threshold=%v, --bond.idle-threshold=%v: %w", f.saturation, f.idle, err)}
 	}

@@ -132,7 +132,7 @@ func TestBondRealTrafficOneSlave(t *testing.T) {
 		t.Fatalf("fixture topology %+v, %v", topo, err)
 	}
 	sink := &bondSink{}
-	m, err := bond.NewMonitor(bond.MonitorConfig{Sink: sink})
+	m, err := bond.NewMonitor(bond.MonitorConfig{Spikes: sink})
 	if err != nil {
 		t.Fatal(err)
 	}

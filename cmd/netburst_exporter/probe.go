@@ -87,7 +87,7 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	p, err := prober.New(prober.Config{
 		Interval: f.interval, Timeout: f.timeout, Mode: mode,
 		SpikeThreshold: f.spikeThreshold, SpikeFactor: f.spikeFactor,
-		Observer: metrics, Sink: env.spikes, Logger: logger,
+		Observer: metrics, Spikes: env.spikes, Logger: logger,
 	})
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--probe.*: %w", err)}
