@@ -1,4 +1,4 @@
-package locate
+package capture
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 // are not recognised (ping sends none).
 func EchoFilter(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
 	if snaplen < 64 || snaplen > 262144 {
-		return nil, fmt.Errorf("%w: echo filter snap length %d out of 64..262144", ErrConfig, snaplen)
+		return nil, fmt.Errorf("%w: echo filter snap length %d out of 64..262144", ErrFilter, snaplen)
 	}
 	var p asm
 	switch lt {
@@ -35,7 +35,7 @@ func EchoFilter(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
 		p.ipv4(0)
 		p.ipv6(0)
 	default:
-		return nil, fmt.Errorf("%w: no echo filter for link type %s", ErrConfig, lt)
+		return nil, fmt.Errorf("%w: no echo filter for link type %s", ErrFilter, lt)
 	}
 	p.label("drop")
 	p.op(bpf.RetConstant{Val: 0})

@@ -1,4 +1,4 @@
-package locate
+package capture
 
 import (
 	"encoding/binary"
@@ -41,13 +41,13 @@ func ipPacket(t *testing.T, v6 bool, proto uint8, l4 ...gopacket.SerializableLay
 	return append([]byte(nil), buf.Bytes()...)
 }
 
-func eth(etype uint16, payload []byte) []byte {
+func echoEth(etype uint16, payload []byte) []byte {
 	h := make([]byte, 14)
 	binary.BigEndian.PutUint16(h[12:], etype)
 	return append(h, payload...)
 }
 
-func vlan(tpid, etype uint16, payload []byte) []byte {
+func echoVLAN(tpid, etype uint16, payload []byte) []byte {
 	h := make([]byte, 18)
 	binary.BigEndian.PutUint16(h[12:], tpid)
 	binary.BigEndian.PutUint16(h[14:], 42)
@@ -55,7 +55,7 @@ func vlan(tpid, etype uint16, payload []byte) []byte {
 	return append(h, payload...)
 }
 
-func sll(etype uint16, payload []byte) []byte {
+func echoSLL(etype uint16, payload []byte) []byte {
 	h := make([]byte, 16)
 	binary.BigEndian.PutUint16(h[14:], etype)
 	return append(h, payload...)
@@ -80,7 +80,7 @@ func TestEchoFilter(t *testing.T) {
 	// A first fragment (MF set, offset 0) still has the ICMP header.
 	first4 := append([]byte(nil), echo4...)
 	binary.BigEndian.PutUint16(first4[6:], 0x2000)
-	arp := eth(0x0806, make([]byte, 28))
+	arp := echoEth(0x0806, make([]byte, 28))
 
 	for _, tc := range []struct {
 		name  string
@@ -88,25 +88,25 @@ func TestEchoFilter(t *testing.T) {
 		frame []byte
 		pass  bool
 	}{
-		{"eth echo request", layers.LinkTypeEthernet, eth(0x0800, echo4), true},
-		{"eth echo reply", layers.LinkTypeEthernet, eth(0x0800, reply4), true},
-		{"eth unreachable", layers.LinkTypeEthernet, eth(0x0800, unreach4), false},
-		{"eth udp", layers.LinkTypeEthernet, eth(0x0800, udp4), false},
-		{"eth ipv4 options", layers.LinkTypeEthernet, eth(0x0800, opts4), true},
-		{"eth non-first fragment", layers.LinkTypeEthernet, eth(0x0800, frag4), false},
-		{"eth first fragment", layers.LinkTypeEthernet, eth(0x0800, first4), true},
-		{"eth echo6 request", layers.LinkTypeEthernet, eth(0x86DD, echo6), true},
-		{"eth echo6 reply", layers.LinkTypeEthernet, eth(0x86DD, reply6), true},
-		{"eth neighbour solicitation", layers.LinkTypeEthernet, eth(0x86DD, ns6), false},
-		{"eth tcp6", layers.LinkTypeEthernet, eth(0x86DD, tcp6), false},
+		{"eth echo request", layers.LinkTypeEthernet, echoEth(0x0800, echo4), true},
+		{"eth echo reply", layers.LinkTypeEthernet, echoEth(0x0800, reply4), true},
+		{"eth unreachable", layers.LinkTypeEthernet, echoEth(0x0800, unreach4), false},
+		{"eth udp", layers.LinkTypeEthernet, echoEth(0x0800, udp4), false},
+		{"eth ipv4 options", layers.LinkTypeEthernet, echoEth(0x0800, opts4), true},
+		{"eth non-first fragment", layers.LinkTypeEthernet, echoEth(0x0800, frag4), false},
+		{"eth first fragment", layers.LinkTypeEthernet, echoEth(0x0800, first4), true},
+		{"eth echo6 request", layers.LinkTypeEthernet, echoEth(0x86DD, echo6), true},
+		{"eth echo6 reply", layers.LinkTypeEthernet, echoEth(0x86DD, reply6), true},
+		{"eth neighbour solicitation", layers.LinkTypeEthernet, echoEth(0x86DD, ns6), false},
+		{"eth tcp6", layers.LinkTypeEthernet, echoEth(0x86DD, tcp6), false},
 		{"eth arp", layers.LinkTypeEthernet, arp, false},
-		{"vlan echo", layers.LinkTypeEthernet, vlan(0x8100, 0x0800, reply4), true},
-		{"qinq-tpid echo6", layers.LinkTypeEthernet, vlan(0x88A8, 0x86DD, echo6), true},
-		{"vlan udp", layers.LinkTypeEthernet, vlan(0x8100, 0x0800, udp4), false},
-		{"truncated", layers.LinkTypeEthernet, eth(0x0800, echo4[:16]), false},
-		{"sll echo", layers.LinkTypeLinuxSLL, sll(0x0800, echo4), true},
-		{"sll echo6", layers.LinkTypeLinuxSLL, sll(0x86DD, reply6), true},
-		{"sll udp", layers.LinkTypeLinuxSLL, sll(0x0800, udp4), false},
+		{"vlan echo", layers.LinkTypeEthernet, echoVLAN(0x8100, 0x0800, reply4), true},
+		{"qinq-tpid echo6", layers.LinkTypeEthernet, echoVLAN(0x88A8, 0x86DD, echo6), true},
+		{"vlan udp", layers.LinkTypeEthernet, echoVLAN(0x8100, 0x0800, udp4), false},
+		{"truncated", layers.LinkTypeEthernet, echoEth(0x0800, echo4[:16]), false},
+		{"sll echo", layers.LinkTypeLinuxSLL, echoSLL(0x0800, echo4), true},
+		{"sll echo6", layers.LinkTypeLinuxSLL, echoSLL(0x86DD, reply6), true},
+		{"sll udp", layers.LinkTypeLinuxSLL, echoSLL(0x0800, udp4), false},
 		{"raw echo", layers.LinkTypeRaw, echo4, true},
 		{"raw echo6", layers.LinkTypeRaw, echo6, true},
 		{"raw udp", layers.LinkTypeRaw, udp4, false},
@@ -151,8 +151,8 @@ func TestEchoFilterErrors(t *testing.T) {
 		{layers.LinkTypeEthernet, 1 << 20},
 		{layers.LinkTypeIEEE802_11, 128},
 	} {
-		if _, err := EchoFilter(tc.lt, tc.snaplen); !errors.Is(err, ErrConfig) {
-			t.Errorf("EchoFilter(%s, %d) error %v, want ErrConfig", tc.lt, tc.snaplen, err)
+		if _, err := EchoFilter(tc.lt, tc.snaplen); !errors.Is(err, ErrFilter) {
+			t.Errorf("EchoFilter(%s, %d) error %v, want ErrFilter", tc.lt, tc.snaplen, err)
 		}
 	}
 }
