@@ -16,18 +16,20 @@ func FilterProgram(lt layers.LinkType, snaplen int, ipOnly bool) ([]bpf.RawInstr
 	if snaplen <= 0 || snaplen > 262144 {
 		return nil, fmt.Errorf("snap length %d out of 1..262144", snaplen)
 	}
-	accept := bpf.RetConstant{Val: uint32(snaplen)}
-	prog := []bpf.Instruction{accept}
+	var a bpfAsm
 	if ipOnly && lt == layers.LinkTypeEthernet {
-		prog = []bpf.Instruction{
-			bpf.LoadAbsolute{Off: 12, Size: 2},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherTypeIPv4, SkipTrue: 4},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherTypeIPv6, SkipTrue: 3},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherTypeVLAN, SkipTrue: 2},
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: etherTypeQinQ, SkipTrue: 1},
-			bpf.RetConstant{Val: 0},
-			accept,
+		accept := a.label()
+		a.op(bpf.LoadAbsolute{Off: 12, Size: 2})
+		for _, et := range []uint32{etherTypeIPv4, etherTypeIPv6, etherTypeVLAN, etherTypeQinQ} {
+			a.jumpIf(bpf.JumpEqual, et, accept, bpfNext)
 		}
+		a.op(bpf.RetConstant{Val: 0})
+		a.place(accept)
+	}
+	a.op(bpf.RetConstant{Val: uint32(snaplen)})
+	prog, err := a.program()
+	if err != nil {
+		return nil, fmt.Errorf("capture filter: %w", err)
 	}
 	raw, err := bpf.Assemble(prog)
 	if err != nil {

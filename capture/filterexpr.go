@@ -312,14 +312,14 @@ func (f *Filter) Program(lt layers.LinkType, snaplen int, ipOnly bool) ([]bpf.Ra
 	if ipOnly {
 		root = both(either(isIPv4(), isIPv6()), root)
 	}
-	g := &fgen{}
-	accept, reject := g.label(), g.label()
-	g.gen(root, accept, reject)
-	g.place(accept)
-	g.emit(bpf.RetConstant{Val: uint32(snaplen)})
-	g.place(reject)
-	g.emit(bpf.RetConstant{Val: 0})
-	prog, err := g.resolve()
+	var a bpfAsm
+	accept, reject := a.label(), a.label()
+	genFilter(&a, root, accept, reject)
+	a.place(accept)
+	a.op(bpf.RetConstant{Val: uint32(snaplen)})
+	a.place(reject)
+	a.op(bpf.RetConstant{Val: 0})
+	prog, err := a.program()
 	if err != nil {
 		return nil, fmt.Errorf("%w %q: %w", ErrFilter, f.expr, err)
 	}
@@ -330,97 +330,34 @@ func (f *Filter) Program(lt layers.LinkType, snaplen int, ipOnly bool) ([]bpf.Ra
 	return raw, nil
 }
 
-// maxBPFInstructions is the kernel's limit on a classic BPF program
-// (BPF_MAXINSNS).
-const maxBPFInstructions = 4096
-
-// fgen emits instructions with symbolic jump targets, resolved at the end.
-type fgen struct {
-	ins    []bpf.Instruction
-	jumps  []fjump
-	labels []int // label -> instruction index
-}
-
-type fjump struct {
-	at     int // index of a JumpIf (true, false) or Jump (true only)
-	tl, fl int
-}
-
-func (g *fgen) label() int {
-	g.labels = append(g.labels, -1)
-	return len(g.labels) - 1
-}
-
-func (g *fgen) place(l int) { g.labels[l] = len(g.ins) }
-
-func (g *fgen) emit(i bpf.Instruction) { g.ins = append(g.ins, i) }
-
-// gen emits code that jumps to t when n holds and to f when not.
-func (g *fgen) gen(n *fnode, t, f int) {
+// genFilter emits code that jumps to t when n holds and to f when not.
+func genFilter(a *bpfAsm, n *fnode, t, f int) {
 	switch n.op {
 	case '&':
-		mid := g.label()
-		g.gen(n.a, mid, f)
-		g.place(mid)
-		g.gen(n.b, t, f)
+		mid := a.label()
+		genFilter(a, n.a, mid, f)
+		a.place(mid)
+		genFilter(a, n.b, t, f)
 	case '|':
-		mid := g.label()
-		g.gen(n.a, t, mid)
-		g.place(mid)
-		g.gen(n.b, t, f)
+		mid := a.label()
+		genFilter(a, n.a, t, mid)
+		a.place(mid)
+		genFilter(a, n.b, t, f)
 	case '!':
-		g.gen(n.a, f, t)
+		genFilter(a, n.a, f, t)
 	case '1':
-		g.jumps = append(g.jumps, fjump{at: len(g.ins), tl: t, fl: -1})
-		g.emit(bpf.Jump{})
+		a.jump(t)
 	case 't':
 		ts := n.test
 		if ts.indirect {
-			g.emit(bpf.LoadMemShift{Off: offIP})
-			g.emit(bpf.LoadIndirect{Off: ts.off, Size: ts.size})
+			a.op(bpf.LoadMemShift{Off: offIP})
+			a.op(bpf.LoadIndirect{Off: ts.off, Size: ts.size})
 		} else {
-			g.emit(bpf.LoadAbsolute{Off: ts.off, Size: ts.size})
+			a.op(bpf.LoadAbsolute{Off: ts.off, Size: ts.size})
 		}
 		if ts.mask != 0 {
-			g.emit(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: ts.mask})
+			a.op(bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: ts.mask})
 		}
-		g.jumps = append(g.jumps, fjump{at: len(g.ins), tl: t, fl: f})
-		g.emit(bpf.JumpIf{Cond: bpf.JumpEqual, Val: ts.val})
+		a.jumpIf(bpf.JumpEqual, ts.val, t, f)
 	}
-}
-
-// resolve fills in the jumps' skips: classic BPF jumps only forward, by at
-// most 255 instructions for a conditional jump.
-func (g *fgen) resolve() ([]bpf.Instruction, error) {
-	skip := func(from, l int) (int, error) {
-		d := g.labels[l] - from - 1
-		if d < 0 {
-			return 0, errors.New("internal error: backward jump")
-		}
-		return d, nil
-	}
-	for _, j := range g.jumps {
-		tsk, err := skip(j.at, j.tl)
-		if err != nil {
-			return nil, err
-		}
-		if j.fl < 0 {
-			g.ins[j.at] = bpf.Jump{Skip: uint32(tsk)}
-			continue
-		}
-		fsk, err := skip(j.at, j.fl)
-		if err != nil {
-			return nil, err
-		}
-		if tsk > 255 || fsk > 255 {
-			return nil, errors.New("expression too long for classic BPF jumps")
-		}
-		ji := g.ins[j.at].(bpf.JumpIf)
-		ji.SkipTrue, ji.SkipFalse = uint8(tsk), uint8(fsk)
-		g.ins[j.at] = ji
-	}
-	if len(g.ins) > maxBPFInstructions {
-		return nil, errors.New("expression too long for the kernel")
-	}
-	return g.ins, nil
 }
