@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netburst/netburst/internal/ratelog"
 	"github.com/netburst/netburst/packet"
@@ -666,8 +664,7 @@ const (
 type pcapOut struct {
 	path string
 	f    *os.File
-	bw   *bufio.Writer
-	pw   *pcapgo.Writer
+	w    *packet.Writer
 }
 
 // pcapPath is the name of the window's file for device d.
@@ -700,9 +697,8 @@ func (c *Capture) createPcap(path string, d *device) (*pcapOut, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write spike pcap: %w", err)
 	}
-	o := &pcapOut{path: path, f: f, bw: bufio.NewWriterSize(f, 64<<10)}
-	o.pw = pcapgo.NewWriterNanos(o.bw)
-	if err := o.pw.WriteFileHeader(uint32(c.cfg.Snaplen), d.LinkType); err != nil {
+	o := &pcapOut{path: path, f: f}
+	if o.w, err = packet.NewWriter(f, c.cfg.Snaplen, d.LinkType); err != nil {
 		err = fmt.Errorf("write spike pcap %s: %w", path, err)
 		return o, err
 	}
@@ -710,7 +706,7 @@ func (c *Capture) createPcap(path string, d *device) (*pcapOut, error) {
 }
 
 func (o *pcapOut) write(ci gopacket.CaptureInfo, data []byte) error {
-	if err := o.pw.WritePacket(ci, data); err != nil {
+	if err := o.w.Write(ci, data); err != nil {
 		return fmt.Errorf("write spike pcap %s: %w", o.path, err)
 	}
 	return nil
@@ -721,7 +717,7 @@ func (o *pcapOut) write(ci gopacket.CaptureInfo, data []byte) error {
 func (o *pcapOut) close(failed error) error {
 	var err error
 	if failed == nil {
-		if ferr := o.bw.Flush(); ferr != nil {
+		if ferr := o.w.Flush(); ferr != nil {
 			err = fmt.Errorf("write spike pcap %s: %w", o.path, ferr)
 		}
 	}
