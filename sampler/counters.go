@@ -52,6 +52,13 @@ type refreshDetector struct {
 	gi         int
 }
 
+// relearn forgets what was learnt of the driver (after a change of the
+// sampling interval) but keeps the times of the latest samples, so that the
+// next movement still spans the real time since.
+func (d *refreshDetector) relearn() {
+	d.class, d.period, d.ngaps, d.gi = refreshUnknown, 0, 0, 0
+}
+
 // start sets the baseline sample, which counts as no movement.
 func (d *refreshDetector) start(t int64) {
 	d.prevSample, d.lastChange, d.changed = t, t, false

@@ -28,9 +28,11 @@ type qdiscAgg struct {
 }
 
 // stepQdiscs folds one qdisc reading in. Only qdiscs of sampled devices
-// count; their 32-bit drop counters are widened across wraps. It reports
-// whether the reading named devices that are neither sampled nor excluded.
-func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat) (orphans bool) {
+// count; their 32-bit drop counters are widened across wraps. A reading of
+// the fast set only (fastOnly) says nothing of the slow tier's qdiscs. It
+// reports whether the reading named devices that are neither sampled nor
+// excluded.
+func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat, fastOnly bool) (orphans bool) {
 	seq := s.seq
 	seenStates, seenAggs := 0, 0
 	for i := range stats {
@@ -80,17 +82,43 @@ func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat) (orphans bool) {
 			}
 		}
 	}
-	if seenStates != len(s.qdiscs) {
+	// covered says whether this reading speaks for a device's qdiscs.
+	covered := func(index int32) bool {
+		d := s.devices[index]
+		return !fastOnly || d == nil || d.fast
+	}
+	wantStates, wantAggs := len(s.qdiscs), len(s.qdiscAggs)
+	if fastOnly {
+		wantStates, wantAggs = s.fastQdiscs, s.fastQdiscAggs
+	}
+	if seenStates != wantStates {
 		for k, st := range s.qdiscs {
-			if st.seen != seq {
+			if st.seen != seq && covered(k.index) {
 				delete(s.qdiscs, k)
 			}
 		}
 	}
-	if seenAggs != len(s.qdiscAggs) {
+	if seenAggs != wantAggs {
 		for k, agg := range s.qdiscAggs {
-			if agg.seen != seq {
+			if agg.seen != seq && covered(k.index) {
 				delete(s.qdiscAggs, k)
+			}
+		}
+	}
+	if !fastOnly {
+		// How many of them a reading of the fast set should see, so that
+		// such readings skip the sweeps above while nothing vanished. A
+		// device that changes tier before the next full reading at worst
+		// costs a sweep, or keeps a vanished qdisc until that reading.
+		s.fastQdiscs, s.fastQdiscAggs = 0, 0
+		for k := range s.qdiscs {
+			if d := s.devices[k.index]; d != nil && d.fast {
+				s.fastQdiscs++
+			}
+		}
+		for k := range s.qdiscAggs {
+			if d := s.devices[k.index]; d != nil && d.fast {
+				s.fastQdiscAggs++
 			}
 		}
 	}

@@ -4,6 +4,11 @@
 // backlog peaks and, for drivers that refresh their counters lazily, the
 // refresh period that keeps their rates honest.
 //
+// Devices fall in two tiers. The fast set (NICs, bonds and their slaves,
+// everything not per-VM or per-container) is sampled every Interval with
+// per-device requests; the rest every SlowInterval with one dump. Each
+// device's arithmetic runs at its own tier's interval.
+//
 // The kernel I/O lives behind StatsSource, LinkSource and QdiscSource; the
 // Sampler's arithmetic is plain Go driven by Step, which tests call with
 // fake readings. Observations leave through Observer (histograms) and
@@ -17,6 +22,7 @@ import (
 	"log/slog"
 	"math"
 	"regexp"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,7 +92,10 @@ type RateObserver interface {
 type Observer interface {
 	// DeviceAdded is called when a device is first sampled (or renamed). The
 	// observers it returns, either of which may be nil, receive the rate of
-	// every interval in which that direction's byte counter moved.
+	// every interval of the device's own tier in which that direction's byte
+	// counter moved: one observation per Interval at most for the fast set,
+	// one per SlowInterval for the rest (DeviceSnapshot.Interval says which,
+	// and a device that changes tier keeps its observers).
 	DeviceAdded(name string) (rx, tx RateObserver)
 	// DeviceRemoved is called when a device vanishes or is renamed.
 	DeviceRemoved(name string)
@@ -108,14 +117,30 @@ type Config struct {
 	// BurstRate is the burst threshold in bytes/s for devices whose speed
 	// is unknown; 0 counts no bursts on them.
 	BurstRate float64
-	// QdiscEvery reads qdiscs every Nth sample; 0 never.
+	// SlowDevices matches the names of the devices sampled every
+	// SlowInterval rather than every Interval: the per-VM and
+	// per-container interfaces of a hypervisor or container host. Bonds
+	// and bond slaves are in the fast set whatever their names; bridges
+	// and bridge ports go by their names (a host's uplink bridge is fast, a
+	// per-VM firewall bridge and a VM's tap in a bridge are not). nil puts
+	// every device in the fast set.
+	SlowDevices *regexp.Regexp
+	// SlowInterval is the slow tier's interval (default 1s), rounded to a
+	// whole number of Intervals, at most MaxInterval.
+	SlowInterval time.Duration
+	// QdiscEvery reads each device's qdiscs every Nth sample of its tier;
+	// 0 never.
 	QdiscEvery int
 	// MaxRefresh is the longest counter refresh period believed of a
 	// driver (default 3s).
 	MaxRefresh time.Duration
 
-	Stats  StatsSource // required
-	Links  LinkSource  // may be nil: devices are then known by name only
+	// Stats reads the counters. A source that implements IndexStatsSource
+	// reads the fast set alone between slow samples.
+	Stats StatsSource // required
+	Links LinkSource  // may be nil: devices are then known by name only
+	// Qdiscs reads qdisc statistics; one that implements
+	// DeviceQdiscSource reads each tier's devices at its interval.
 	Qdiscs QdiscSource // may be nil
 	// Observer receives rates and sampler timings; may be nil.
 	Observer Observer
@@ -138,6 +163,12 @@ type Sampler struct {
 	interval   int64
 	maxRefresh int64
 	logger     *slog.Logger
+	// The slow tier: its interval, and whether there is one at all
+	// (SlowDevices set).
+	slowInterval int64
+	tiered       bool
+	statsIx      IndexStatsSource  // nil if the source reads everything
+	qdiscIx      DeviceQdiscSource // nil if the source reads everything
 
 	mu sync.Mutex // guards everything below that a Snapshot reads
 	// devices by key: ifindex for netlink readings, a name-derived key
@@ -151,13 +182,30 @@ type Sampler struct {
 	seq      uint64
 	nameKeys map[string]int32
 	excluded map[int32]bool
-	hint     []*device // device at each position of the previous reading
+	hint     []*device // device at each position of the previous dump
+	hintFast []*device // the same for the fast set's own readings
+
+	// fastIdx is the ifindexes of the fast set, from the link table
+	// (fastOK once there is one); nFast counts the fast devices sampled.
+	fastIdx  []int32
+	fastOK   bool
+	relink   bool // the link table changed since the latest step
+	nFast    int
+	lastSlow int64 // monotonic time of the latest slow sample
+	haveSlow bool  // there was one
+	// Samples of each tier so far, for QdiscEvery.
+	fastSamples, slowSamples uint64
 
 	qdiscs    map[qdiscKey]*qdiscState
 	qdiscAggs map[qdiscAggKey]*qdiscAgg
+	// How many of them belong to fast devices, as of the latest full
+	// qdisc reading.
+	fastQdiscs, fastQdiscAggs int
 
 	stats  []Stat
-	qstats []QdiscStat // the latest qdisc reading
+	qstats []QdiscStat // the latest qdisc reading of every device
+	// qstatsFast is the latest reading of the fast set's qdiscs.
+	qstatsFast []QdiscStat
 	// qdiscOrphans says the latest qdisc reading named devices not (yet)
 	// sampled, so an unchanged reading is folded in again in case they
 	// have appeared since.
@@ -185,10 +233,14 @@ const (
 var OpNames = [numOps]string{"stats", "qdisc", "links"}
 
 type device struct {
-	key        int32
-	index      int32
-	link       *Link
-	name       string
+	key   int32
+	index int32
+	link  *Link
+	name  string
+	// fast says the device is in the fast set; interval is its tier's
+	// sampling interval (ns), the one its arithmetic runs at.
+	fast       bool
+	interval   int64
 	histograms [2]RateObserver
 	last       Counters
 	bytes      [2]uint64
@@ -229,6 +281,15 @@ func New(cfg Config) (*Sampler, error) {
 	if cfg.Stats == nil {
 		return nil, ErrNoSource
 	}
+	if cfg.SlowInterval == 0 {
+		cfg.SlowInterval = time.Second
+	}
+	// A whole number of intervals, so that slow samples fall on the
+	// schedule's ticks.
+	cfg.SlowInterval = max(cfg.Interval, cfg.SlowInterval.Round(cfg.Interval))
+	if cfg.SlowInterval > MaxInterval {
+		return nil, fmt.Errorf("%w: slow interval %v (accepted %v..%v)", ErrBadInterval, cfg.SlowInterval, cfg.Interval, MaxInterval)
+	}
 	if cfg.BurstThreshold == 0 {
 		cfg.BurstThreshold = 0.8
 	}
@@ -241,23 +302,37 @@ func New(cfg Config) (*Sampler, error) {
 	if cfg.Spikes == nil {
 		cfg.Spikes = spike.Discard{}
 	}
-	return &Sampler{
-		cfg:        cfg,
-		interval:   int64(cfg.Interval),
-		maxRefresh: int64(cfg.MaxRefresh),
-		logger:     cfg.Logger,
-		devices:    map[int32]*device{},
-		byName:     map[string]*device{},
-		nameKeys:   map[string]int32{},
-		excluded:   map[int32]bool{},
-		qdiscs:     map[qdiscKey]*qdiscState{},
-		qdiscAggs:  map[qdiscAggKey]*qdiscAgg{},
-		base:       time.Now(),
-	}, nil
+	s := &Sampler{
+		cfg:          cfg,
+		interval:     int64(cfg.Interval),
+		maxRefresh:   int64(cfg.MaxRefresh),
+		logger:       cfg.Logger,
+		slowInterval: int64(cfg.SlowInterval),
+		tiered:       cfg.SlowDevices != nil && cfg.SlowInterval > cfg.Interval,
+		devices:      map[int32]*device{},
+		byName:       map[string]*device{},
+		nameKeys:     map[string]int32{},
+		excluded:     map[int32]bool{},
+		qdiscs:       map[qdiscKey]*qdiscState{},
+		qdiscAggs:    map[qdiscAggKey]*qdiscAgg{},
+		base:         time.Now(),
+	}
+	s.statsIx, _ = cfg.Stats.(IndexStatsSource)
+	s.qdiscIx, _ = cfg.Qdiscs.(DeviceQdiscSource)
+	return s, nil
 }
 
 // Interval returns the sampling interval.
 func (s *Sampler) Interval() time.Duration { return s.cfg.Interval }
+
+// SlowInterval returns the slow tier's interval, as rounded; it equals
+// Interval when every device is in the fast set.
+func (s *Sampler) SlowInterval() time.Duration {
+	if !s.tiered {
+		return s.cfg.Interval
+	}
+	return s.cfg.SlowInterval
+}
 
 // SourceName names the stats source in use ("netlink" or "procfs").
 func (s *Sampler) SourceName() string { return s.cfg.Stats.Name() }
@@ -305,25 +380,62 @@ func (s *Sampler) Run(ctx context.Context) error {
 	}
 }
 
+// readingKind says what a reading covers and what is folded in.
+type readingKind uint8
+
+const (
+	// readAll: a dump, folded into every device (a slow sample, or no
+	// tiers).
+	readAll readingKind = iota
+	// readFastDump: a dump between slow samples: only the fast set is
+	// folded in (the slow tier waits for its interval).
+	readFastDump
+	// readFastOnly: the fast set's own per-device reading.
+	readFastOnly
+)
+
+// batchShare bounds the fast set read with per-device requests: at most
+// 1/batchShare of the namespace's devices. Past that, one dump costs the
+// kernel less than the requests (BenchmarkFastRead).
+const batchShare = 4
+
 // Sample reads the kernel once, as Run does at each deadline, and folds the
-// reading in as taken at now. Benchmarks call it directly.
+// reading in as taken at now. Benchmarks call it directly. A sample is slow
+// (every device) when the slow interval has passed since the previous slow
+// one, else fast (the fast set only).
 func (s *Sampler) Sample(now time.Time) {
-	stats, err := s.cfg.Stats.Read(s.stats)
-	s.stats = stats[:0]
-	var qstats []QdiscStat
-	var qerr error
-	doQdisc := s.cfg.Qdiscs != nil && s.cfg.QdiscEvery > 0 && s.samples%uint64(s.cfg.QdiscEvery) == 0
-	if doQdisc {
-		qstats, qerr = s.cfg.Qdiscs.Read(s.qstats)
-		if qerr == nil {
-			s.qstats = qstats
-		}
-	}
+	t := s.mono(now)
 	var links []Link
 	var ver uint64
-	if s.cfg.Links != nil {
+	haveLinks := s.cfg.Links != nil
+	if haveLinks {
 		links, ver = s.cfg.Links.Links()
 	}
+	// The fast set comes from the link table, so a change is applied
+	// before the reading (the sampling goroutine is the only writer of
+	// what the reading uses).
+	linksChanged := haveLinks && (ver != s.linksVer || !s.haveLink)
+	if linksChanged {
+		s.mu.Lock()
+		s.applyLinks(links, ver)
+		s.mu.Unlock()
+	}
+	slow := s.slowDue(t)
+	kind := readAll
+	var stats []Stat
+	var err error
+	switch {
+	case slow:
+		stats, err = s.cfg.Stats.Read(s.stats)
+	case s.batchFast():
+		kind = readFastOnly
+		stats, err = s.statsIx.ReadIndexes(s.stats, s.fastIdx)
+	default:
+		kind = readFastDump
+		stats, err = s.cfg.Stats.Read(s.stats)
+	}
+	s.stats = stats[:0]
+	qstats, qkind, qerr := s.readQdiscs(slow)
 	s.mu.Lock()
 	if err != nil {
 		s.errs[OpStats]++
@@ -331,30 +443,99 @@ func (s *Sampler) Sample(now time.Time) {
 		s.logger.Debug("stats reading failed; retrying at the next tick", "err", err)
 		return
 	}
+	doQdisc := qkind != qdiscNone
 	if errors.Is(qerr, ErrUnchanged) {
-		// The previous reading stands: nothing to fold in, unless it
-		// named devices that the sampler did not know yet.
-		qerr, doQdisc, qstats = nil, s.qdiscOrphans, s.qstats
+		// The previous reading stands: nothing to fold in, unless a
+		// reading of every device named devices that the sampler did not
+		// know yet.
+		qerr, doQdisc, qstats = nil, qkind == qdiscAll && s.qdiscOrphans, s.qstats
 	}
 	if qerr != nil {
 		s.errs[OpQdisc]++
 		s.logger.Debug("qdisc reading failed; retrying at the next tick", "err", qerr)
 		doQdisc = false
 	}
-	s.step(now, stats, links, ver, s.cfg.Links != nil)
+	s.step(now, stats, kind)
 	if doQdisc {
-		s.qdiscOrphans = s.stepQdiscs(s.mono(now), qstats)
+		orphans := s.stepQdiscs(t, qstats, qkind == qdiscFast)
+		if qkind == qdiscAll {
+			s.qdiscOrphans = orphans
+		}
 	}
 	s.mu.Unlock()
 	s.ready.Store(true)
 	s.runHooks(now)
 }
 
-// Step folds one reading taken at now into the sampler's state, as Run does
-// for each sample. Tests drive the sampler's arithmetic with it.
+// What a qdisc reading covers.
+const (
+	qdiscNone = iota
+	qdiscAll
+	qdiscFast
+)
+
+// readQdiscs reads the qdiscs due at this sample: each tier's every
+// QdiscEvery samples of that tier.
+func (s *Sampler) readQdiscs(slow bool) ([]QdiscStat, int, error) {
+	every := uint64(s.cfg.QdiscEvery)
+	if s.cfg.Qdiscs == nil || every == 0 {
+		return nil, qdiscNone, nil
+	}
+	fastDue := s.fastSamples%every == 0
+	slowDue := slow && s.slowSamples%every == 0
+	var qstats []QdiscStat
+	var err error
+	kind := qdiscAll
+	switch {
+	case !fastDue && !slowDue:
+		return nil, qdiscNone, nil
+	case s.qdiscIx == nil:
+		qstats, err = s.cfg.Qdiscs.Read(s.qstats)
+	case slowDue || !s.haveLink:
+		qstats, err = s.qdiscIx.ReadDevices(s.qstats, nil)
+	case len(s.fastIdx) == 0:
+		return nil, qdiscNone, nil
+	default:
+		// Its own buffer: s.qstats keeps the latest reading of every
+		// device, which an unchanged one repeats.
+		qstats, err = s.qdiscIx.ReadDevices(s.qstatsFast, s.fastIdx)
+		if err == nil {
+			s.qstatsFast = qstats
+		}
+		return qstats, qdiscFast, err
+	}
+	if err == nil {
+		s.qstats = qstats
+	}
+	return qstats, kind, err
+}
+
+// slowDue says whether a sample at t reads the slow tier: always without
+// tiers, else once the slow interval has passed since the previous slow
+// sample (half an interval early, for the timer's jitter).
+func (s *Sampler) slowDue(t int64) bool {
+	return !s.tiered || !s.haveSlow || t-s.lastSlow >= s.slowInterval-s.interval/2
+}
+
+// batchFast says whether the fast set is read with per-device requests.
+func (s *Sampler) batchFast() bool {
+	return s.statsIx != nil && s.haveLink && s.fastOK && len(s.fastIdx)*batchShare <= len(s.linkByIx)
+}
+
+// Step folds one reading of every device taken at now into the sampler's
+// state, as Run does for each sample: the slow tier only when its interval
+// is due. Tests drive the sampler's arithmetic with it.
 func (s *Sampler) Step(now time.Time, stats []Stat, links []Link, linksVersion uint64) {
 	s.mu.Lock()
-	s.step(now, stats, links, linksVersion, links != nil)
+	linksChanged := links != nil && (linksVersion != s.linksVer || !s.haveLink)
+	if linksChanged {
+		s.applyLinks(links, linksVersion)
+	}
+	kind := readAll
+	if !s.slowDue(s.mono(now)) {
+		kind = readFastDump
+	}
+	s.step(now, stats, kind)
 	s.mu.Unlock()
 	s.ready.Store(true)
 	s.runHooks(now)
@@ -371,31 +552,51 @@ func (s *Sampler) runHooks(now time.Time) {
 
 func (s *Sampler) mono(t time.Time) int64 { return int64(t.Sub(s.base)) }
 
-func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint64, haveLinks bool) {
+func (s *Sampler) step(now time.Time, stats []Stat, kind readingKind) {
+	// Devices are resolved afresh after a change of the link table, even
+	// one applied before a reading that failed.
+	linksChanged := s.relink
+	s.relink = false
 	s.seq++
 	s.samples++
+	s.fastSamples++
 	t := s.mono(now)
-	linksChanged := haveLinks && (linksVer != s.linksVer || !s.haveLink)
-	if linksChanged {
-		s.setLinks(links, linksVer)
+	if kind == readAll {
+		s.slowSamples++
+		s.lastSlow, s.haveSlow = t, true
 	}
-	if len(s.hint) < len(stats) {
-		s.hint = append(s.hint, make([]*device, len(stats)-len(s.hint))...)
+	hint := s.hint
+	if kind == readFastOnly {
+		hint = s.hintFast
+	}
+	if len(hint) < len(stats) {
+		hint = append(hint, make([]*device, len(stats)-len(hint))...)
+		if kind == readFastOnly {
+			s.hintFast = hint
+		} else {
+			s.hint = hint
+		}
 	}
 	refresh := false
-	seen := 0
+	seen, seenFast := 0, 0
 	for i := range stats {
 		st := &stats[i]
-		// The kernel dumps interfaces in the same order every time: the
-		// device met at this position last time is almost always the one
-		// here now, which spares two map lookups per interface.
-		if d := s.hint[i]; d != nil && !linksChanged && !d.removed && st.Index != 0 && d.index == st.Index {
+		// The kernel dumps interfaces in the same order every time (and
+		// the fast set is asked for in ifindex order): the device met at
+		// this position last time is almost always the one here now,
+		// which spares two map lookups per interface.
+		if d := hint[i]; d != nil && !linksChanged && !d.removed && st.Index != 0 && d.index == st.Index {
 			d.seen = s.seq
 			seen++
-			s.update(d, st, t)
+			if d.fast {
+				seenFast++
+			}
+			if kind == readAll || d.fast {
+				s.update(d, st, t)
+			}
 			continue
 		}
-		s.hint[i] = nil
+		hint[i] = nil
 		key, link, ok := s.resolve(st)
 		if !ok {
 			refresh = true
@@ -407,8 +608,12 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 				s.excluded[key] = true
 				continue
 			}
-			s.hint[i] = s.addDevice(key, link, st, t)
+			d = s.addDevice(key, link, st, t)
+			hint[i] = d
 			seen++
+			if d.fast {
+				seenFast++
+			}
 			continue
 		}
 		d.seen = s.seq
@@ -418,8 +623,12 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 				// rename but a reuse, so its counters start afresh.
 				s.removeDevice(key, d)
 				if s.included(link.Name) {
-					s.hint[i] = s.addDevice(key, link, st, t)
+					d = s.addDevice(key, link, st, t)
+					hint[i] = d
 					seen++
+					if d.fast {
+						seenFast++
+					}
 				}
 				continue
 			}
@@ -428,11 +637,28 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 				continue
 			}
 		}
-		s.hint[i] = d
+		hint[i] = d
 		seen++
-		s.update(d, st, t)
+		if d.fast {
+			seenFast++
+		}
+		if kind == readAll || d.fast {
+			s.update(d, st, t)
+		}
 	}
-	if seen != len(s.devices) {
+	switch {
+	case kind == readFastOnly:
+		// The reading covers the fast set: a fast device missing from it
+		// is gone (the kernel answered ENODEV); the slow tier waits for
+		// its dump.
+		if seenFast != s.nFast {
+			for key, d := range s.devices {
+				if d.fast && d.seen != s.seq {
+					s.removeDevice(key, d)
+				}
+			}
+		}
+	case seen != len(s.devices):
 		for key, d := range s.devices {
 			if d.seen != s.seq {
 				s.removeDevice(key, d)
@@ -443,6 +669,67 @@ func (s *Sampler) step(now time.Time, stats []Stat, links []Link, linksVer uint6
 		s.cfg.Links.Refresh()
 	}
 	s.lastTime, s.lastMono = now, t
+}
+
+// applyLinks takes in a new link table: names and tiers are decided afresh,
+// and the fast set's ifindexes listed for its per-device readings.
+func (s *Sampler) applyLinks(links []Link, ver uint64) {
+	s.setLinks(links, ver)
+	s.relink = true
+	s.fastIdx = s.fastIdx[:0]
+	for i := range links {
+		if l := &links[i]; s.included(l.Name) && s.fastLink(l) {
+			s.fastIdx = append(s.fastIdx, l.Index)
+		}
+	}
+	slices.Sort(s.fastIdx)
+	s.fastOK = true
+	for _, d := range s.devices {
+		l := d.link
+		if nl, ok := s.linkByIx[d.key]; ok {
+			l = nl
+		}
+		if f := s.fastLink(l); f != d.fast {
+			s.setTier(d, f)
+		}
+	}
+}
+
+// fastLink says whether a device belongs to the fast set.
+func (s *Sampler) fastLink(l *Link) bool {
+	if !s.tiered || l == nil {
+		return true
+	}
+	// The mission: a bond and each of its slaves at full resolution,
+	// whatever they are called.
+	if l.Kind == "bond" {
+		return true
+	}
+	if l.Master != "" && s.haveLink {
+		if m, ok := s.linkByNm[l.Master]; ok && m.Kind == "bond" {
+			return true
+		}
+	}
+	return !s.cfg.SlowDevices.MatchString(l.Name)
+}
+
+// setTier moves a device to the fast set or out of it. Its rates keep
+// spanning the real time since its latest reading; the refresh detector
+// learns the driver again at the new interval.
+func (s *Sampler) setTier(d *device, fast bool) {
+	if fast != d.fast {
+		if fast {
+			s.nFast++
+		} else {
+			s.nFast--
+		}
+	}
+	d.fast = fast
+	d.interval = s.interval
+	if !fast {
+		d.interval = s.slowInterval
+	}
+	d.refresh.relearn()
 }
 
 func (s *Sampler) setLinks(links []Link, ver uint64) {
@@ -506,6 +793,7 @@ func (s *Sampler) included(name string) bool {
 func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
 	d := &device{
 		key: key, index: st.Index, link: link, name: link.Name, seen: s.seq, last: st.Counters,
+		fast: s.fastLink(link), interval: s.interval,
 		history1s:  newHistoryRing(0, int(time.Second/s.cfg.Interval)+2),
 		history60s: newHistoryRing(int64(time.Second), 62),
 	}
@@ -519,6 +807,11 @@ func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
 	d.packets = [2]uint64{st.RxPackets, st.TxPackets}
 	d.errors = [2]uint64{st.RxErrors, st.TxErrors}
 	d.drops = [2]uint64{st.RxDrops, st.TxDrops}
+	if d.fast {
+		s.nFast++
+	} else {
+		d.interval = s.slowInterval
+	}
 	d.refresh.start(t)
 	d.history1s.record(t, d.bytes[0], d.bytes[1])
 	d.history60s.record(t, d.bytes[0], d.bytes[1])
@@ -531,6 +824,9 @@ func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
 }
 
 func (s *Sampler) removeDevice(key int32, d *device) {
+	if d.fast {
+		s.nFast--
+	}
 	d.removed = true
 	delete(s.devices, key)
 	if s.byName[d.name] == d {
@@ -576,7 +872,7 @@ func (s *Sampler) update(d *device, st *Stat, t int64) {
 		return
 	}
 	moved := rx != 0 || tx != 0 || rxp != 0 || txp != 0
-	span, sinceSample, ambiguous := d.refresh.observe(t, moved, s.interval, s.maxRefresh)
+	span, sinceSample, ambiguous := d.refresh.observe(t, moved, d.interval, s.maxRefresh)
 	if moved && float64(max(rx, tx)) > maxPlausibleRate*float64(max(span, sinceSample))/1e9 {
 		s.discontinuity(d, st, t, false)
 		return
@@ -623,10 +919,11 @@ func (s *Sampler) update(d *device, st *Stat, t int64) {
 }
 
 // publish turns a movement of delta bytes covering span ns, seen at t, into
-// rates, peaks, histogram observations and burst counts.
+// rates, peaks, histogram observations and burst counts (in intervals of
+// the device's tier).
 func (s *Sampler) publish(d *device, delta [2]uint64, span, t int64) {
 	secs := float64(span) / 1e9
-	intervals := uint64(math.Round(float64(span) / float64(s.interval)))
+	intervals := uint64(math.Round(float64(span) / float64(d.interval)))
 	threshold := s.burstThreshold(d)
 	for dir := range 2 {
 		rate := float64(delta[dir]) / secs

@@ -289,10 +289,12 @@ func TestQdiscAggregation(t *testing.T) {
 	} {
 		now = now.Add(100 * time.Millisecond)
 		s.mu.Lock()
-		s.step(now, []Stat{{Index: 2}}, links, 1, true)
-		s.stepQdiscs(s.mono(now), q)
+		if i == 0 {
+			s.applyLinks(links, 1)
+		}
+		s.step(now, []Stat{{Index: 2}}, readAll)
+		s.stepQdiscs(s.mono(now), q, false)
 		s.mu.Unlock()
-		_ = i
 	}
 	var snap Snapshot
 	s.Snapshot(&snap)

@@ -8,6 +8,9 @@ type Snapshot struct {
 	// Time is when the latest sample was taken (zero before the first).
 	Time     time.Time
 	Interval time.Duration
+	// SlowInterval is the slow tier's interval; it equals Interval when
+	// every device is in the fast set.
+	SlowInterval time.Duration
 	// Source names the stats source ("netlink" or "procfs").
 	Source   string
 	Samples  uint64
@@ -29,10 +32,14 @@ type DeviceSnapshot struct {
 	Name, Kind, Master, OperState string
 	// SpeedBytes is the link speed in bytes/s, 0 when unknown.
 	SpeedBytes float64
-	Bytes      [2]uint64
-	Packets    [2]uint64
-	Errors     [2]uint64
-	Drops      [2]uint64
+	// Interval is the device's sampling interval, the resolution of its
+	// rates, peaks, histogram observations and burst intervals: the
+	// sampler's interval for the fast set, the slow interval otherwise.
+	Interval time.Duration
+	Bytes    [2]uint64
+	Packets  [2]uint64
+	Errors   [2]uint64
+	Drops    [2]uint64
 	// Peak is the largest interval rate in each trailing window, bytes/s.
 	Peak [2][NumWindows]float64
 	// Bursts counts intervals at or above the burst threshold.
@@ -80,6 +87,7 @@ func (s *Sampler) Snapshot(dst *Snapshot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	dst.Time, dst.Interval, dst.Source = s.lastTime, s.cfg.Interval, s.cfg.Stats.Name()
+	dst.SlowInterval = s.SlowInterval()
 	dst.Samples, dst.Overruns, dst.Errors = s.samples, s.overruns, s.errs
 	dst.Errors[OpLinks] += linkErrs
 	now := s.lastMono
@@ -87,7 +95,8 @@ func (s *Sampler) Snapshot(dst *Snapshot) {
 	for _, d := range s.devices {
 		ds := DeviceSnapshot{
 			Name: d.name, Bytes: d.bytes, Packets: d.packets, Errors: d.errors, Drops: d.drops,
-			Bursts: d.bursts, RefreshSeconds: d.refresh.periodSeconds(s.cfg.Interval),
+			Bursts: d.bursts, RefreshSeconds: d.refresh.periodSeconds(time.Duration(d.interval)),
+			Interval:        time.Duration(d.interval),
 			Discontinuities: d.discont,
 		}
 		if d.link != nil {

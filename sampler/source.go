@@ -29,6 +29,16 @@ type StatsSource interface {
 	Close() error
 }
 
+// IndexStatsSource is implemented by stats sources that can read chosen
+// interfaces only (the netlink one): the sampler reads its fast set that
+// way, at a cost proportional to the set rather than to the namespace.
+type IndexStatsSource interface {
+	// ReadIndexes appends the counters of the interfaces with the given
+	// indexes to dst[:0] and returns it. Interfaces that no longer exist
+	// are left out; any other failure fails the whole reading.
+	ReadIndexes(dst []Stat, indexes []int32) ([]Stat, error)
+}
+
 // Link describes one interface: what the counters cannot say.
 type Link struct {
 	Index     int32
@@ -71,6 +81,16 @@ type QdiscSource interface {
 	// the previous one (which the caller then keeps).
 	Read(dst []QdiscStat) ([]QdiscStat, error)
 	Close() error
+}
+
+// DeviceQdiscSource is implemented by qdisc sources that can read chosen
+// devices' qdiscs (the netlink one), so that each tier's qdiscs are read at
+// its own interval and idle namespaces cost nothing.
+type DeviceQdiscSource interface {
+	// ReadDevices appends the qdiscs of the devices with the given
+	// ifindexes (nil: every device) to dst[:0] and returns it, as a full
+	// reading would show them.
+	ReadDevices(dst []QdiscStat, indexes []int32) ([]QdiscStat, error)
 }
 
 // ErrInterrupted reports a netlink dump that the kernel marked inconsistent

@@ -102,6 +102,8 @@ type options struct {
 	histInclude    string
 	histExclude    string
 	qdiscEvery     int
+	slowInterval   time.Duration
+	allFast        bool
 	maxRefresh     time.Duration
 	source         string
 	sysfs          string
@@ -127,7 +129,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("sampler.burst-rate", "Burst threshold in bytes/s for devices whose link speed is unknown; 0 counts no bursts on them.").Default("0").Float64Var(&o.burstRate)
 	app.Flag("sampler.histogram-devices", "Regexp of devices that get a throughput histogram.").Default(".*").StringVar(&o.histInclude)
 	app.Flag("sampler.histogram-devices-exclude", "Regexp of devices that get no throughput histogram (peaks and counters still cover them): by default per-VM and per-container interfaces.").Default(collector.DefaultHistogramExclude).StringVar(&o.histExclude)
-	app.Flag("sampler.qdisc-every", "Read qdisc statistics every Nth sample; 0 never.").Default("1").IntVar(&o.qdiscEvery)
+	app.Flag("sampler.slow-interval", "Sampling interval of the slow tier: the per-VM and per-container devices that --sampler.histogram-devices-exclude names (bonds and their slaves excepted), read with one dump; rounded to a multiple of --sampler.interval, at most 10s. Every other device is sampled every --sampler.interval.").Default("1s").SetValue(&durationValue{"sampler.slow-interval", &o.slowInterval})
+	app.Flag("sampler.all-fast", "Sample every device every --sampler.interval: no slow tier.").Default("false").BoolVar(&o.allFast)
+	app.Flag("sampler.qdisc-every", "Read each device's qdisc statistics every Nth sample of its tier; 0 never.").Default("1").IntVar(&o.qdiscEvery)
 	app.Flag("sampler.max-refresh", "Longest counter refresh period believed of a driver (lazy-counter detection).").Default("3s").SetValue(&durationValue{"sampler.max-refresh", &o.maxRefresh})
 	app.Flag("sampler.source", "Where counters come from: auto (netlink RTM_GETSTATS, falling back to /proc/net/dev), netlink or procfs.").Default("auto").EnumVar(&o.source, "auto", "netlink", "procfs")
 	app.Flag("path.sysfs", "sysfs mount point (link speeds, bond fixtures).").Default("/sys").StringVar(&o.sysfs)
@@ -192,6 +196,9 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	if o.burstThreshold <= 0 {
 		return usageError{fmt.Errorf("--sampler.burst-threshold=%v must be above 0", o.burstThreshold)}
 	}
+	if o.slowInterval < o.interval || o.slowInterval > sampler.MaxInterval {
+		return usageError{fmt.Errorf("--sampler.slow-interval=%v out of range --sampler.interval (%v)..%v", o.slowInterval, o.interval, sampler.MaxInterval)}
+	}
 	if o.qdiscEvery < 0 {
 		return usageError{fmt.Errorf("--sampler.qdisc-every=%d must be 0 or more", o.qdiscEvery)}
 	}
@@ -223,9 +230,16 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 
 	bus := &spike.Bus{}
 	metrics := collector.NewSampler(collector.SamplerOptions{HistogramInclude: res[2], HistogramExclude: res[3], Interval: o.interval})
+	// The slow tier is the per-VM and per-container name classes, the
+	// same that get no histogram.
+	slowDevices := res[3]
+	if o.allFast {
+		slowDevices = nil
+	}
 	smp, err := sampler.New(sampler.Config{
 		Interval: o.interval, DeviceInclude: res[0], DeviceExclude: res[1],
 		BurstThreshold: o.burstThreshold, BurstRate: o.burstRate,
+		SlowDevices: slowDevices, SlowInterval: o.slowInterval,
 		QdiscEvery: o.qdiscEvery, MaxRefresh: o.maxRefresh,
 		Stats: sources.stats, Links: sources.links, Qdiscs: sources.qdiscs,
 		Observer: metrics, Spikes: bus, Logger: logger,
@@ -235,6 +249,11 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	}
 	metrics.SetSource(smp)
 	reg.MustRegister(metrics)
+	if slowDevices != nil {
+		logger.Info("sampler tiers", "interval", o.interval, "slow_interval", smp.SlowInterval(), "slow_devices", slowDevices.String())
+	} else {
+		logger.Info("sampler tiers: every device in the fast set", "interval", o.interval)
+	}
 
 	mux := http.NewServeMux()
 	env := &exporterEnv{
