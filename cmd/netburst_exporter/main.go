@@ -1,7 +1,7 @@
-// Command netburst_exporter is netburst's daemon: it samples every
-// interface's counters every 100 ms, and, as configured, probes targets,
-// watches bonds and captures the seconds around spikes, exporting all of it
-// to Prometheus.
+// Command netburst_exporter is netburst's daemon: it samples NIC and bond
+// counters every 100 ms (per-VM interfaces every second), and, as
+// configured, probes targets, watches bonds and captures the seconds around
+// spikes, exporting all of it to Prometheus.
 package main
 
 import (
@@ -113,7 +113,7 @@ type options struct {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	app := kingpin.New("netburst_exporter", "Sub-second network sampler and Prometheus exporter: samples every interface's counters every 100 ms and exports peaks, bursts and histograms that survive a 15-60 s scrape. Probes no target unless configured.")
+	app := kingpin.New("netburst_exporter", "Sub-second network sampler and Prometheus exporter: samples NIC and bond counters every 100 ms (per-VM and per-container interfaces every second) and exports peaks, bursts and histograms that survive a 15-60 s scrape. Probes no target unless configured.")
 	app.UsageWriter(stdout)
 	app.ErrorWriter(stderr)
 	app.HelpFlag.Short('h')
