@@ -198,9 +198,11 @@ type Sampler struct {
 
 	qdiscs    map[qdiscKey]*qdiscState
 	qdiscAggs map[qdiscAggKey]*qdiscAgg
-	// How many of them belong to fast devices, as of the latest full
-	// qdisc reading.
+	// How many of them belong to fast devices; qdiscRecount says they
+	// must be counted again (qdiscs or tiers changed).
 	fastQdiscs, fastQdiscAggs int
+	qdiscRecount              bool
+	qhint, qhintFast          []qdiscHint // by position in the previous reading
 
 	stats  []Stat
 	qstats []QdiscStat // the latest qdisc reading of every device
@@ -717,6 +719,7 @@ func (s *Sampler) fastLink(l *Link) bool {
 // spanning the real time since its latest reading; the refresh detector
 // learns the driver again at the new interval.
 func (s *Sampler) setTier(d *device, fast bool) {
+	s.qdiscRecount = true
 	if fast != d.fast {
 		if fast {
 			s.nFast++
@@ -807,6 +810,7 @@ func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
 	d.packets = [2]uint64{st.RxPackets, st.TxPackets}
 	d.errors = [2]uint64{st.RxErrors, st.TxErrors}
 	d.drops = [2]uint64{st.RxDrops, st.TxDrops}
+	s.qdiscRecount = true
 	if d.fast {
 		s.nFast++
 	} else {
@@ -824,6 +828,7 @@ func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
 }
 
 func (s *Sampler) removeDevice(key int32, d *device) {
+	s.qdiscRecount = true
 	if d.fast {
 		s.nFast--
 	}

@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"slices"
@@ -450,5 +451,103 @@ func TestTiersQdiscs(t *testing.T) {
 		if q.Kind != "tbf" || q.Backlog == 0 || d.Name == "" {
 			t.Errorf("qdisc series %+v", q)
 		}
+	}
+}
+
+// BenchmarkQdiscFold1000 folds in a qdisc reading of 1,009 devices, each
+// with one noqueue (1,000 up vifs, say) and 4 with an mq of 4 children: what
+// a sample of every device costs the sampler's arithmetic besides the
+// kernel's reading.
+func BenchmarkQdiscFold1000(b *testing.B) {
+	s, err := New(Config{Stats: nopStats{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var links []Link
+	var stats []Stat
+	var qs []QdiscStat
+	for i := range 1009 {
+		ix := int32(i + 1)
+		links = append(links, Link{Index: ix, Name: fmt.Sprintf("m%d", i)})
+		stats = append(stats, Stat{Index: ix})
+		if i < 4 {
+			qs = append(qs, QdiscStat{Index: ix, Handle: 0x10000, Parent: tcHRootForTest, Kind: "mq"})
+			for c := range 4 {
+				qs = append(qs, QdiscStat{Index: ix, Parent: 0x10001 + uint32(c), Kind: "pfifo_fast"})
+			}
+			continue
+		}
+		qs = append(qs, QdiscStat{Index: ix, Parent: tcHRootForTest, Kind: "noqueue"})
+	}
+	now := time.Unix(1e6, 0)
+	s.Step(now, stats, links, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		now = now.Add(100 * time.Millisecond)
+		s.mu.Lock()
+		s.seq++ // a new sample, as step counts them
+		s.stepQdiscs(s.mono(now), qs, false)
+		s.mu.Unlock()
+	}
+}
+
+// A device deleted and created again under its name (a VM restarting) has
+// one set of series at every sample, whichever way the fast set is read:
+// no qdisc series of the old device survives next to the new one's (which
+// would make two series with the same labels and fail the scrape).
+func TestTiersDeviceRecreated(t *testing.T) {
+	for _, vifs := range []int{4, 40} { // the fast set read by the dump, by requests
+		t.Run(fmt.Sprintf("vifs=%d", vifs), func(t *testing.T) {
+			links := hypervisorLinks(vifs)
+			tl := &tierLinks{}
+			tl.set(links)
+			stats := newTierStats(tl)
+			qd := &tierQdiscs{links: tl}
+			s, err := New(Config{Interval: 100 * time.Millisecond, SlowDevices: slowNames, Stats: stats, Links: tl, Qdiscs: qd, QdiscEvery: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := tierEpoch
+			check := func(step string) {
+				t.Helper()
+				var snap Snapshot
+				s.Snapshot(&snap)
+				devices, qdiscs := map[string]int{}, map[string]int{}
+				for _, d := range snap.Devices {
+					devices[d.Name]++
+				}
+				for _, q := range snap.Qdiscs {
+					qdiscs[q.Device+"/"+q.Kind]++
+				}
+				for k, n := range devices {
+					if n != 1 {
+						t.Errorf("%s: %d devices named %s", step, n, k)
+					}
+				}
+				for k, n := range qdiscs {
+					if n != 1 {
+						t.Errorf("%s: %d qdisc series %s", step, n, k)
+					}
+				}
+			}
+			for i := range 40 {
+				stats.now = now
+				if i == 12 || i == 25 {
+					// eth1 (fast) and tap1 (slow) come back with new
+					// ifindexes, between two samples.
+					for j := range links {
+						if links[j].Name == "eth1" || links[j].Name == "tap1" {
+							links[j].Index += 1000
+							stats.rate[links[j].Index] = 500
+						}
+					}
+					tl.set(links)
+				}
+				s.Sample(now)
+				check(fmt.Sprintf("sample %d", i))
+				now = now.Add(100 * time.Millisecond)
+			}
+		})
 	}
 }
