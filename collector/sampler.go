@@ -5,6 +5,7 @@ package collector
 
 import (
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -53,86 +54,79 @@ type SnapshotSource interface {
 
 // Sampler exports the sampler's state. It is the sampler's Observer (for
 // histograms, fed on the sampling goroutine) and a prometheus.Collector
-// (for everything else, read from a snapshot at scrape time).
+// reading a snapshot at scrape time. Served by a Handler, it streams every
+// family from one snapshot per scrape (see Handler), and Collect sends
+// nothing.
 type Sampler struct {
 	opts       SamplerOptions
 	src        SnapshotSource
 	throughput *prometheus.HistogramVec
 	spacing    prometheus.Histogram
 	duration   prometheus.Histogram
+	// The histogram families, whose buckets are this collector's.
+	famThroughput, famSpacing, famDuration *family
 
-	mu      sync.Mutex // serialises scrapes over the reused snapshot and labels
-	snap    sampler.Snapshot
-	labels  map[string]*deviceLabels
-	scrapes uint64
-	// external says a DeviceGatherer serves the per-device series, so
-	// Collect leaves them out.
-	external atomic.Bool
-	// frames are cached per-device families not in use by a scrape.
-	frames []*deviceFrame
+	mu sync.Mutex // guards hists
+	// hists are the devices' throughput histograms by device name.
+	hists map[string]*deviceHists
+
+	streamed atomic.Bool
+	// idle are snapshots kept for the next scrapes.
+	idle chan *samplerStream
 }
 
-// deviceFamily is one per-device metric family: its descriptor for
-// Describe (and the generated reference) and its exposition metadata for
-// the cached families that DeviceGatherer serves.
-type deviceFamily struct {
-	desc       *prometheus.Desc
-	name, help string
-	counter    bool
+// deviceHists are a device's throughput histograms; never changed once
+// made.
+type deviceHists struct {
+	label string // the device label value
+	h     [2]prometheus.Histogram
 }
 
-func newDeviceFamily(name, help string, counter bool, labels ...string) *deviceFamily {
-	f := &deviceFamily{name: namespace + name, help: help, counter: counter}
-	f.desc = prometheus.NewDesc(f.name, help, labels, nil)
-	return f
+func counterFamily(name, help string, labels ...string) *family {
+	return newFamily(namespace+name, help, dto.MetricType_COUNTER, labels...)
+}
+
+func gaugeFamily(name, help string, labels ...string) *family {
+	return newFamily(namespace+name, help, dto.MetricType_GAUGE, labels...)
 }
 
 // Per-device families.
 var (
-	famBytes   = newDeviceFamily("_interface_bytes_total", "Bytes received or transmitted by the interface, from the kernel's 64-bit counters (widened across 32-bit wraps, monotonic across resets).", true, "device", "direction")
-	famPackets = newDeviceFamily("_interface_packets_total", "Packets received or transmitted by the interface.", true, "device", "direction")
-	famErrors  = newDeviceFamily("_interface_errors_total", "Receive or transmit errors of the interface.", true, "device", "direction")
-	famDrops   = newDeviceFamily("_interface_drops_total", "Packets dropped by the interface on receive or transmit.", true, "device", "direction")
-	famSpeed   = newDeviceFamily("_interface_speed_bytes", "Link speed in bytes per second (absent when the driver reports none).", false, "device")
-	famInfo    = newDeviceFamily("_interface_info", "Interface attributes; always 1.", false, "device", "kind", "master", "operstate")
-	famPeak    = newDeviceFamily("_interface_peak_bytes_per_second", "Largest interval rate in the trailing window.", false, "device", "direction", "window")
-	famBursts  = newDeviceFamily("_interface_burst_intervals_total", "Sampling intervals whose rate was at or above the burst threshold.", true, "device", "direction")
-	famRefresh = newDeviceFamily("_interface_counter_refresh_seconds", "Detected refresh period of the driver's counters: the sampling interval when they are fresh at every sample (absent until detected).", false, "device")
-	famDiscont = newDeviceFamily("_interface_discontinuities_total", "Counter resets and implausible jumps, for which no rate was computed.", true, "device")
+	famBytes   = counterFamily("_interface_bytes_total", "Bytes received or transmitted by the interface, from the kernel's 64-bit counters (widened across 32-bit wraps, monotonic across resets).", "device", "direction")
+	famPackets = counterFamily("_interface_packets_total", "Packets received or transmitted by the interface.", "device", "direction")
+	famErrors  = counterFamily("_interface_errors_total", "Receive or transmit errors of the interface.", "device", "direction")
+	famDrops   = counterFamily("_interface_drops_total", "Packets dropped by the interface on receive or transmit.", "device", "direction")
+	famSpeed   = gaugeFamily("_interface_speed_bytes", "Link speed in bytes per second (absent when the driver reports none).", "device")
+	famInfo    = gaugeFamily("_interface_info", "Interface attributes; always 1.", "device", "kind", "master", "operstate")
+	famPeak    = gaugeFamily("_interface_peak_bytes_per_second", "Largest interval rate in the trailing window.", "device", "direction", "window")
+	famBursts  = counterFamily("_interface_burst_intervals_total", "Sampling intervals whose rate was at or above the burst threshold.", "device", "direction")
+	famRefresh = gaugeFamily("_interface_counter_refresh_seconds", "Detected refresh period of the driver's counters: the sampling interval when they are fresh at every sample (absent until detected).", "device")
+	famDiscont = counterFamily("_interface_discontinuities_total", "Counter resets and implausible jumps, for which no rate was computed.", "device")
 )
 
-// deviceFamilies lists every per-device family.
-var deviceFamilies = []*deviceFamily{famBytes, famPackets, famErrors, famDrops, famSpeed, famInfo, famPeak, famBursts, famRefresh, famDiscont}
-
-// Descriptors of the snapshot-backed metrics.
+// Per-qdisc and sampler-wide families.
 var (
-	ifaceLabels    = []string{"device", "direction"}
-	descBytes      = famBytes.desc
-	descPackets    = famPackets.desc
-	descErrors     = famErrors.desc
-	descDrops      = famDrops.desc
-	descSpeed      = famSpeed.desc
-	descInfo       = famInfo.desc
-	descPeak       = famPeak.desc
-	descBursts     = famBursts.desc
-	descRefresh    = famRefresh.desc
-	descDiscont    = famDiscont.desc
-	qdiscLabels    = []string{"device", "kind"}
-	descQBacklogPk = prometheus.NewDesc(namespace+"_qdisc_backlog_peak_bytes", "Largest backlog of the device's qdiscs of this kind in the trailing window.", []string{"device", "kind", "window"}, nil)
-	descQBacklog   = prometheus.NewDesc(namespace+"_qdisc_backlog_bytes", "Backlog of the device's qdiscs of this kind at the latest reading.", qdiscLabels, nil)
-	descQDrops     = prometheus.NewDesc(namespace+"_qdisc_drops_total", "Packets dropped by the device's qdiscs of this kind.", qdiscLabels, nil)
-	descQOverlim   = prometheus.NewDesc(namespace+"_qdisc_overlimits_total", "Overlimit events of the device's qdiscs of this kind (a shaper holding packets back).", qdiscLabels, nil)
-	descQRequeues  = prometheus.NewDesc(namespace+"_qdisc_requeues_total", "Requeues of the device's qdiscs of this kind.", qdiscLabels, nil)
-	descSamples    = prometheus.NewDesc(namespace+"_sampler_samples_total", "Samples taken.", nil, nil)
-	descOverruns   = prometheus.NewDesc(namespace+"_sampler_overruns_total", "Sampling deadlines missed because a sample ended late.", nil, nil)
-	descSErrors    = prometheus.NewDesc(namespace+"_sampler_errors_total", "Failed kernel readings by operation; each is retried at the next tick.", []string{"operation"}, nil)
-	descSource     = prometheus.NewDesc(namespace+"_sampler_source_info", "Kernel interface the counters are read from (netlink RTM_GETSTATS, or procfs /proc/net/dev as the fallback); always 1.", []string{"source"}, nil)
-	descSInterval  = prometheus.NewDesc(namespace+"_sampler_configured_interval_seconds", "Configured sampling interval.", nil, nil)
-	descSLast      = prometheus.NewDesc(namespace+"_sampler_last_sample_timestamp_seconds", "When the latest sample was taken, as a Unix time.", nil, nil)
-	descLinkEvents = prometheus.NewDesc(namespace+"_link_events_total", "Kernel link notifications (device added, removed or changed) applied to the link table; absent without netlink.", nil, nil)
-	descLinkOver   = prometheus.NewDesc(namespace+"_link_event_overflows_total", "Times the kernel dropped link notifications because the event socket's buffer was full (many devices changed at once); each is followed by a full re-read of the link table.", nil, nil)
-	descLinkRelist = prometheus.NewDesc(namespace+"_link_table_reads_total", "Full reads of the link table: at start, after an overflow or an interrupted dump, and when a reading names an unknown device.", nil, nil)
+	famQBacklogPk = gaugeFamily("_qdisc_backlog_peak_bytes", "Largest backlog of the device's qdiscs of this kind in the trailing window.", "device", "kind", "window")
+	famQBacklog   = gaugeFamily("_qdisc_backlog_bytes", "Backlog of the device's qdiscs of this kind at the latest reading.", "device", "kind")
+	famQDrops     = counterFamily("_qdisc_drops_total", "Packets dropped by the device's qdiscs of this kind.", "device", "kind")
+	famQOverlim   = counterFamily("_qdisc_overlimits_total", "Overlimit events of the device's qdiscs of this kind (a shaper holding packets back).", "device", "kind")
+	famQRequeues  = counterFamily("_qdisc_requeues_total", "Requeues of the device's qdiscs of this kind.", "device", "kind")
+	famSamples    = counterFamily("_sampler_samples_total", "Samples taken.")
+	famOverruns   = counterFamily("_sampler_overruns_total", "Sampling deadlines missed because a sample ended late.")
+	famSErrors    = counterFamily("_sampler_errors_total", "Failed kernel readings by operation; each is retried at the next tick.", "operation")
+	famSource     = gaugeFamily("_sampler_source_info", "Kernel interface the counters are read from (netlink RTM_GETSTATS, or procfs /proc/net/dev as the fallback); always 1.", "source")
+	famSInterval  = gaugeFamily("_sampler_configured_interval_seconds", "Configured sampling interval.")
+	famSLast      = gaugeFamily("_sampler_last_sample_timestamp_seconds", "When the latest sample was taken, as a Unix time.")
+	famLinkEvents = counterFamily("_link_events_total", "Kernel link notifications (device added, removed or changed) applied to the link table; absent without netlink.")
+	famLinkOver   = counterFamily("_link_event_overflows_total", "Times the kernel dropped link notifications because the event socket's buffer was full (many devices changed at once); each is followed by a full re-read of the link table.")
+	famLinkRelist = counterFamily("_link_table_reads_total", "Full reads of the link table: at start, after an overflow or an interrupted dump, and when a reading names an unknown device.")
 )
+
+// samplerFamilies lists the counter and gauge families, in Describe's
+// order.
+var samplerFamilies = []*family{famBytes, famPackets, famErrors, famDrops, famSpeed, famInfo, famPeak, famBursts, famRefresh, famDiscont,
+	famQBacklogPk, famQBacklog, famQDrops, famQOverlim, famQRequeues, famSamples, famOverruns, famSErrors, famSource, famSInterval, famSLast,
+	famLinkEvents, famLinkOver, famLinkRelist}
 
 // NewSampler returns the sampler's metrics, reading snapshots from src.
 // src may be set later with SetSource, since the sampler needs its
@@ -148,13 +142,16 @@ func NewSampler(opts SamplerOptions) *Sampler {
 			spacingBuckets = append(spacingBuckets, b)
 		}
 	}
-	return &Sampler{
-		opts:   opts,
-		labels: map[string]*deviceLabels{},
+	throughputBuckets := prometheus.ExponentialBucketsRange(1e3, 1e11, 17)
+	durationBuckets := prometheus.ExponentialBucketsRange(10e-6, 0.1, 13)
+	c := &Sampler{
+		opts:  opts,
+		hists: map[string]*deviceHists{},
+		idle:  make(chan *samplerStream, maxIdleScrapes),
 		throughput: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "interface_throughput_bytes_per_second",
 			Help:                            "Rate of each sampling interval in which the interface's byte counter moved.",
-			Buckets:                         prometheus.ExponentialBucketsRange(1e3, 1e11, 17),
+			Buckets:                         throughputBuckets,
 			NativeHistogramBucketFactor:     nativeFactor,
 			NativeHistogramMaxBucketNumber:  nativeMaxBuckets,
 			NativeHistogramMinResetDuration: nativeMinReset,
@@ -170,13 +167,19 @@ func NewSampler(opts SamplerOptions) *Sampler {
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: namespace, Name: "sampler_duration_seconds",
 			Help:                            "Time one sample takes: kernel dumps and arithmetic.",
-			Buckets:                         prometheus.ExponentialBucketsRange(10e-6, 0.1, 13),
+			Buckets:                         durationBuckets,
 			NativeHistogramBucketFactor:     nativeFactor,
 			NativeHistogramMaxBucketNumber:  nativeMaxBuckets,
 			NativeHistogramMinResetDuration: nativeMinReset,
 		}),
 	}
+	c.famThroughput = newFamily(namespace+"_interface_throughput_bytes_per_second", "Rate of each sampling interval in which the interface's byte counter moved.", dto.MetricType_HISTOGRAM, ifaceLabels...).withBuckets(throughputBuckets)
+	c.famSpacing = newFamily(namespace+"_sampler_interval_seconds", "Actual spacing between the starts of consecutive samples.", dto.MetricType_HISTOGRAM).withBuckets(spacingBuckets)
+	c.famDuration = newFamily(namespace+"_sampler_duration_seconds", "Time one sample takes: kernel dumps and arithmetic.", dto.MetricType_HISTOGRAM).withBuckets(durationBuckets)
+	return c
 }
+
+var ifaceLabels = []string{"device", "direction"}
 
 // SetSource sets where Collect reads snapshots. Call it before the
 // collector is registered.
@@ -190,14 +193,25 @@ func (c *Sampler) DeviceAdded(name string) (rx, tx sampler.RateObserver) {
 	if c.opts.HistogramExclude != nil && c.opts.HistogramExclude.MatchString(name) {
 		return nil, nil
 	}
-	return c.throughput.WithLabelValues(name, "receive"), c.throughput.WithLabelValues(name, "transmit")
+	d := &deviceHists{label: validLabel(name)}
+	for dir, dn := range directions {
+		d.h[dir] = c.throughput.WithLabelValues(d.label, dn).(prometheus.Histogram)
+	}
+	c.mu.Lock()
+	c.hists[name] = d
+	c.mu.Unlock()
+	return d.h[0], d.h[1]
 }
 
 // DeviceRemoved implements sampler.Observer: the device's histogram series
 // leave /metrics with it.
 func (c *Sampler) DeviceRemoved(name string) {
-	c.throughput.DeleteLabelValues(name, "receive")
-	c.throughput.DeleteLabelValues(name, "transmit")
+	c.mu.Lock()
+	delete(c.hists, name)
+	c.mu.Unlock()
+	label := validLabel(name)
+	c.throughput.DeleteLabelValues(label, "receive")
+	c.throughput.DeleteLabelValues(label, "transmit")
 }
 
 // SampleDone implements sampler.Observer.
@@ -208,8 +222,8 @@ func (c *Sampler) SampleDone(spacing, duration float64) {
 
 // Describe implements prometheus.Collector.
 func (c *Sampler) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descPackets, descErrors, descDrops, descSpeed, descInfo, descPeak, descBursts, descRefresh, descDiscont, descQBacklogPk, descQBacklog, descQDrops, descQOverlim, descQRequeues, descSamples, descOverruns, descSErrors, descSource, descSInterval, descSLast, descLinkEvents, descLinkOver, descLinkRelist} {
-		ch <- d
+	for _, f := range samplerFamilies {
+		ch <- f.desc
 	}
 	c.throughput.Describe(ch)
 	c.spacing.Describe(ch)
@@ -218,381 +232,296 @@ func (c *Sampler) Describe(ch chan<- *prometheus.Desc) {
 
 var directions = [2]string{"receive", "transmit"}
 
-// deviceLabels are one device's label pairs, kept across scrapes so that a
-// scrape of a thousand devices builds no label strings: client_golang's
-// MustNewConstMetric would build and validate them for every series.
-type deviceLabels struct {
-	device []*dto.LabelPair
-	dir    [2][]*dto.LabelPair
-	dirWin [2][sampler.NumWindows][]*dto.LabelPair
-	info   []*dto.LabelPair
-	// infoKey is kind, master and operstate, to notice a change.
-	infoKey [3]string
-	seen    uint64
-}
-
-func labelPair(name, value string) *dto.LabelPair {
-	// A device name is bytes to the kernel; a label value must be UTF-8.
-	value = strings.ToValidUTF8(value, "\uFFFD")
-	return &dto.LabelPair{Name: &name, Value: &value}
-}
-
-func newDeviceLabels(name string) *deviceLabels {
-	l := &deviceLabels{device: []*dto.LabelPair{labelPair("device", name)}}
-	for dir, dn := range directions {
-		d := labelPair("direction", dn)
-		l.dir[dir] = []*dto.LabelPair{l.device[0], d}
-		for _, w := range sampler.Windows {
-			l.dirWin[dir][w] = []*dto.LabelPair{l.device[0], d, labelPair("window", w.String())}
+// windowOrder is sampler.Windows in the order of their label values
+// ("10s" < "1s" < "60s"), the order of series in the exposition; opOrder
+// is the same for the operations of sampler.OpNames.
+var (
+	windowOrder = func() [sampler.NumWindows]sampler.Window {
+		w := sampler.Windows
+		sort.Slice(w[:], func(a, b int) bool { return w[a].String() < w[b].String() })
+		return w
+	}()
+	opOrder = func() []int {
+		ops := make([]int, len(sampler.OpNames))
+		for i := range ops {
+			ops[i] = i
 		}
-	}
-	return l
-}
+		sort.Slice(ops, func(a, b int) bool { return sampler.OpNames[ops[a]] < sampler.OpNames[ops[b]] })
+		return ops
+	}()
+)
 
-// infoLabels returns the label pairs of netburst_interface_info, rebuilt
-// only when the device's attributes change (new slices, never mutated, so
-// a scrape still encoding the old ones is unaffected).
-func (l *deviceLabels) infoLabels(kind, master, operstate string) []*dto.LabelPair {
-	key := [3]string{kind, master, operstate}
-	if l.info == nil || l.infoKey != key {
-		l.infoKey = key
-		l.info = []*dto.LabelPair{l.device[0], labelPair("kind", kind), labelPair("master", master), labelPair("operstate", operstate)}
-	}
-	return l.info
-}
-
-// fastMetric is a counter or gauge sample with prebuilt label pairs,
-// sorted by label name as the exposition requires.
-type fastMetric struct {
-	desc    *prometheus.Desc
-	labels  []*dto.LabelPair
-	counter bool
-	value   float64
-}
-
-func (m *fastMetric) Desc() *prometheus.Desc { return m.desc }
-
-func (m *fastMetric) Write(out *dto.Metric) error {
-	out.Label = m.labels
-	v := m.value
-	if m.counter {
-		out.Counter = &dto.Counter{Value: &v}
-	} else {
-		out.Gauge = &dto.Gauge{Value: &v}
-	}
-	return nil
-}
-
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector: every family through the
+// registry, unless a Handler streams them.
 func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
+	if c.streamed.Load() {
+		return
+	}
 	c.throughput.Collect(ch)
 	c.spacing.Collect(ch)
 	c.duration.Collect(ch)
 	if c.src == nil {
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := &c.snap
-	c.src.Snapshot(s)
-	c.scrapes++
-	if !c.external.Load() {
-		// One allocation for every device series of this scrape; the
-		// registry may still be reading them after Collect returns, so
-		// they are never reused. (DeviceGatherer serves them from
-		// cached families instead.)
-		fast := make([]fastMetric, 0, len(s.Devices)*perDeviceSeries)
-		for i := range s.Devices {
-			d := &s.Devices[i]
-			deviceSeries(d, c.deviceLabels(d.Name), func(f *deviceFamily, labels []*dto.LabelPair, v float64) {
-				fast = append(fast, fastMetric{desc: f.desc, labels: labels, counter: f.counter, value: v})
-				ch <- &fast[len(fast)-1]
-			})
+	var snap sampler.Snapshot
+	c.src.Snapshot(&snap)
+	s := &snap
+	counter := func(f *family, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, v, labels...)
+	}
+	gauge := func(f *family, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, v, labels...)
+	}
+	for i := range s.Devices {
+		d := &s.Devices[i]
+		dev := validLabel(d.Name)
+		for dir, dn := range directions {
+			counter(famBytes, float64(d.Bytes[dir]), dev, dn)
+			counter(famPackets, float64(d.Packets[dir]), dev, dn)
+			counter(famErrors, float64(d.Errors[dir]), dev, dn)
+			counter(famDrops, float64(d.Drops[dir]), dev, dn)
+			counter(famBursts, float64(d.Bursts[dir]), dev, dn)
+			for _, w := range sampler.Windows {
+				gauge(famPeak, d.Peak[dir][w], dev, dn, w.String())
+			}
 		}
-		c.forgetLabels(len(s.Devices))
-	}
-	counter := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
-	}
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+		gauge(famInfo, 1, dev, validLabel(d.Kind), validLabel(d.Master), validLabel(d.OperState))
+		if d.SpeedBytes > 0 {
+			gauge(famSpeed, d.SpeedBytes, dev)
+		}
+		if d.RefreshSeconds > 0 {
+			gauge(famRefresh, d.RefreshSeconds, dev)
+		}
+		counter(famDiscont, float64(d.Discontinuities), dev)
 	}
 	for i := range s.Qdiscs {
 		q := &s.Qdiscs[i]
-		dev := strings.ToValidUTF8(q.Device, "\uFFFD")
+		dev, kind := validLabel(q.Device), validLabel(q.Kind)
 		for _, w := range sampler.Windows {
-			gauge(descQBacklogPk, q.BacklogPeak[w], dev, q.Kind, w.String())
+			gauge(famQBacklogPk, q.BacklogPeak[w], dev, kind, w.String())
 		}
-		gauge(descQBacklog, float64(q.Backlog), dev, q.Kind)
-		counter(descQDrops, float64(q.Drops), dev, q.Kind)
-		counter(descQOverlim, float64(q.Overlimits), dev, q.Kind)
-		counter(descQRequeues, float64(q.Requeues), dev, q.Kind)
+		gauge(famQBacklog, float64(q.Backlog), dev, kind)
+		counter(famQDrops, float64(q.Drops), dev, kind)
+		counter(famQOverlim, float64(q.Overlimits), dev, kind)
+		counter(famQRequeues, float64(q.Requeues), dev, kind)
 	}
-	counter(descSamples, float64(s.Samples))
-	counter(descOverruns, float64(s.Overruns))
+	counter(famSamples, float64(s.Samples))
+	counter(famOverruns, float64(s.Overruns))
 	for op, name := range sampler.OpNames {
-		counter(descSErrors, float64(s.Errors[op]), name)
+		counter(famSErrors, float64(s.Errors[op]), name)
 	}
-	gauge(descSource, 1, s.Source)
-	gauge(descSInterval, s.Interval.Seconds())
+	gauge(famSource, 1, s.Source)
+	gauge(famSInterval, s.Interval.Seconds())
 	if s.FollowsLinks {
-		counter(descLinkEvents, float64(s.LinkEvents.Events))
-		counter(descLinkOver, float64(s.LinkEvents.Overflows))
-		counter(descLinkRelist, float64(s.LinkEvents.Relists))
+		counter(famLinkEvents, float64(s.LinkEvents.Events))
+		counter(famLinkOver, float64(s.LinkEvents.Overflows))
+		counter(famLinkRelist, float64(s.LinkEvents.Relists))
 	}
 	if !s.Time.IsZero() {
-		gauge(descSLast, float64(s.Time.UnixNano())/1e9)
+		gauge(famSLast, float64(s.Time.UnixNano())/1e9)
 	}
 }
 
-// perDeviceSeries is how many series Collect emits per device at most.
-const perDeviceSeries = 2*(5+int(sampler.NumWindows)) + 4
-
-// deviceLabels returns a device's cached label pairs, marked as seen by
-// this scrape. Call with c.mu held.
-func (c *Sampler) deviceLabels(name string) *deviceLabels {
-	l := c.labels[name]
-	if l == nil {
-		l = newDeviceLabels(name)
-		c.labels[name] = l
-	}
-	l.seen = c.scrapes
-	return l
+func (c *Sampler) streamedFamilies() []*family {
+	return append(append([]*family(nil), samplerFamilies...), c.famThroughput, c.famSpacing, c.famDuration)
 }
 
-// forgetLabels drops the label pairs of devices this scrape did not see.
-// Call with c.mu held.
-func (c *Sampler) forgetLabels(devices int) {
-	if len(c.labels) > devices {
-		for name, l := range c.labels {
-			if l.seen != c.scrapes {
-				delete(c.labels, name)
-			}
-		}
-	}
-}
+func (c *Sampler) setStreamed() { c.streamed.Store(true) }
 
-// deviceSeries hands fn every series of one device, always in the same
-// order for the same set of series.
-func deviceSeries(d *sampler.DeviceSnapshot, l *deviceLabels, fn func(f *deviceFamily, labels []*dto.LabelPair, v float64)) {
-	for dir := range directions {
-		fn(famBytes, l.dir[dir], float64(d.Bytes[dir]))
-		fn(famPackets, l.dir[dir], float64(d.Packets[dir]))
-		fn(famErrors, l.dir[dir], float64(d.Errors[dir]))
-		fn(famDrops, l.dir[dir], float64(d.Drops[dir]))
-		fn(famBursts, l.dir[dir], float64(d.Bursts[dir]))
-		for _, w := range sampler.Windows {
-			fn(famPeak, l.dirWin[dir][w], d.Peak[dir][w])
-		}
-	}
-	fn(famInfo, l.infoLabels(d.Kind, d.Master, d.OperState), 1)
-	if d.SpeedBytes > 0 {
-		fn(famSpeed, l.device, d.SpeedBytes)
-	}
-	if d.RefreshSeconds > 0 {
-		fn(famRefresh, l.device, d.RefreshSeconds)
-	}
-	fn(famDiscont, l.device, float64(d.Discontinuities))
-}
-
-// deviceFrame is one scrape's worth of per-device families, kept across
-// scrapes: a steady state only rewrites its values. A frame serves one
-// scrape at a time (until the scrape's done), so concurrent scrapes each
-// get their own.
-type deviceFrame struct {
-	values  []float64 // every series' value, in deviceSeries order
-	devices map[string]frameDevice
-	// out is the non-empty families sorted by name, what Gather returns.
-	out []*dto.MetricFamily
-}
-
-// frameDevice is where a device's series sit in a frame's values, and what
-// decided which series it has (a change rebuilds the frame).
-type frameDevice struct {
-	first, n int
-	info     []*dto.LabelPair
-	speed    bool
-	refresh  bool
-}
-
-func (fd frameDevice) matches(d *sampler.DeviceSnapshot, l *deviceLabels) bool {
-	return fd.speed == (d.SpeedBytes > 0) && fd.refresh == (d.RefreshSeconds > 0) &&
-		len(fd.info) > 0 && len(l.info) > 0 && &fd.info[0] == &l.info[0]
-}
-
-// fill writes the snapshot's values into f, or reports that the set of
-// series changed and f must be rebuilt. Call with c.mu held.
-func (c *Sampler) fill(f *deviceFrame, s *sampler.Snapshot) bool {
-	if f == nil || len(f.devices) != len(s.Devices) {
-		return false
-	}
-	for i := range s.Devices {
-		d := &s.Devices[i]
-		l := c.deviceLabels(d.Name)
-		l.infoLabels(d.Kind, d.Master, d.OperState)
-		fd, ok := f.devices[d.Name]
-		if !ok || !fd.matches(d, l) {
-			return false
-		}
-		k, end := fd.first, fd.first+fd.n
-		ok = true
-		deviceSeries(d, l, func(_ *deviceFamily, _ []*dto.LabelPair, v float64) {
-			if k < end {
-				f.values[k] = v
-			} else {
-				ok = false
-			}
-			k++
-		})
-		if !ok || k != end {
-			return false
-		}
-	}
-	return true
-}
-
-// buildFrame makes a frame for the snapshot's devices: every family's
-// metrics in the order the registry would sort them (by label values).
-// Call with c.mu held.
-func (c *Sampler) buildFrame(s *sampler.Snapshot) *deviceFrame {
-	type series struct {
-		fam    *deviceFamily
-		labels []*dto.LabelPair
-	}
-	all := make([]series, 0, len(s.Devices)*perDeviceSeries)
-	f := &deviceFrame{devices: make(map[string]frameDevice, len(s.Devices))}
-	for i := range s.Devices {
-		d := &s.Devices[i]
-		l := c.deviceLabels(d.Name)
-		fd := frameDevice{first: len(all), speed: d.SpeedBytes > 0, refresh: d.RefreshSeconds > 0}
-		deviceSeries(d, l, func(fam *deviceFamily, labels []*dto.LabelPair, _ float64) {
-			all = append(all, series{fam, labels})
-		})
-		fd.n = len(all) - fd.first
-		fd.info = l.info
-		f.devices[d.Name] = fd
-	}
-	f.values = make([]float64, len(all))
-	// One allocation per kind of object, not per series.
-	sizes := make(map[*deviceFamily]int, len(deviceFamilies))
-	nCounters := 0
-	for _, sr := range all {
-		sizes[sr.fam]++
-		if sr.fam.counter {
-			nCounters++
-		}
-	}
-	metrics := make([]dto.Metric, len(all))
-	counters := make([]dto.Counter, nCounters)
-	gauges := make([]dto.Gauge, len(all)-nCounters)
-	perFamily := make(map[*deviceFamily][]*dto.Metric, len(deviceFamilies))
-	for fam, n := range sizes {
-		perFamily[fam] = make([]*dto.Metric, 0, n)
-	}
-	for i, sr := range all {
-		m := &metrics[i]
-		m.Label = sr.labels
-		if sr.fam.counter {
-			c := &counters[len(counters)-nCounters]
-			nCounters--
-			c.Value = &f.values[i]
-			m.Counter = c
-		} else {
-			g := &gauges[0]
-			gauges = gauges[1:]
-			g.Value = &f.values[i]
-			m.Gauge = g
-		}
-		perFamily[sr.fam] = append(perFamily[sr.fam], m)
-	}
-	for _, fam := range deviceFamilies {
-		ms := perFamily[fam]
-		if len(ms) == 0 {
-			continue
-		}
-		sort.Slice(ms, func(a, b int) bool { return labelsLess(ms[a].Label, ms[b].Label) })
-		typ := dto.MetricType_GAUGE
-		if fam.counter {
-			typ = dto.MetricType_COUNTER
-		}
-		f.out = append(f.out, &dto.MetricFamily{Name: &fam.name, Help: &fam.help, Type: &typ, Metric: ms})
-	}
-	sort.Slice(f.out, func(a, b int) bool { return f.out[a].GetName() < f.out[b].GetName() })
-	return f
-}
-
-// labelsLess orders two label sets of one family (same names, sorted) by
-// their values, as client_golang sorts the metrics of a gathered family.
-func labelsLess(a, b []*dto.LabelPair) bool {
-	for i := range min(len(a), len(b)) {
-		if av, bv := a[i].GetValue(), b[i].GetValue(); av != bv {
-			return av < bv
-		}
-	}
-	return len(a) < len(b)
-}
-
-// maxIdleFrames bounds the frames kept between scrapes (one per scrape
-// that ran concurrently, up to this many).
-const maxIdleFrames = 2
-
-// DeviceGatherer returns a gatherer of rest's metrics plus the per-device
-// series (counters, peaks, bursts, info, speed, refresh, discontinuities),
-// which it serves from families kept across scrapes and only updated in
-// place: with a thousand devices that spares the ~20,000 objects per scrape
-// that collecting them through the registry would allocate. From this call
-// on, Collect leaves those series out, so rest must be the registry c is
-// registered with. Serve it with promhttp.HandlerForTransactional.
-func (c *Sampler) DeviceGatherer(rest prometheus.Gatherer) prometheus.TransactionalGatherer {
-	c.external.Store(true)
-	return &deviceGatherer{c: c, rest: rest}
-}
-
-type deviceGatherer struct {
+// samplerStream is one scrape's snapshot, with its devices, qdiscs and
+// histograms in the order of their label values. Kept for reuse, it costs
+// a few hundred bytes per device and allocates nothing in steady state.
+type samplerStream struct {
 	c    *Sampler
-	rest prometheus.Gatherer
+	snap sampler.Snapshot
+	have bool // a snapshot was taken (the source is set)
+	// names are the devices' label values by snapshot index; order the
+	// snapshot indexes sorted by them, duplicates dropped.
+	names  []string
+	order  []int32
+	qnames [][2]string // device and kind of each qdisc snapshot
+	qorder []int32
+	hists  []*deviceHists // sorted by label
 }
 
-func (g *deviceGatherer) Gather() ([]*dto.MetricFamily, func(), error) {
-	mfs, err := g.rest.Gather()
-	c := g.c
-	if c.src == nil {
-		return mfs, func() {}, err
+func (c *Sampler) openStream() familyStream {
+	var st *samplerStream
+	select {
+	case st = <-c.idle:
+	default:
+		st = &samplerStream{c: c}
 	}
+	st.have = c.src != nil
+	if st.have {
+		c.src.Snapshot(&st.snap)
+	}
+	s := &st.snap
+	st.names, st.order = st.names[:0], st.order[:0]
+	if st.have {
+		for i := range s.Devices {
+			st.names = append(st.names, validLabel(s.Devices[i].Name))
+			st.order = append(st.order, int32(i))
+		}
+	}
+	names := st.names
+	slices.SortFunc(st.order, func(a, b int32) int { return strings.Compare(names[a], names[b]) })
+	st.order = slices.CompactFunc(st.order, func(a, b int32) bool { return names[a] == names[b] })
+
+	st.qnames, st.qorder = st.qnames[:0], st.qorder[:0]
+	if st.have {
+		for i := range s.Qdiscs {
+			st.qnames = append(st.qnames, [2]string{validLabel(s.Qdiscs[i].Device), validLabel(s.Qdiscs[i].Kind)})
+			st.qorder = append(st.qorder, int32(i))
+		}
+	}
+	qn := st.qnames
+	slices.SortFunc(st.qorder, func(a, b int32) int {
+		if c := strings.Compare(qn[a][0], qn[b][0]); c != 0 {
+			return c
+		}
+		return strings.Compare(qn[a][1], qn[b][1])
+	})
+	st.qorder = slices.CompactFunc(st.qorder, func(a, b int32) bool { return qn[a] == qn[b] })
+
+	st.hists = st.hists[:0]
 	c.mu.Lock()
-	c.src.Snapshot(&c.snap)
-	c.scrapes++
-	var f *deviceFrame
-	if n := len(c.frames); n > 0 {
-		f, c.frames = c.frames[n-1], c.frames[:n-1]
+	for _, d := range c.hists {
+		st.hists = append(st.hists, d)
 	}
-	if !c.fill(f, &c.snap) {
-		f = c.buildFrame(&c.snap)
-		if !c.fill(f, &c.snap) {
-			panic("collector: a freshly built frame does not fit its snapshot")
-		}
-	}
-	c.forgetLabels(len(c.snap.Devices))
 	c.mu.Unlock()
-	done := func() {
-		c.mu.Lock()
-		if len(c.frames) < maxIdleFrames {
-			c.frames = append(c.frames, f)
-		}
-		c.mu.Unlock()
-	}
-	return mergeFamilies(mfs, f.out), done, err
+	slices.SortFunc(st.hists, func(a, b *deviceHists) int { return strings.Compare(a.label, b.label) })
+	st.hists = slices.CompactFunc(st.hists, func(a, b *deviceHists) bool { return a.label == b.label })
+	return st
 }
 
-// mergeFamilies merges two lists of families sorted by name.
-func mergeFamilies(a, b []*dto.MetricFamily) []*dto.MetricFamily {
-	out := make([]*dto.MetricFamily, 0, len(a)+len(b))
-	for len(a) > 0 && len(b) > 0 {
-		if a[0].GetName() <= b[0].GetName() {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
+func (st *samplerStream) close() {
+	clear(st.hists[:cap(st.hists)])
+	select {
+	case st.c.idle <- st:
+	default:
+	}
+}
+
+// perDirection returns a per-direction counter family's values.
+func perDirection(f *family, d *sampler.DeviceSnapshot) *[2]uint64 {
+	switch f {
+	case famBytes:
+		return &d.Bytes
+	case famPackets:
+		return &d.Packets
+	case famErrors:
+		return &d.Errors
+	case famDrops:
+		return &d.Drops
+	}
+	return &d.Bursts
+}
+
+// perQdisc returns a per-qdisc family's value.
+func perQdisc(f *family, q *sampler.QdiscSnapshot) uint64 {
+	switch f {
+	case famQBacklog:
+		return q.Backlog
+	case famQDrops:
+		return q.Drops
+	case famQOverlim:
+		return q.Overlimits
+	}
+	return q.Requeues
+}
+
+func (st *samplerStream) writeFamily(e *expoWriter, f *family) {
+	c, s := st.c, &st.snap
+	switch f {
+	case c.famThroughput:
+		for _, d := range st.hists {
+			e.histogram(d.h[0])
+			e.histogram(d.h[1])
+		}
+		return
+	case c.famSpacing:
+		e.histogram(c.spacing)
+		return
+	case c.famDuration:
+		e.histogram(c.duration)
+		return
+	}
+	if !st.have {
+		return
+	}
+	switch f {
+	case famBytes, famPackets, famErrors, famDrops, famBursts:
+		for _, i := range st.order {
+			v := perDirection(f, &s.Devices[i])
+			e.sample(float64(v[0]), st.names[i], directions[0])
+			e.sample(float64(v[1]), st.names[i], directions[1])
+		}
+	case famPeak:
+		for _, i := range st.order {
+			d := &s.Devices[i]
+			for dir, dn := range directions {
+				for _, w := range windowOrder {
+					e.sample(d.Peak[dir][w], st.names[i], dn, w.String())
+				}
+			}
+		}
+	case famInfo:
+		for _, i := range st.order {
+			d := &s.Devices[i]
+			e.sample(1, st.names[i], validLabel(d.Kind), validLabel(d.Master), validLabel(d.OperState))
+		}
+	case famSpeed:
+		for _, i := range st.order {
+			if d := &s.Devices[i]; d.SpeedBytes > 0 {
+				e.sample(d.SpeedBytes, st.names[i])
+			}
+		}
+	case famRefresh:
+		for _, i := range st.order {
+			if d := &s.Devices[i]; d.RefreshSeconds > 0 {
+				e.sample(d.RefreshSeconds, st.names[i])
+			}
+		}
+	case famDiscont:
+		for _, i := range st.order {
+			e.sample(float64(s.Devices[i].Discontinuities), st.names[i])
+		}
+	case famQBacklogPk:
+		for _, i := range st.qorder {
+			for _, w := range windowOrder {
+				e.sample(s.Qdiscs[i].BacklogPeak[w], st.qnames[i][0], st.qnames[i][1], w.String())
+			}
+		}
+	case famQBacklog, famQDrops, famQOverlim, famQRequeues:
+		for _, i := range st.qorder {
+			e.sample(float64(perQdisc(f, &s.Qdiscs[i])), st.qnames[i][0], st.qnames[i][1])
+		}
+	case famSamples:
+		e.sample(float64(s.Samples))
+	case famOverruns:
+		e.sample(float64(s.Overruns))
+	case famSErrors:
+		for _, op := range opOrder {
+			e.sample(float64(s.Errors[op]), sampler.OpNames[op])
+		}
+	case famSource:
+		e.sample(1, validLabel(s.Source))
+	case famSInterval:
+		e.sample(s.Interval.Seconds())
+	case famLinkEvents, famLinkOver, famLinkRelist:
+		if s.FollowsLinks {
+			v := s.LinkEvents.Events
+			switch f {
+			case famLinkOver:
+				v = s.LinkEvents.Overflows
+			case famLinkRelist:
+				v = s.LinkEvents.Relists
+			}
+			e.sample(float64(v))
+		}
+	case famSLast:
+		if !s.Time.IsZero() {
+			e.sample(float64(s.Time.UnixNano()) / 1e9)
 		}
 	}
-	return append(append(out, a...), b...)
 }

@@ -21,11 +21,9 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
-	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/promslog"
 	promslogflag "github.com/prometheus/common/promslog/flag"
 	"github.com/prometheus/common/version"
@@ -109,7 +107,7 @@ type options struct {
 	sysfs          string
 	procfs         string
 	log            promslog.Config
-	memoryLimit    units.Base2Bytes
+	memoryLimit    memoryLimitFlag
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -136,7 +134,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("sampler.source", "Where counters come from: auto (netlink RTM_GETSTATS, falling back to /proc/net/dev), netlink or procfs.").Default("auto").EnumVar(&o.source, "auto", "netlink", "procfs")
 	app.Flag("path.sysfs", "sysfs mount point (link speeds, bond fixtures).").Default("/sys").StringVar(&o.sysfs)
 	app.Flag("path.procfs", "procfs mount point (/proc/net/dev fallback).").Default("/proc").StringVar(&o.procfs)
-	app.Flag("runtime.memory-limit", "Soft memory limit of the Go runtime (debug.SetMemoryLimit), raised automatically above the live heap when that outgrows it; 0 none. The GOMEMLIMIT environment variable, when set, wins.").Default(defaultMemoryLimit).BytesVar(&o.memoryLimit)
+	app.Flag("runtime.memory-limit", "Soft memory limit of the Go runtime (debug.SetMemoryLimit): auto is 90% of the cgroup's memory limit, or none outside one; a size sets it; 0 none. Never below what the live heap needs with the runtime's default pacing (twice the live heap, plus its memory outside the heap): it caps growth and never makes the collector run more often. The GOMEMLIMIT environment variable, when set, wins.").Default(defaultMemoryLimit).SetValue(&o.memoryLimit)
 	promslogflag.AddFlags(app, &o.log)
 	var feats []feature
 	for _, f := range features {
@@ -221,6 +219,11 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector("netburst"),
 	)
+	// /metrics: the sampler's and prober's families, registered through
+	// the handler's Registerer, are encoded straight from their snapshots;
+	// the registry gathers the rest.
+	metricsHandler := collector.NewHandler(reg, collector.HandlerOpts{ErrorLog: logger, EnableOpenMetrics: true, MaxRequestsInFlight: 4})
+	registry := metricsHandler.Registerer()
 
 	sources, err := openSources(o, logger)
 	if err != nil {
@@ -248,7 +251,7 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 		return usageError{err}
 	}
 	metrics.SetSource(smp)
-	reg.MustRegister(metrics)
+	registry.MustRegister(metrics)
 	if slowDevices != nil {
 		logger.Info("sampler tiers", "interval", o.interval, "slow_interval", smp.SlowInterval(), "slow_devices", slowDevices.String())
 	} else {
@@ -257,12 +260,12 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 
 	mux := http.NewServeMux()
 	env := &exporterEnv{
-		logger: logger, registry: reg, mux: mux, spikes: bus, sampler: smp,
+		logger: logger, registry: registry, mux: mux, spikes: bus, sampler: smp,
 		sysfs: o.sysfs, procfs: o.procfs, watchLinks: sources.watchLinks,
 		links: []web.LandingLinks{{Address: o.metricsPath, Text: "Metrics"}},
 	}
 	var runs []func(context.Context) error
-	if r := startMemoryLimit(int64(o.memoryLimit), logger); r != nil {
+	if r := startMemoryLimit(o.memoryLimit, hostCgroups(), logger); r != nil {
 		runs = append(runs, r)
 	}
 	for _, f := range feats {
@@ -275,14 +278,7 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 		}
 	}
 
-	// The per-device series come from families the sampler's collector
-	// keeps across scrapes; the registry gathers the rest.
-	mux.Handle(o.metricsPath, promhttp.HandlerForTransactional(metrics.DeviceGatherer(reg), promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(logger.Handler(), slog.LevelError),
-		EnableOpenMetrics:   true,
-		MaxRequestsInFlight: 4,
-		Registry:            reg,
-	}))
+	mux.Handle(o.metricsPath, metricsHandler)
 	if o.pprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
