@@ -182,6 +182,7 @@ type expoWriter struct {
 	// Write; reused, and cleared after every series.
 	hist dto.Metric
 	vals []string // a histogram's label values
+	lbl  []byte   // a histogram's formatted label set
 }
 
 func (e *expoWriter) reset(kind expoKind, w *bufio.Writer) {
@@ -371,19 +372,30 @@ func (e *expoWriter) histogram(m prometheus.Metric) {
 func (e *expoWriter) textHistogram(m *dto.Metric) {
 	f, om := e.fam, e.kind == expoOpenMetrics
 	values := e.values(m.Label)
+	if e.err != nil {
+		return
+	}
 	hist := m.Histogram
 	count := hist.GetSampleCount()
-	line := func(name string, le []byte, v float64, integer bool, n uint64) {
-		b := append(e.buf[:0], name...)
-		b = e.appendLabels(b, values, le)
-		b = append(b, ' ')
-		if integer {
+	// The label set, formatted once for the histogram's lines: {...} for
+	// _sum and _count, and its opening for the buckets' le.
+	e.lbl = e.appendLabels(e.lbl[:0], values, nil)
+	labels := e.lbl
+	b := e.buf[:0]
+	bucket := func(le []byte, n uint64) {
+		b = append(b, f.bucket...)
+		if len(labels) > 0 {
+			b = append(append(b, labels[:len(labels)-1]...), ',')
+		} else {
+			b = append(b, '{')
+		}
+		b = append(append(append(b, `le="`...), le...), `"} `...)
+		if om {
 			b = strconv.AppendUint(b, n, 10)
 		} else {
-			b = appendFloat(b, v, om)
+			b = appendFloat(b, float64(n), false)
 		}
-		e.buf = append(b, '\n')
-		e.write(e.buf)
+		b = append(b, '\n')
 	}
 	infSeen := false
 	for i, bk := range hist.Bucket {
@@ -401,19 +413,26 @@ func (e *expoWriter) textHistogram(m *dto.Metric) {
 		} else {
 			le = appendFloat(nil, ub, om)
 		}
-		line(f.bucket, le, float64(bk.GetCumulativeCount()), om, bk.GetCumulativeCount())
+		bucket(le, bk.GetCumulativeCount())
 		infSeen = infSeen || math.IsInf(ub, 1)
 	}
 	if !infSeen {
-		le := appendFloat(e.msg[:0], math.Inf(1), om)
-		if n := len(f.textLE); n > 0 {
-			le = f.textLE[n-1] // +Inf, the same in both formats
-		}
-		line(f.bucket, le, float64(count), om, count)
+		bucket(inf, count)
 	}
-	line(f.sum, nil, hist.GetSampleSum(), false, 0)
-	line(f.cnt, nil, float64(count), om, count)
+	b = append(append(append(b, f.sum...), labels...), ' ')
+	b = append(appendFloat(b, hist.GetSampleSum(), om), '\n')
+	b = append(append(append(b, f.cnt...), labels...), ' ')
+	if om {
+		b = strconv.AppendUint(b, count, 10)
+	} else {
+		b = appendFloat(b, float64(count), false)
+	}
+	e.buf = append(b, '\n')
+	e.write(e.buf)
 }
+
+// inf is the +Inf bucket's le value, the same in both text formats.
+var inf = []byte("+Inf")
 
 // values returns a histogram's label values in the family's label order
 // (client_golang hands them over sorted by name, as the family's are).

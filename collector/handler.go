@@ -405,10 +405,11 @@ func acceptsGzip(headers []string) bool {
 	return gz && bestQ > 0
 }
 
-// gzipLevel is the compression of gzip responses: the fastest, since a
-// scrape of a thousand devices is megabytes of text, which the default
-// level takes about a tenth of a second of CPU to compress, for a body a
-// fifth larger.
+// gzipLevel is the compression of gzip responses: the fastest. A scrape
+// of 1,000 devices and 1,000 targets with histograms is 8.9 MB of text,
+// which the default level (promhttp's) took about 100 ms of CPU to
+// compress, BestSpeed about 30 ms, for a body a third larger (518 KB
+// against 386 KB; BenchmarkScrapeHypervisor/text-gzip).
 const gzipLevel = gzip.BestSpeed
 
 func (h *Handler) getGzip(w io.Writer) *gzip.Writer {

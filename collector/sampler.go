@@ -92,16 +92,17 @@ func gaugeFamily(name, help string, labels ...string) *family {
 
 // Per-device families.
 var (
-	famBytes   = counterFamily("_interface_bytes_total", "Bytes received or transmitted by the interface, from the kernel's 64-bit counters (widened across 32-bit wraps, monotonic across resets).", "device", "direction")
-	famPackets = counterFamily("_interface_packets_total", "Packets received or transmitted by the interface.", "device", "direction")
-	famErrors  = counterFamily("_interface_errors_total", "Receive or transmit errors of the interface.", "device", "direction")
-	famDrops   = counterFamily("_interface_drops_total", "Packets dropped by the interface on receive or transmit.", "device", "direction")
-	famSpeed   = gaugeFamily("_interface_speed_bytes", "Link speed in bytes per second (absent when the driver reports none).", "device")
-	famInfo    = gaugeFamily("_interface_info", "Interface attributes; always 1.", "device", "kind", "master", "operstate")
-	famPeak    = gaugeFamily("_interface_peak_bytes_per_second", "Largest interval rate in the trailing window.", "device", "direction", "window")
-	famBursts  = counterFamily("_interface_burst_intervals_total", "Sampling intervals whose rate was at or above the burst threshold.", "device", "direction")
-	famRefresh = gaugeFamily("_interface_counter_refresh_seconds", "Detected refresh period of the driver's counters: the sampling interval when they are fresh at every sample (absent until detected).", "device")
-	famDiscont = counterFamily("_interface_discontinuities_total", "Counter resets and implausible jumps, for which no rate was computed.", "device")
+	famBytes    = counterFamily("_interface_bytes_total", "Bytes received or transmitted by the interface, from the kernel's 64-bit counters (widened across 32-bit wraps, monotonic across resets).", "device", "direction")
+	famPackets  = counterFamily("_interface_packets_total", "Packets received or transmitted by the interface.", "device", "direction")
+	famErrors   = counterFamily("_interface_errors_total", "Receive or transmit errors of the interface.", "device", "direction")
+	famDrops    = counterFamily("_interface_drops_total", "Packets dropped by the interface on receive or transmit.", "device", "direction")
+	famSpeed    = gaugeFamily("_interface_speed_bytes", "Link speed in bytes per second (absent when the driver reports none).", "device")
+	famInfo     = gaugeFamily("_interface_info", "Interface attributes; always 1.", "device", "kind", "master", "operstate")
+	famPeak     = gaugeFamily("_interface_peak_bytes_per_second", "Largest interval rate in the trailing window.", "device", "direction", "window")
+	famBursts   = counterFamily("_interface_burst_intervals_total", "Sampling intervals whose rate was at or above the burst threshold.", "device", "direction")
+	famRefresh  = gaugeFamily("_interface_counter_refresh_seconds", "Detected refresh period of the driver's counters: the sampling interval when they are fresh at every sample (absent until detected).", "device")
+	famDiscont  = counterFamily("_interface_discontinuities_total", "Counter resets and implausible jumps, for which no rate was computed.", "device")
+	famSampling = gaugeFamily("_interface_sampling_interval_seconds", "The device's sampling interval, the resolution of its rates, peaks, histogram observations and burst intervals: --sampler.interval for the fast set, --sampler.slow-interval for the slow tier.", "device")
 )
 
 // Per-qdisc and sampler-wide families.
@@ -116,6 +117,7 @@ var (
 	famSErrors    = counterFamily("_sampler_errors_total", "Failed kernel readings by operation; each is retried at the next tick.", "operation")
 	famSource     = gaugeFamily("_sampler_source_info", "Kernel interface the counters are read from (netlink RTM_GETSTATS, or procfs /proc/net/dev as the fallback); always 1.", "source")
 	famSInterval  = gaugeFamily("_sampler_configured_interval_seconds", "Configured sampling interval.")
+	famSSlow      = gaugeFamily("_sampler_configured_slow_interval_seconds", "Configured sampling interval of the slow tier (the sampling interval itself when every device is in the fast set).")
 	famSLast      = gaugeFamily("_sampler_last_sample_timestamp_seconds", "When the latest sample was taken, as a Unix time.")
 	famLinkEvents = counterFamily("_link_events_total", "Kernel link notifications (device added, removed or changed) applied to the link table; absent without netlink.")
 	famLinkOver   = counterFamily("_link_event_overflows_total", "Times the kernel dropped link notifications because the event socket's buffer was full (many devices changed at once); each is followed by a full re-read of the link table.")
@@ -124,8 +126,8 @@ var (
 
 // samplerFamilies lists the counter and gauge families, in Describe's
 // order.
-var samplerFamilies = []*family{famBytes, famPackets, famErrors, famDrops, famSpeed, famInfo, famPeak, famBursts, famRefresh, famDiscont,
-	famQBacklogPk, famQBacklog, famQDrops, famQOverlim, famQRequeues, famSamples, famOverruns, famSErrors, famSource, famSInterval, famSLast,
+var samplerFamilies = []*family{famBytes, famPackets, famErrors, famDrops, famSpeed, famInfo, famPeak, famBursts, famRefresh, famDiscont, famSampling,
+	famQBacklogPk, famQBacklog, famQDrops, famQOverlim, famQRequeues, famSamples, famOverruns, famSErrors, famSource, famSInterval, famSSlow, famSLast,
 	famLinkEvents, famLinkOver, famLinkRelist}
 
 // NewSampler returns the sampler's metrics, reading snapshots from src.
@@ -293,6 +295,9 @@ func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
 			gauge(famRefresh, d.RefreshSeconds, dev)
 		}
 		counter(famDiscont, float64(d.Discontinuities), dev)
+		if d.Interval > 0 {
+			gauge(famSampling, d.Interval.Seconds(), dev)
+		}
 	}
 	for i := range s.Qdiscs {
 		q := &s.Qdiscs[i]
@@ -312,6 +317,9 @@ func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(famSource, 1, s.Source)
 	gauge(famSInterval, s.Interval.Seconds())
+	if s.SlowInterval > 0 {
+		gauge(famSSlow, s.SlowInterval.Seconds())
+	}
 	if s.FollowsLinks {
 		counter(famLinkEvents, float64(s.LinkEvents.Events))
 		counter(famLinkOver, float64(s.LinkEvents.Overflows))
@@ -486,6 +494,12 @@ func (st *samplerStream) writeFamily(e *expoWriter, f *family) {
 		for _, i := range st.order {
 			e.sample(float64(s.Devices[i].Discontinuities), st.names[i])
 		}
+	case famSampling:
+		for _, i := range st.order {
+			if d := &s.Devices[i]; d.Interval > 0 {
+				e.sample(d.Interval.Seconds(), st.names[i])
+			}
+		}
 	case famQBacklogPk:
 		for _, i := range st.qorder {
 			for _, w := range windowOrder {
@@ -508,6 +522,10 @@ func (st *samplerStream) writeFamily(e *expoWriter, f *family) {
 		e.sample(1, validLabel(s.Source))
 	case famSInterval:
 		e.sample(s.Interval.Seconds())
+	case famSSlow:
+		if s.SlowInterval > 0 {
+			e.sample(s.SlowInterval.Seconds())
+		}
 	case famLinkEvents, famLinkOver, famLinkRelist:
 		if s.FollowsLinks {
 			v := s.LinkEvents.Events

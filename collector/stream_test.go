@@ -40,7 +40,7 @@ func (f *fakeSnapshots) Snapshot(dst *sampler.Snapshot) {
 // targets whose sources, addresses and causes sort otherwise than their
 // names.
 func streamStep(step int, snaps *fakeSnapshots, probes *fakeProberSource, metrics *Sampler, rtts *Prober) {
-	s := sampler.Snapshot{Interval: 100 * time.Millisecond, Source: "netlink", Samples: uint64(10 * step), Overruns: uint64(step / 3),
+	s := sampler.Snapshot{Interval: 100 * time.Millisecond, SlowInterval: time.Second, Source: "netlink", Samples: uint64(10 * step), Overruns: uint64(step / 3),
 		FollowsLinks: step%2 == 0, LinkEvents: sampler.LinkEventStats{Events: uint64(step), Overflows: 1, Relists: 2}}
 	s.Errors[sampler.OpStats], s.Errors[sampler.OpLinks] = uint64(step), 7
 	if step > 0 {
@@ -65,6 +65,9 @@ func streamStep(step int, snaps *fakeSnapshots, probes *fakeProberSource, metric
 			Discontinuities: uint64(i % 4)}
 		if (i+step)%3 == 0 {
 			d.SpeedBytes = 1.25e9
+		}
+		if i%3 != 0 {
+			d.Interval = time.Duration(100*(1+9*(i%2))) * time.Millisecond // fast or slow tier
 		}
 		if (i+step)%4 == 1 {
 			d.RefreshSeconds = 0.1 * float64(1+i%5)
@@ -175,7 +178,8 @@ func TestStreamMatchesRegistry(t *testing.T) {
 				for _, series := range []string{"netburst_interface_bytes_total{device=\"tap\ufffd13\",direction=\"receive\"}",
 					`netburst_interface_info{device="we\"ird\\5",kind="veth"`, `netburst_probe_target_info{address="",host=`,
 					`netburst_interface_counter_refresh_seconds{`, `netburst_interface_speed_bytes{`, `netburst_qdisc_backlog_peak_bytes{`,
-					`netburst_probe_send_failing{cause=`, `netburst_link_events_total `, `netburst_probe_rtt_seconds_bucket{target="quo\"te\\d"`,
+					`netburst_probe_send_failing{cause=`, `netburst_link_events_total `, `netburst_interface_sampling_interval_seconds{device="eth1"} 1`,
+					`netburst_sampler_configured_slow_interval_seconds 1`, `netburst_probe_rtt_seconds_bucket{target="quo\"te\\d"`,
 					`netburst_interface_throughput_bytes_per_second_bucket{device="eth0",direction="receive",le="1000"}`} {
 					if !strings.Contains(got, series) {
 						t.Errorf("no %s...: the test does not cover it", series)
