@@ -3,6 +3,7 @@ package sampler
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -226,5 +227,83 @@ func BenchmarkFastRead(b *testing.B) {
 	}
 	if nq.nGets == 0 {
 		b.Fatal("the 8 devices' qdiscs were never read with requests")
+	}
+}
+
+// BenchmarkSampleTiers is one second of samples as the exporter takes them
+// (a slow sample and nine fast ones, 100 ms apart) on the host of
+// bench/exporter_vs_node_exporter.sh MODE=tiers: 8 NIC-like devices with 4
+// queues and an mq root, 1,000 vifs (up), the default tiers ("tiers") or
+// every device in the fast set ("all-fast"). thread-us/op is the sampling
+// thread's CPU time for the ten samples (kernel readings and arithmetic),
+// pct-core is that over the second; slow-us and fast-us split it by kind
+// of sample. Needs root; run with -benchtime=20x.
+func BenchmarkSampleTiers(b *testing.B) {
+	a, peer := quietNS(b), quietNS(b)
+	var lines []string
+	for i := 1; i <= 500; i++ {
+		lines = append(lines, fmt.Sprintf("link add name vif%d.0 type veth peer name vif%d.1", i, i),
+			fmt.Sprintf("link set vif%d.0 up", i), fmt.Sprintf("link set vif%d.1 up", i))
+	}
+	a.Batch(b, lines)
+	for i := range 8 {
+		multiQueueVeth(b, a, fmt.Sprintf("eth%d", i), peer, fmt.Sprintf("peer%d", i), fmt.Sprintf("198.18.3.%d", 4*i+1), fmt.Sprintf("198.18.3.%d", 4*i+2))
+		a.MustRun(b, "tc", "qdisc", "add", "dev", fmt.Sprintf("eth%d", i), "root", "handle", "1:", "mq")
+	}
+	var src *NetlinkSources
+	if err := a.Do(func() error {
+		var err error
+		src, err = OpenNetlinkSources(b.TempDir(), nil)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	defer src.Close()
+	for _, bc := range []struct {
+		name string
+		slow *regexp.Regexp
+	}{{"tiers", slowNames}, {"all-fast", nil}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, err := New(Config{Interval: 100 * time.Millisecond, SlowDevices: bc.slow, Stats: src.Stats, Links: src.Links, Qdiscs: src.Qdiscs, QdiscEvery: 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			now := time.Now()
+			for range 20 { // the structure, devices and windows in place
+				s.Sample(now)
+				now = now.Add(100 * time.Millisecond)
+			}
+			var slowNS, fastNS int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				for range 10 {
+					time.Sleep(100 * time.Millisecond)
+					slow := s.slowDue(s.mono(now))
+					t0 := threadCPU(b)
+					s.Sample(now)
+					d := threadCPU(b) - t0
+					if slow {
+						slowNS += d
+					} else {
+						fastNS += d
+					}
+					now = now.Add(100 * time.Millisecond)
+				}
+			}
+			b.StopTimer()
+			perOp := float64(slowNS+fastNS) / 1e3 / float64(b.N)
+			b.ReportMetric(perOp, "thread-us/op")
+			b.ReportMetric(perOp/1e4, "pct-core")
+			b.ReportMetric(float64(slowNS)/1e3/float64(b.N), "slow-us")
+			b.ReportMetric(float64(fastNS)/1e3/float64(b.N), "fast-us")
+			var snap Snapshot
+			s.Snapshot(&snap)
+			if len(snap.Devices) != 1009 || snap.Errors != [numOps]uint64{} {
+				b.Fatalf("%d devices, errors %v", len(snap.Devices), snap.Errors)
+			}
+		})
 	}
 }

@@ -493,7 +493,8 @@ func (s *Sampler) readQdiscs(slow bool) ([]QdiscStat, int, error) {
 		return nil, qdiscNone, nil
 	case s.qdiscIx == nil:
 		qstats, err = s.cfg.Qdiscs.Read(s.qstats)
-	case slowDue || !s.haveLink:
+	case slowDue || !s.haveLink || len(s.fastIdx) == len(s.linkByIx):
+		// Every device (the fast set may be all of them).
 		qstats, err = s.qdiscIx.ReadDevices(s.qstats, nil)
 	case len(s.fastIdx) == 0:
 		return nil, qdiscNone, nil
@@ -868,6 +869,18 @@ func (s *Sampler) relabel(d *device, link *Link) {
 
 func (s *Sampler) update(d *device, st *Stat, t int64) {
 	cur := st.Counters
+	if cur == d.last && !d.pending.active {
+		// Nothing moved and nothing waits to be decided: what the full
+		// path below does for a flat reading, without its arithmetic
+		// (most of a hypervisor's vifs at most samples).
+		d.refresh.prevSample = t
+		d.moved = false
+		if d.refresh.class != refreshLazy {
+			d.rate = [2]float64{}
+			d.bursting = [2]bool{}
+		}
+		return
+	}
 	rx, okRx := counterDelta(d.last.RxBytes, cur.RxBytes)
 	tx, okTx := counterDelta(d.last.TxBytes, cur.TxBytes)
 	rxp, okRxp := counterDelta(d.last.RxPackets, cur.RxPackets)

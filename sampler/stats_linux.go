@@ -163,6 +163,8 @@ type netlinkQdiscs struct {
 	// flight and the position in known of each.
 	known    []QdiscStat
 	spans    map[int32]qdiscSpan
+	getSpans []int32 // the devices with qdiscs to request
+	allGets  int     // the requests of every device
 	structOK bool
 	rd       *batchReader
 	getReq   [maxBatch * qdiscReqLen]byte
@@ -315,22 +317,24 @@ func (q *netlinkQdiscs) ReadDevices(dst []QdiscStat, indexes []int32) ([]QdiscSt
 	q.stale = true // Read's reasoning no longer holds
 	if q.events < 0 {
 		q.structOK = false
-	} else if q.structOK {
-		q.changed = false
-		if err := q.drain(); err != nil || q.changed {
-			q.structOK = false
-		}
 	}
 	gets := 0
 	if q.structOK {
 		if indexes == nil {
-			for _, sp := range q.spans {
-				gets += sp.gets
-			}
+			gets = q.allGets
 		} else {
 			for _, ix := range indexes {
 				gets += q.spans[ix].gets
 			}
+		}
+	}
+	if q.structOK && (gets == 0 || gets > maxQdiscGets) {
+		// Requests would find a pending notification ahead of their
+		// replies (exchange hands it to otherFn); without them the
+		// socket is drained to learn whether the structure still holds.
+		q.changed = false
+		if err := q.drain(); err != nil || q.changed {
+			q.structOK = false
 		}
 	}
 	seen := &q.seenSome
@@ -383,12 +387,18 @@ func (q *netlinkQdiscs) renew() error {
 	// place) only guards the grouping.
 	slices.SortStableFunc(q.known, func(a, b QdiscStat) int { return cmp.Compare(a.Index, b.Index) })
 	clear(q.spans)
+	q.getSpans, q.allGets = q.getSpans[:0], 0
 	for i := 0; i < len(q.known); {
 		j := i
 		for j < len(q.known) && q.known[j].Index == q.known[i].Index {
 			j++
 		}
-		q.spans[q.known[i].Index] = newQdiscSpan(q.known, i, j)
+		sp := newQdiscSpan(q.known, i, j)
+		q.spans[q.known[i].Index] = sp
+		if sp.gets > 0 {
+			q.getSpans = append(q.getSpans, q.known[i].Index)
+			q.allGets += sp.gets
+		}
 		i = j
 	}
 	q.structOK = q.events >= 0
@@ -468,12 +478,7 @@ func (q *netlinkQdiscs) get(indexes []int32) error {
 	q.n = 0
 	each := func(fn func(sp qdiscSpan) error) error {
 		if indexes == nil {
-			for _, sp := range q.spans {
-				if err := fn(sp); err != nil {
-					return err
-				}
-			}
-			return nil
+			indexes = q.getSpans // the others need no request
 		}
 		for _, ix := range indexes {
 			if sp, ok := q.spans[ix]; ok {
