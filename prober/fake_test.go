@@ -82,6 +82,10 @@ type action struct {
 	drop       bool
 	dup        bool
 	after      time.Duration // real delay before the reply is delivered
+	// heldUntil, when set, holds the reply back until the probe of that
+	// sequence has been sent and its own reply queued: reordering that
+	// does not depend on how fast a loaded machine runs the sender.
+	heldUntil uint16
 	wrongToken bool
 	wrongID    bool
 	truncate   bool
@@ -110,6 +114,9 @@ type fakeConn struct {
 	dev        string
 	index      int
 	afterClose *atomic.Int64 // sends after close, counted if set
+	// held are replies waiting for a later probe (action.heldUntil), by
+	// that probe's sequence (under mu).
+	held map[uint16][]func()
 }
 
 // fakeLinks is a table of device names and indexes that fakeConns bound to
@@ -305,8 +312,24 @@ func (f *fakeConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 			f.h.onMessage(f, from, r, tx+int64(a.rtt)+1000, true, 64)
 		}
 	}
+	if a.heldUntil != 0 {
+		f.mu.Lock()
+		if f.held == nil {
+			f.held = map[uint16][]func(){}
+		}
+		f.held[a.heldUntil] = append(f.held[a.heldUntil], deliver)
+		f.mu.Unlock()
+		return nil
+	}
 	if a.after == 0 {
 		f.enqueue(deliver)
+		f.mu.Lock()
+		held := f.held[seq]
+		delete(f.held, seq)
+		f.mu.Unlock()
+		for _, d := range held {
+			f.enqueue(d)
+		}
 		return nil
 	}
 	f.mu.Lock()
@@ -389,7 +412,9 @@ func TestAccountingFake(t *testing.T) {
 		}},
 		{"reordered", func(seq uint16) action {
 			if seq%4 == 1 && seq <= 13 {
-				return action{rtt: 12 * ms, after: 12 * ms}
+				// Answered in time (12 ms of a 50 ms timeout), after the
+				// next probe's reply.
+				return action{rtt: 12 * ms, heldUntil: seq + 1}
 			}
 			return action{rtt: ms}
 		}, func(t *testing.T, ts TargetStats, s Snapshot, rec *recorder) {
