@@ -18,7 +18,7 @@ var (
 
 const seedID = 21616
 
-// seedSlow is DESIGN §6's table for seq 110: request and reply time of day
+// seedSlow is the field report's table for seq 110 (echo id 21616, six capture points): request and reply time of day
 // (the fraction of 19:53:08) at each point, in microseconds. The seed's own
 // text computes hv_a eth0's round trip as "09.852337 - 09.852327", a typo:
 // its tcpdump lines (.850991 and .971440) are what the table has, and give
