@@ -59,7 +59,8 @@ func segBy(e *Echo, from, to int) *SegmentDelay {
 	return nil
 }
 
-// TestSeedVector is the field report's acceptance vector (echo 21616/110 at six points, 120.365 ms added between the physical NICs on the reply): the seed's six points,
+// TestSeedVector is the field report's acceptance vector (echo 21616/110
+// at six points; 120.365 ms added between the NICs, on the reply): the six points,
 // normal echoes around the slow seq 110 with the seed's VM clock offsets.
 func TestSeedVector(t *testing.T) {
 	for _, tc := range []struct {

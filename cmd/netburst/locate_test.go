@@ -250,7 +250,9 @@ func seedFiles(t *testing.T, per [][]locEcho, names []string) []string {
 	return args
 }
 
-// TestLocateSeedPcaps is the field report's acceptance vector (echo 21616/110 at six points, 120.365 ms added between the physical NICs on the reply) through pcap files of
+// TestLocateSeedPcaps is the field report's acceptance vector (echo
+// 21616/110 at six points; 120.365 ms added between the NICs, on the reply)
+// through pcap files of
 // different link types and formats.
 func TestLocateSeedPcaps(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
