@@ -78,14 +78,14 @@ func (r *recorder) kinds(target string) map[ResultKind]int {
 
 // action is what the fake network does with one probe.
 type action struct {
-	rtt        time.Duration // kernel RTT the reply carries
-	drop       bool
-	dup        bool
-	after      time.Duration // real delay before the reply is delivered
+	rtt   time.Duration // kernel RTT the reply carries
+	drop  bool
+	dup   bool
+	after time.Duration // real delay before the reply is delivered
 	// heldUntil, when set, holds the reply back until the probe of that
 	// sequence has been sent and its own reply queued: reordering that
 	// does not depend on how fast a loaded machine runs the sender.
-	heldUntil uint16
+	heldUntil  uint16
 	wrongToken bool
 	wrongID    bool
 	truncate   bool
