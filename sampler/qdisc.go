@@ -47,21 +47,52 @@ func (h *qdiscHint) matches(q *QdiscStat) bool {
 		!h.st.dead && !h.agg.dead && !h.d.removed
 }
 
+// qdiscFold remembers the latest full fold of one kind of reading (every
+// device, or the fast set), for the quick folds that follow it.
+type qdiscFold struct {
+	ok        bool
+	structure uint64 // the source's Structure()
+	devGen    uint64 // the sampler's devGen
+	n         int    // entries of the reading
+	dyn       []int  // positions of the entries other than noqueue
+	orphans   bool
+}
+
 // stepQdiscs folds one qdisc reading in. Only qdiscs of sampled devices
 // count; their 32-bit drop counters are widened across wraps. A reading of
 // the fast set only (fastOnly) says nothing of the slow tier's qdiscs. It
 // reports whether the reading named devices that are neither sampled nor
-// excluded.
-func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat, fastOnly bool) (orphans bool) {
+// excluded. structure is the source's Structure() (haveStructure false when
+// it has none): while neither it nor the sampled devices changed since the
+// previous full fold of that kind of reading, only the qdiscs other than
+// noqueue are folded in (a noqueue never moves, and nothing can vanish).
+func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat, fastOnly bool, structure uint64, haveStructure bool) (orphans bool) {
+	hints, fold := &s.qhint, &s.qfold[0]
+	if fastOnly {
+		hints, fold = &s.qhintFast, &s.qfold[1]
+	}
+	if haveStructure && fold.ok && fold.structure == structure && fold.devGen == s.devGen && fold.n == len(stats) {
+		quick := true
+		for _, p := range fold.dyn {
+			if !(*hints)[p].matches(&stats[p]) {
+				quick = false
+				break
+			}
+		}
+		if quick {
+			for _, p := range fold.dyn {
+				s.foldQdisc(now, &stats[p], &(*hints)[p])
+			}
+			return fold.orphans
+		}
+	}
+	fold.ok = false
 	seq := s.seq
 	seenStates, seenAggs := 0, 0
-	hints := &s.qhint
-	if fastOnly {
-		hints = &s.qhintFast
-	}
 	if len(*hints) < len(stats) {
 		*hints = append(*hints, make([]qdiscHint, len(stats)-len(*hints))...)
 	}
+	fold.dyn = fold.dyn[:0]
 	for i := range stats {
 		q := &stats[i]
 		h := &(*hints)[i]
@@ -94,30 +125,16 @@ func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat, fastOnly bool) (orpha
 			}
 			*h = qdiscHint{key: k, kind: q.Kind, d: d, st: st, agg: agg}
 		}
-		st, agg := h.st, h.agg
-		if agg.seen != seq {
-			agg.seen, agg.backlog, agg.packets = seq, 0, 0
+		if q.Kind != "noqueue" {
+			fold.dyn = append(fold.dyn, i)
+		}
+		if h.agg.seen != seq {
 			seenAggs++
 		}
-		agg.device = h.d.name
-		agg.backlog += uint64(q.Backlog)
-		agg.packets += uint64(q.Qlen)
-		addDelta(&agg.drops, uint64(st.drops), uint64(q.Drops))
-		addDelta(&agg.overlimits, uint64(st.overlimits), uint64(q.Overlimits))
-		addDelta(&agg.requeues, uint64(st.requeues), uint64(q.Requeues))
-		if st.seen != seq {
+		if h.st.seen != seq {
 			seenStates++
 		}
-		st.drops, st.overlimits, st.requeues, st.seen = q.Drops, q.Overlimits, q.Requeues, seq
-		if agg.backlog > 0 {
-			// An empty queue never raises a trailing maximum, so most
-			// qdiscs (noqueue, idle pfifo_fast) need no push at all. A
-			// partial sum pushed before the device's last qdisc of this
-			// kind is superseded by the full one at the same time.
-			for w := range agg.peaks {
-				agg.peaks[w].push(now, float64(agg.backlog))
-			}
-		}
+		s.foldQdisc(now, q, h)
 	}
 	// covered says whether a reading of the fast set speaks for a
 	// device's qdiscs.
@@ -165,5 +182,31 @@ func (s *Sampler) stepQdiscs(now int64, stats []QdiscStat, fastOnly bool) (orpha
 			}
 		}
 	}
+	*fold = qdiscFold{ok: true, structure: structure, devGen: s.devGen, n: len(stats), dyn: fold.dyn, orphans: orphans}
 	return orphans
+}
+
+// foldQdisc folds one qdisc's reading into its state and its device's
+// aggregate of that kind.
+func (s *Sampler) foldQdisc(now int64, q *QdiscStat, h *qdiscHint) {
+	st, agg := h.st, h.agg
+	if agg.seen != s.seq {
+		agg.seen, agg.backlog, agg.packets = s.seq, 0, 0
+	}
+	agg.device = h.d.name
+	agg.backlog += uint64(q.Backlog)
+	agg.packets += uint64(q.Qlen)
+	addDelta(&agg.drops, uint64(st.drops), uint64(q.Drops))
+	addDelta(&agg.overlimits, uint64(st.overlimits), uint64(q.Overlimits))
+	addDelta(&agg.requeues, uint64(st.requeues), uint64(q.Requeues))
+	st.drops, st.overlimits, st.requeues, st.seen = q.Drops, q.Overlimits, q.Requeues, s.seq
+	if agg.backlog > 0 {
+		// An empty queue never raises a trailing maximum, so most
+		// qdiscs (noqueue, idle pfifo_fast) need no push at all. A
+		// partial sum pushed before the device's last qdisc of this
+		// kind is superseded by the full one at the same time.
+		for w := range agg.peaks {
+			agg.peaks[w].push(now, float64(agg.backlog))
+		}
+	}
 }

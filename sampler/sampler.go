@@ -202,7 +202,11 @@ type Sampler struct {
 	// must be counted again (qdiscs or tiers changed).
 	fastQdiscs, fastQdiscAggs int
 	qdiscRecount              bool
-	qhint, qhintFast          []qdiscHint // by position in the previous reading
+	qhint, qhintFast          []qdiscHint  // by position in the previous reading
+	qfold                     [2]qdiscFold // of readings of every device, of the fast set
+	// devGen changes whenever a device is added, removed, renamed or
+	// changes tier, or the link table changes.
+	devGen uint64
 
 	stats  []Stat
 	qstats []QdiscStat // the latest qdisc reading of every device
@@ -459,7 +463,11 @@ func (s *Sampler) Sample(now time.Time) {
 	}
 	s.step(now, stats, kind)
 	if doQdisc {
-		orphans := s.stepQdiscs(t, qstats, qkind == qdiscFast)
+		var structure uint64
+		if s.qdiscIx != nil {
+			structure = s.qdiscIx.Structure()
+		}
+		orphans := s.stepQdiscs(t, qstats, qkind == qdiscFast, structure, s.qdiscIx != nil)
 		if qkind == qdiscAll {
 			s.qdiscOrphans = orphans
 		}
@@ -679,6 +687,7 @@ func (s *Sampler) step(now time.Time, stats []Stat, kind readingKind) {
 func (s *Sampler) applyLinks(links []Link, ver uint64) {
 	s.setLinks(links, ver)
 	s.relink = true
+	s.devGen++
 	s.fastIdx = s.fastIdx[:0]
 	for i := range links {
 		if l := &links[i]; s.included(l.Name) && s.fastLink(l) {
@@ -721,6 +730,7 @@ func (s *Sampler) fastLink(l *Link) bool {
 // learns the driver again at the new interval.
 func (s *Sampler) setTier(d *device, fast bool) {
 	s.qdiscRecount = true
+	s.devGen++
 	if fast != d.fast {
 		if fast {
 			s.nFast++
@@ -812,6 +822,7 @@ func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
 	d.errors = [2]uint64{st.RxErrors, st.TxErrors}
 	d.drops = [2]uint64{st.RxDrops, st.TxDrops}
 	s.qdiscRecount = true
+	s.devGen++
 	if d.fast {
 		s.nFast++
 	} else {
@@ -830,6 +841,7 @@ func (s *Sampler) addDevice(key int32, link *Link, st *Stat, t int64) *device {
 
 func (s *Sampler) removeDevice(key int32, d *device) {
 	s.qdiscRecount = true
+	s.devGen++
 	if d.fast {
 		s.nFast--
 	}
@@ -860,6 +872,7 @@ func (s *Sampler) relabel(d *device, link *Link) {
 	if s.cfg.Observer != nil {
 		s.cfg.Observer.DeviceRemoved(d.name)
 	}
+	s.devGen++
 	d.name = link.Name
 	s.byName[d.name] = d
 	if s.cfg.Observer != nil {

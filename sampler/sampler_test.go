@@ -293,7 +293,7 @@ func TestQdiscAggregation(t *testing.T) {
 			s.applyLinks(links, 1)
 		}
 		s.step(now, []Stat{{Index: 2}}, readAll)
-		s.stepQdiscs(s.mono(now), q, false)
+		s.stepQdiscs(s.mono(now), q, false, 0, false)
 		s.mu.Unlock()
 	}
 	var snap Snapshot

@@ -91,6 +91,10 @@ type DeviceQdiscSource interface {
 	// ifindexes (nil: every device) to dst[:0] and returns it, as a full
 	// reading would show them.
 	ReadDevices(dst []QdiscStat, indexes []int32) ([]QdiscStat, error)
+	// Structure names the structure of the latest reading: while it stays
+	// the same, a reading of the same devices lists the same qdiscs in the
+	// same order, and their noqueue ones are the same.
+	Structure() uint64
 }
 
 // ErrInterrupted reports a netlink dump that the kernel marked inconsistent

@@ -363,6 +363,9 @@ func (q *netlinkQdiscs) ReadDevices(dst []QdiscStat, indexes []int32) ([]QdiscSt
 	return q.filter(dst[:0], indexes), nil
 }
 
+// Structure implements DeviceQdiscSource: the number of renewals.
+func (q *netlinkQdiscs) Structure() uint64 { return q.gen }
+
 // renew dumps every qdisc into known and groups them by device.
 func (q *netlinkQdiscs) renew() error {
 	q.structOK = false

@@ -407,6 +407,10 @@ func (q *tierQdiscs) ReadDevices(dst []QdiscStat, indexes []int32) ([]QdiscStat,
 
 func (*tierQdiscs) Close() error { return nil }
 
+// Structure implements DeviceQdiscSource: the table's version (the fake's
+// qdiscs follow the link table).
+func (q *tierQdiscs) Structure() uint64 { return q.links.ver }
+
 const tcHRootForTest = 0xffffffff
 
 // Each tier's qdiscs are read at that tier's interval, and a reading of the
@@ -457,38 +461,127 @@ func TestTiersQdiscs(t *testing.T) {
 // BenchmarkQdiscFold1000 folds in a qdisc reading of 1,009 devices, each
 // with one noqueue (1,000 up vifs, say) and 4 with an mq of 4 children: what
 // a sample of every device costs the sampler's arithmetic besides the
-// kernel's reading.
+// kernel's reading, while the source's structure stands ("quick": only the
+// 20 qdiscs other than noqueue are folded in) and when it changed ("full").
 func BenchmarkQdiscFold1000(b *testing.B) {
-	s, err := New(Config{Stats: nopStats{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var links []Link
-	var stats []Stat
-	var qs []QdiscStat
-	for i := range 1009 {
-		ix := int32(i + 1)
-		links = append(links, Link{Index: ix, Name: fmt.Sprintf("m%d", i)})
-		stats = append(stats, Stat{Index: ix})
-		if i < 4 {
-			qs = append(qs, QdiscStat{Index: ix, Handle: 0x10000, Parent: tcHRootForTest, Kind: "mq"})
-			for c := range 4 {
-				qs = append(qs, QdiscStat{Index: ix, Parent: 0x10001 + uint32(c), Kind: "pfifo_fast"})
-			}
-			continue
+	for _, quick := range []bool{true, false} {
+		name := "full"
+		if quick {
+			name = "quick"
 		}
-		qs = append(qs, QdiscStat{Index: ix, Parent: tcHRootForTest, Kind: "noqueue"})
+		b.Run(name, func(b *testing.B) {
+			s, err := New(Config{Stats: nopStats{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var links []Link
+			var stats []Stat
+			var qs []QdiscStat
+			for i := range 1009 {
+				ix := int32(i + 1)
+				links = append(links, Link{Index: ix, Name: fmt.Sprintf("m%d", i)})
+				stats = append(stats, Stat{Index: ix})
+				if i < 4 {
+					qs = append(qs, QdiscStat{Index: ix, Handle: 0x10000, Parent: tcHRootForTest, Kind: "mq"})
+					for c := range 4 {
+						qs = append(qs, QdiscStat{Index: ix, Parent: 0x10001 + uint32(c), Kind: "pfifo_fast"})
+					}
+					continue
+				}
+				qs = append(qs, QdiscStat{Index: ix, Parent: tcHRootForTest, Kind: "noqueue"})
+			}
+			now := time.Unix(1e6, 0)
+			s.Step(now, stats, links, 1)
+			var structure uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				now = now.Add(100 * time.Millisecond)
+				if !quick {
+					structure++
+				}
+				s.mu.Lock()
+				s.seq++ // a new sample, as step counts them
+				s.stepQdiscs(s.mono(now), qs, false, structure, true)
+				s.mu.Unlock()
+			}
+		})
 	}
-	now := time.Unix(1e6, 0)
-	s.Step(now, stats, links, 1)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
+}
+
+// fixedQdiscs is a qdisc source whose structure number the test sets.
+type fixedQdiscs struct {
+	qdiscs    []QdiscStat
+	structure uint64
+}
+
+func (q *fixedQdiscs) Read([]QdiscStat) ([]QdiscStat, error) { return nil, errors.New("unused") }
+func (q *fixedQdiscs) ReadDevices(dst []QdiscStat, indexes []int32) ([]QdiscStat, error) {
+	dst = dst[:0]
+	for _, e := range q.qdiscs {
+		if indexes == nil || slices.Contains(indexes, e.Index) {
+			dst = append(dst, e)
+		}
+	}
+	return dst, nil
+}
+func (q *fixedQdiscs) Structure() uint64 { return q.structure }
+func (*fixedQdiscs) Close() error        { return nil }
+
+// While the qdisc structure stands, the quick folds follow the moving
+// qdiscs; a device renamed, or sampled only after its qdisc was first
+// listed, gets its qdisc series all the same.
+func TestQdiscQuickFold(t *testing.T) {
+	links := []Link{{Index: 1, Name: "lo", Kind: "loopback"}, {Index: 2, Name: "eth0", Kind: "physical"}, {Index: 3, Name: "vif1", Kind: "veth"}}
+	tl := &tierLinks{}
+	tl.set(links[:2])
+	stats := newTierStats(tl)
+	qd := &fixedQdiscs{structure: 7, qdiscs: []QdiscStat{
+		{Index: 1, Parent: tcHRootForTest, Kind: "noqueue"},
+		{Index: 2, Parent: tcHRootForTest, Handle: 0x80010000, Kind: "tbf", Backlog: 100, Drops: 1},
+		{Index: 3, Parent: tcHRootForTest, Kind: "noqueue"},
+	}}
+	s, err := New(Config{Stats: stats, Links: tl, Qdiscs: qd, QdiscEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := tierEpoch
+	sample := func() {
+		stats.now = now
+		s.Sample(now)
 		now = now.Add(100 * time.Millisecond)
-		s.mu.Lock()
-		s.seq++ // a new sample, as step counts them
-		s.stepQdiscs(s.mono(now), qs, false)
-		s.mu.Unlock()
+	}
+	series := func() map[string]QdiscSnapshot {
+		var snap Snapshot
+		s.Snapshot(&snap)
+		out := map[string]QdiscSnapshot{}
+		for _, q := range snap.Qdiscs {
+			out[q.Device+"/"+q.Kind] = q
+		}
+		return out
+	}
+	sample()
+	sample()
+	if got := series(); len(got) != 2 || got["eth0/tbf"].Backlog != 100 {
+		t.Fatalf("series %v, want lo/noqueue and eth0/tbf with a backlog of 100", got)
+	}
+	qd.qdiscs[1].Backlog, qd.qdiscs[1].Drops = 300, 5
+	sample()
+	if q := series()["eth0/tbf"]; q.Backlog != 300 || q.Drops != 4 || q.BacklogPeak[Window1s] != 300 {
+		t.Errorf("eth0/tbf after a quick fold: %+v, want backlog 300, 4 drops, 1s peak 300", q)
+	}
+	// vif1 joins the link table; its qdisc was listed all along.
+	tl.set(links)
+	sample()
+	if _, ok := series()["vif1/noqueue"]; !ok {
+		t.Errorf("series %v: vif1/noqueue missing once vif1 is sampled", series())
+	}
+	links[2].Name = "vif9"
+	tl.set(links)
+	sample()
+	got := series()
+	if _, ok := got["vif9/noqueue"]; !ok || len(got) != 3 {
+		t.Errorf("series %v after renaming vif1 to vif9, want lo, eth0 and vif9's", got)
 	}
 }
 
