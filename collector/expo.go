@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -62,7 +63,7 @@ func newFamily(name, help string, typ dto.MetricType, labels ...string) *family 
 	}
 	f := &family{name: name, help: help, typ: typ, labels: append([]string(nil), labels...)}
 	f.desc = prometheus.NewDesc(name, help, labels, nil)
-	sortStrings(f.labels)
+	slices.Sort(f.labels)
 	for i, l := range f.labels {
 		if !model.LegacyValidation.IsValidLabelName(l) {
 			panic("collector: label name needs escaping: " + l)
@@ -105,14 +106,6 @@ func (f *family) withBuckets(bounds []float64) *family {
 		f.omLE = append(f.omLE, appendFloat(nil, b, true))
 	}
 	return f
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j-1] > s[j]; j-- {
-			s[j-1], s[j] = s[j], s[j-1]
-		}
-	}
 }
 
 // escapeHelp escapes a HELP text as expfmt does: backslash and newline,
@@ -417,7 +410,12 @@ func (e *expoWriter) textHistogram(m *dto.Metric) {
 		infSeen = infSeen || math.IsInf(ub, 1)
 	}
 	if !infSeen {
-		bucket(inf, count)
+		// +Inf, the same in both formats; withBuckets always adds it.
+		le := []byte("+Inf")
+		if n := len(f.textLE); n > 0 {
+			le = f.textLE[n-1]
+		}
+		bucket(le, count)
 	}
 	b = append(append(append(b, f.sum...), labels...), ' ')
 	b = append(appendFloat(b, hist.GetSampleSum(), om), '\n')
@@ -430,9 +428,6 @@ func (e *expoWriter) textHistogram(m *dto.Metric) {
 	e.buf = append(b, '\n')
 	e.write(e.buf)
 }
-
-// inf is the +Inf bucket's le value, the same in both text formats.
-var inf = []byte("+Inf")
 
 // values returns a histogram's label values in the family's label order
 // (client_golang hands them over sorted by name, as the family's are).
