@@ -204,17 +204,22 @@ func cpuTime() time.Duration {
 // every histogram has changed. cpu-ms/op is the process's CPU time
 // (getrusage, every thread: the garbage collector's included) spent
 // inside the scrapes. The body goes nowhere (discard), uncompressed unless
-// the case says gzip (Prometheus asks for gzip).
+// the case says gzip (Prometheus asks for gzip). The no-histograms cases
+// are the same devices and targets without a histogram: what the scrape
+// costs beyond client_golang's Histogram.Write (BenchmarkHistogramWrite).
 func BenchmarkScrapeHypervisor(b *testing.B) {
 	for _, bc := range []struct {
 		name, accept string
 		gzip         bool
+		hist         histograms
 	}{
-		{"text", acceptText, false}, {"protobuf", acceptProto, false}, {"openmetrics", acceptOM, false},
-		{"protobuf-gzip", acceptProto, true}, {"text-gzip", acceptText, true},
+		{"text", acceptText, false, histAll}, {"protobuf", acceptProto, false, histAll}, {"openmetrics", acceptOM, false, histAll},
+		{"protobuf-gzip", acceptProto, true, histAll}, {"text-gzip", acceptText, true, histAll},
+		// The scrape's own cost: the same series without any histogram.
+		{"text-no-histograms", acceptText, false, histNone}, {"protobuf-no-histograms", acceptProto, false, histNone},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := newHypervisor(b, benchDevices, benchTargets, histAll)
+			h := newHypervisor(b, benchDevices, benchTargets, bc.hist)
 			handler := exporterHandler(h)
 			req := httptest.NewRequest("GET", "/metrics", nil)
 			req.Header.Set("Accept", bc.accept)
