@@ -40,8 +40,11 @@ const cgroupRatio = 0.9
 // whole GC cycle of headroom.
 const floorSlack = 8 << 20
 
-// memoryLimitCheck is how often the live heap is compared with the limit.
-const memoryLimitCheck = 5 * time.Second
+// memoryLimitCheck is how often the live heap is compared with the limit:
+// often enough that a live heap grown past the floor (the first scrapes, a
+// reload adding targets) is caught within a second; a check reads seven
+// runtime metrics, a few microseconds.
+const memoryLimitCheck = time.Second
 
 // memoryLimitFlag is --runtime.memory-limit: "auto", "0" or a size.
 type memoryLimitFlag struct {
@@ -83,11 +86,14 @@ func hostCgroups() cgroupPaths {
 
 // cgroupMemoryLimit returns the memory limit of the process's cgroup: the
 // lowest memory.max (cgroup v2) or memory.limit_in_bytes (v1) from its
-// cgroup up to the root, 0 when there is none.
-func cgroupMemoryLimit(p cgroupPaths) (int64, error) {
+// cgroup up to the root, 0 when there is none. seen says whether any such
+// file was found: none is found in the root cgroup, or where the cgroup
+// filesystem is not mounted (`ip netns exec` mounts a sysfs of its own
+// over /sys).
+func cgroupMemoryLimit(p cgroupPaths) (limit int64, seen bool, err error) {
 	f, err := os.Open(p.procSelfCgroup)
 	if err != nil {
-		return 0, fmt.Errorf("reading the process's cgroup: %w", err)
+		return 0, false, fmt.Errorf("reading the process's cgroup: %w", err)
 	}
 	defer f.Close()
 	var v1, v2 string
@@ -107,17 +113,17 @@ func cgroupMemoryLimit(p cgroupPaths) (int64, error) {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("reading the process's cgroup: %w", err)
+		return 0, false, fmt.Errorf("reading the process's cgroup: %w", err)
 	}
-	limit := int64(0)
-	if have1 {
+	switch {
+	case have1:
 		// A v1 memory controller is authoritative where it exists (hybrid
 		// hosts mount an empty v2 tree beside it).
-		limit, err = lowestLimit(path.Join(p.root, "memory"), v1, "memory.limit_in_bytes")
-	} else if have2 {
-		limit, err = lowestLimit(p.root, v2, "memory.max")
+		return lowestLimit(path.Join(p.root, "memory"), v1, "memory.limit_in_bytes")
+	case have2:
+		return lowestLimit(p.root, v2, "memory.max")
 	}
-	return limit, err
+	return 0, false, nil
 }
 
 func containsField(list, name string) bool {
@@ -134,11 +140,10 @@ func containsField(list, name string) bool {
 const v1Unlimited = math.MaxInt64 / 2
 
 // lowestLimit reads file in dir/cgroup and each of its parents up to dir,
-// and returns the lowest limit, 0 when none is set. In a container whose
-// cgroup namespace makes its cgroup the root, the path is "/" and only
-// dir's own file counts.
-func lowestLimit(dir, cgroup, file string) (int64, error) {
-	lowest := int64(0)
+// and returns the lowest limit, 0 when none is set, and whether any file
+// was there. In a container whose cgroup namespace makes its cgroup the
+// root, the path is "/" and only dir's own file counts.
+func lowestLimit(dir, cgroup, file string) (lowest int64, seen bool, err error) {
 	for p := path.Clean("/" + cgroup); ; p = path.Dir(p) {
 		b, err := os.ReadFile(path.Join(dir, p, file))
 		switch {
@@ -146,13 +151,14 @@ func lowestLimit(dir, cgroup, file string) (int64, error) {
 			// The root cgroup has no limit file; a path outside the
 			// mounted tree (cgroup namespaces) has none either.
 		case err != nil:
-			return 0, fmt.Errorf("reading %s: %w", path.Join(dir, p, file), err)
+			return 0, seen, fmt.Errorf("reading %s: %w", path.Join(dir, p, file), err)
 		default:
+			seen = true
 			s := strings.TrimSpace(string(b))
 			if s != "max" {
 				v, err := strconv.ParseInt(s, 10, 64)
 				if err != nil {
-					return 0, fmt.Errorf("%s: %q is not a limit: %w", path.Join(dir, p, file), s, err)
+					return 0, seen, fmt.Errorf("%s: %q is not a limit: %w", path.Join(dir, p, file), s, err)
 				}
 				if v > 0 && v < v1Unlimited && (lowest == 0 || v < lowest) {
 					lowest = v
@@ -160,7 +166,7 @@ func lowestLimit(dir, cgroup, file string) (int64, error) {
 			}
 		}
 		if p == "/" {
-			return lowest, nil
+			return lowest, seen, nil
 		}
 	}
 }
@@ -209,7 +215,7 @@ func startMemoryLimit(flag memoryLimitFlag, cg cgroupPaths, logger *slog.Logger)
 		return nil
 	}
 	m := &memoryLimiter{logger: logger, sample: newLimiterSample()}
-	cgLimit, err := cgroupMemoryLimit(cg)
+	cgLimit, seen, err := cgroupMemoryLimit(cg)
 	if err != nil {
 		logger.Warn("cannot read the cgroup's memory limit", "err", err)
 	}
@@ -217,6 +223,9 @@ func startMemoryLimit(flag memoryLimitFlag, cg cgroupPaths, logger *slog.Logger)
 	switch {
 	case flag.auto && cgLimit > 0:
 		m.ceiling, m.source = int64(cgroupRatio*float64(cgLimit)), "cgroup"
+	case flag.auto && !seen && err == nil:
+		logger.Info("no cgroup memory limit file along the exporter's cgroup (the root cgroup, or no cgroup filesystem under " + cg.root + "): no soft memory limit (the Go runtime's default pacing)")
+		return nil
 	case flag.auto:
 		logger.Info("no cgroup memory limit: no soft memory limit (the Go runtime's default pacing)")
 		return nil

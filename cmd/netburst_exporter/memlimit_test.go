@@ -75,46 +75,50 @@ func TestCgroupMemoryLimit(t *testing.T) {
 		files map[string]string
 		want  int64
 		err   bool
+		seen  bool
 	}{
 		{"v2, the service's own limit", map[string]string{
 			"self": "0::/system.slice/netburst.service\n",
 			"system.slice/netburst.service/memory.max": "268435456\n",
 			"system.slice/memory.max":                  "max\n",
-		}, 256 << 20, false},
+		}, 256 << 20, false, true},
 		{"v2, a parent's lower limit", map[string]string{
 			"self":                         "0::/kubepods/pod1/ctr\n",
 			"kubepods/pod1/ctr/memory.max": "max\n",
 			"kubepods/pod1/memory.max":     "67108864\n",
 			"kubepods/memory.max":          "1073741824\n",
-		}, 64 << 20, false},
+		}, 64 << 20, false, true},
 		{"v2, a cgroup namespace (the container's cgroup is the root)", map[string]string{
 			"self": "0::/\n", "memory.max": "134217728\n",
-		}, 128 << 20, false},
+		}, 128 << 20, false, true},
 		{"v2, no limit anywhere", map[string]string{
 			"self": "0::/user.slice/session-1.scope\n", "user.slice/memory.max": "max\n",
-		}, 0, false},
+		}, 0, false, true},
+		{"v2, the root cgroup, or no cgroup filesystem", map[string]string{
+			"self": "0::/system.slice/netburst.service\n",
+		}, 0, false, false},
 		{"v1 beside an empty v2 tree (hybrid)", map[string]string{
 			"self": "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/\n",
 			"memory/docker/abc/memory.limit_in_bytes": "536870912\n",
 			"memory/docker/memory.limit_in_bytes":     "9223372036854771712\n",
 			"memory/memory.limit_in_bytes":            "9223372036854771712\n",
-		}, 512 << 20, false},
+		}, 512 << 20, false, true},
 		{"v1 unlimited", map[string]string{
 			"self": "4:memory:/process_api/x\n",
 			"memory/process_api/x/memory.limit_in_bytes": "9223372036854771712\n",
-		}, 0, false},
+		}, 0, false, true},
 		{"malformed limit", map[string]string{
 			"self": "0::/a\n", "a/memory.max": "lots\n",
-		}, 0, true},
+		}, 0, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := cgroupMemoryLimit(cgroupFixture(t, c.files))
-			if (err != nil) != c.err || got != c.want {
-				t.Errorf("limit %d, %v; want %d, error %v", got, err, c.want, c.err)
+			got, seen, err := cgroupMemoryLimit(cgroupFixture(t, c.files))
+			if (err != nil) != c.err || got != c.want || seen != c.seen {
+				t.Errorf("limit %d, seen %v, %v; want %d, seen %v, error %v", got, seen, err, c.want, c.seen, c.err)
 			}
 		})
 	}
-	if _, err := cgroupMemoryLimit(cgroupPaths{procSelfCgroup: "/nonexistent", root: "/nonexistent"}); err == nil {
+	if _, _, err := cgroupMemoryLimit(cgroupPaths{procSelfCgroup: "/nonexistent", root: "/nonexistent"}); err == nil {
 		t.Error("no error without /proc/self/cgroup")
 	}
 }
