@@ -43,13 +43,13 @@ const gapHistory = 8
 // earlier than that period proves it wrong.
 type refreshDetector struct {
 	class      refreshClass
+	changed    bool  // lastChange was a movement, not the baseline
 	period     int64 // ns, for lazy devices
 	lastChange int64 // ns, monotonic
 	prevSample int64 // ns, monotonic
-	changed    bool  // lastChange was a movement, not the baseline
-	gaps       [gapHistory]int64
 	ngaps      int
 	gi         int
+	gaps       [gapHistory]int64
 }
 
 // relearn forgets what was learnt of the driver (after a change of the
