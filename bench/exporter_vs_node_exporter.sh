@@ -189,7 +189,7 @@ if [ "$MODE" = all ]; then
 	tcq add dev eth1 root handle 1: mq
 	for q in 1 2 3 4; do tcq replace dev eth1 parent "1:$q" tbf rate 1gbit burst 64kb latency 10ms; done
 	tcq add dev eth2 root handle 1: htb default 10
-	ip netns exec "$NS" tc class add dev eth2 parent 1: classid 1:10 htb rate 1gbit
+	ip netns exec "$NS" tc class add dev eth2 parent 1: classid 1:10 htb rate 1gbit quantum 60000
 	tcq add dev eth3 root tbf rate 1gbit burst 64kb latency 10ms
 else
 	for i in $(seq 0 7); do tcq add dev "eth$i" root handle 1: mq; done
