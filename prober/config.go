@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -35,7 +36,7 @@ func ParseMode(s string) (Mode, error) {
 	case "raw":
 		return ModeRaw, nil
 	}
-	return "", fmt.Errorf("probe mode %q: want auto, datagram or raw: %w", s, ErrInvalidConfig)
+	return "", invalid("probe mode %q: want auto, datagram or raw", s)
 }
 
 // TimestampSource says where the two times of an RTT came from.
@@ -58,7 +59,8 @@ const (
 // Errors a caller can test with errors.Is.
 var (
 	// ErrInvalidConfig marks a configuration or target the prober refuses.
-	ErrInvalidConfig = errors.New("invalid prober configuration")
+	// It adds no words to the messages it marks: they say what is wrong.
+	ErrInvalidConfig = errors.New("invalid probe configuration")
 	// ErrUnsupported is returned on platforms without the Linux sockets.
 	ErrUnsupported = errors.New("ICMP prober is only supported on Linux")
 	// ErrResolve marks a target name that did not resolve (retried).
@@ -108,7 +110,7 @@ func ParseTarget(s string) (Target, error) {
 	}
 	name, host = strings.TrimSpace(name), strings.TrimSpace(host)
 	if host == "" || name == "" {
-		return Target{}, fmt.Errorf("probe target %q: want name=address or address: %w", s, ErrInvalidConfig)
+		return Target{}, invalid("probe target %q: want name=address or address", s)
 	}
 	return Target{Name: name, Host: host}, nil
 }
@@ -116,7 +118,7 @@ func ParseTarget(s string) (Target, error) {
 // normalize fills defaults and validates a target.
 func (t Target) normalize() (Target, error) {
 	if t.Host == "" {
-		return t, fmt.Errorf("target %q: empty host: %w", t.Name, ErrInvalidConfig)
+		return t, invalid("target %q: empty host", t.Name)
 	}
 	if t.Name == "" {
 		t.Name = t.Host
@@ -126,7 +128,7 @@ func (t Target) normalize() (Target, error) {
 		t.Network = "ip"
 	case "ip", "ip4", "ip6":
 	default:
-		return t, fmt.Errorf("target %q: network %q: want ip, ip4 or ip6: %w", t.Name, t.Network, ErrInvalidConfig)
+		return t, invalid("target %q: network %q: want ip, ip4 or ip6", t.Name, t.Network)
 	}
 	if t.Size == 0 {
 		t.Size = defaultPayload
@@ -139,24 +141,24 @@ func (t Target) normalize() (Target, error) {
 		max = MaxPayloadSize6
 	}
 	if t.Size < MinPayloadSize || t.Size > max {
-		return t, fmt.Errorf("target %q: payload size %d out of range %d..%d: %w", t.Name, t.Size, MinPayloadSize, max, ErrInvalidConfig)
+		return t, invalid("target %q: payload size %d out of range %d..%d", t.Name, t.Size, MinPayloadSize, max)
 	}
 	if t.TOS < 0 || t.TOS > 255 {
-		return t, fmt.Errorf("target %q: TOS %d out of range 0..255: %w", t.Name, t.TOS, ErrInvalidConfig)
+		return t, invalid("target %q: TOS %d out of range 0..255", t.Name, t.TOS)
 	}
 	if t.TTL < 0 || t.TTL > 255 {
-		return t, fmt.Errorf("target %q: TTL %d out of range 1..255: %w", t.Name, t.TTL, ErrInvalidConfig)
+		return t, invalid("target %q: TTL %d out of range 1..255", t.Name, t.TTL)
 	}
 	if t.Interval < 0 {
-		return t, fmt.Errorf("target %q: negative interval: %w", t.Name, ErrInvalidConfig)
+		return t, invalid("target %q: negative interval", t.Name)
 	}
 	if t.Source.IsValid() {
 		if a, err := netip.ParseAddr(t.Host); err == nil && a.Unmap().Is4() != t.Source.Unmap().Is4() {
-			return t, fmt.Errorf("target %q: source %s and address %s are of different families: %w", t.Name, t.Source, a, ErrInvalidConfig)
+			return t, invalid("target %q: source %s and address %s are of different families", t.Name, t.Source, a)
 		}
 	}
 	if len(t.Interface) > 15 {
-		return t, fmt.Errorf("target %q: interface name %q longer than 15 bytes: %w", t.Name, t.Interface, ErrInvalidConfig)
+		return t, invalid("target %q: interface name %q longer than 15 bytes", t.Name, t.Interface)
 	}
 	return t, nil
 }
@@ -191,7 +193,31 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// invalidConfig is a message marked as ErrInvalidConfig for errors.Is,
+// printed as it is.
+type invalidConfig struct{ err error }
+
+func (e invalidConfig) Error() string   { return e.err.Error() }
+func (e invalidConfig) Unwrap() []error { return []error{e.err, ErrInvalidConfig} }
+
+// invalid is fmt.Errorf marked as ErrInvalidConfig.
+func invalid(format string, a ...any) error { return invalidConfig{fmt.Errorf(format, a...)} }
+
+// Validate reports what New would refuse in c, without opening anything:
+// the exporter checks its flags with it before any target is configured.
+func (c Config) Validate() error {
+	n, err := c.normalize()
+	if err != nil {
+		return err
+	}
+	_, err = inFlightSlots(n.Interval, n.Timeout)
+	return err
+}
+
 func (c Config) normalize() (Config, error) {
+	if math.IsNaN(c.SpikeFactor) || math.IsInf(c.SpikeFactor, 0) {
+		return c, invalid("spike factor %v is not a number", c.SpikeFactor)
+	}
 	if c.Interval == 0 {
 		c.Interval = DefaultInterval
 	}
@@ -199,10 +225,10 @@ func (c Config) normalize() (Config, error) {
 		c.Timeout = DefaultTimeout
 	}
 	if c.Interval < time.Millisecond {
-		return c, fmt.Errorf("probe interval %v below 1ms: %w", c.Interval, ErrInvalidConfig)
+		return c, invalid("probe interval %v below 1ms", c.Interval)
 	}
 	if c.Timeout < 0 || c.Timeout > time.Minute {
-		return c, fmt.Errorf("probe timeout %v out of range 0..1m: %w", c.Timeout, ErrInvalidConfig)
+		return c, invalid("probe timeout %v out of range 0..1m", c.Timeout)
 	}
 	if c.Mode == "" {
 		c.Mode = ModeAuto
@@ -214,19 +240,19 @@ func (c Config) normalize() (Config, error) {
 		c.SpikeThreshold = DefaultSpikeThreshold
 	}
 	if c.SpikeThreshold < 0 {
-		return c, fmt.Errorf("spike threshold %v is negative: %w", c.SpikeThreshold, ErrInvalidConfig)
+		return c, invalid("spike threshold %v is negative", c.SpikeThreshold)
 	}
 	if c.SpikeFactor == 0 {
 		c.SpikeFactor = DefaultSpikeFactor
 	}
 	if c.SpikeFactor < 1 {
-		return c, fmt.Errorf("spike factor %v below 1: %w", c.SpikeFactor, ErrInvalidConfig)
+		return c, invalid("spike factor %v below 1", c.SpikeFactor)
 	}
 	if c.ResolveInterval == 0 {
 		c.ResolveInterval = DefaultResolveInterval
 	}
 	if c.Count < 0 {
-		return c, fmt.Errorf("count %d is negative: %w", c.Count, ErrInvalidConfig)
+		return c, invalid("count %d is negative", c.Count)
 	}
 	return c, nil
 }
@@ -237,7 +263,7 @@ func (c Config) normalize() (Config, error) {
 func inFlightSlots(interval, timeout time.Duration) (int, error) {
 	n := int((timeout+interval-1)/interval) + 1
 	if n > maxInFlight {
-		return 0, fmt.Errorf("timeout %v / interval %v = %d probes in flight, more than %d: %w", timeout, interval, n, maxInFlight, ErrInvalidConfig)
+		return 0, invalid("timeout %v / interval %v = %d probes in flight, more than %d", timeout, interval, n, maxInFlight)
 	}
 	return 2*n + 2, nil
 }

@@ -256,7 +256,7 @@ func (p *Prober) SetTargets(ts []Target) error {
 			continue
 		}
 		if seen[n.Name] {
-			errs = append(errs, fmt.Errorf("target name %q given twice: %w", n.Name, ErrInvalidConfig))
+			errs = append(errs, invalid("target name %q given twice", n.Name))
 			continue
 		}
 		seen[n.Name] = true
@@ -270,7 +270,7 @@ func (p *Prober) SetTargets(ts []Target) error {
 		return errors.Join(errs...)
 	}
 	if len(norm) > 1<<16-1 {
-		return fmt.Errorf("%d targets, at most 65535: %w", len(norm), ErrInvalidConfig)
+		return invalid("%d targets, at most 65535", len(norm))
 	}
 	old := *p.targets.Load()
 	byName := map[string]*targetState{}

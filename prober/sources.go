@@ -2,7 +2,6 @@ package prober
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // DefaultWatchInterval is how often Sources.Watch looks at the files: a
@@ -53,14 +50,14 @@ func (tc TargetConfig) Target() (Target, error) {
 	if tc.Source != "" {
 		a, err := netip.ParseAddr(tc.Source)
 		if err != nil {
-			return t, fmt.Errorf("target %q: source %q: %w: %w", tc.Host, tc.Source, err, ErrInvalidConfig)
+			return t, invalid("target %q: source %q: %w", tc.Host, tc.Source, err)
 		}
 		t.Source = a
 	}
 	if tc.Interval != "" {
 		d, err := time.ParseDuration(tc.Interval)
 		if err != nil || d <= 0 {
-			return t, fmt.Errorf("target %q: interval %q: want a positive duration: %w", tc.Host, tc.Interval, ErrInvalidConfig)
+			return t, invalid("target %q: interval %q: want a positive duration", tc.Host, tc.Interval)
 		}
 		t.Interval = d
 	}
@@ -93,15 +90,13 @@ func (e *SourceError) Unwrap() error { return e.Err }
 // LoadFile reads the probe section of the YAML configuration file at
 // path; ok is false when the file has none.
 func LoadFile(path string) (cfg FileConfig, ok bool, err error) {
-	var doc struct {
-		Probe *FileConfig `yaml:"probe"`
-	}
+	var doc configDocument
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return FileConfig{}, false, &SourceError{Kind: "config file", Path: path, Err: err}
 	}
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return FileConfig{}, false, &SourceError{Kind: "config file", Path: path, Err: fmt.Errorf("%w: %w", err, ErrInvalidConfig)}
+	if err := decodeYAML(b, &doc); err != nil {
+		return FileConfig{}, false, &SourceError{Kind: "config file", Path: path, Err: invalid("%w", err)}
 	}
 	if doc.Probe == nil {
 		return FileConfig{}, false, nil
@@ -137,14 +132,14 @@ func readFileSD(path string) ([]Target, error) {
 	var groups []fileSDGroup
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".json":
-		err = json.Unmarshal(b, &groups)
+		err = decodeJSON(b, &groups)
 	case ".yml", ".yaml":
-		err = yaml.Unmarshal(b, &groups)
+		err = decodeYAML(b, &groups)
 	default:
-		return nil, fmt.Errorf("want a .json, .yml or .yaml file: %w", ErrInvalidConfig)
+		return nil, invalid("want a .json, .yml or .yaml file")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", err, ErrInvalidConfig)
+		return nil, invalid("%w", err)
 	}
 	var out []Target
 	for gi, g := range groups {
@@ -156,7 +151,7 @@ func readFileSD(path string) ([]Target, error) {
 			if s, ok := g.Labels[k.key]; ok {
 				n, err := strconv.Atoi(s)
 				if err != nil {
-					return nil, fmt.Errorf("group %d: label %s=%q: want an integer: %w", gi, k.key, s, ErrInvalidConfig)
+					return nil, invalid("group %d: label %s=%q: want an integer", gi, k.key, s)
 				}
 				*k.v = n
 			}
@@ -231,7 +226,7 @@ func (s Sources) Load() (Loaded, error) {
 	for _, p := range patterns {
 		m, err := filepath.Glob(p)
 		if err != nil {
-			return Loaded{}, &SourceError{Kind: "file_sd pattern", Path: p, Err: fmt.Errorf("%w: %w", err, ErrInvalidConfig)}
+			return Loaded{}, &SourceError{Kind: "file_sd pattern", Path: p, Err: invalid("%w", err)}
 		}
 		files = append(files, m...)
 	}
@@ -262,7 +257,7 @@ func dedupe(ts []Target) ([]Target, error) {
 		}
 		if prev, ok := seen[name]; ok {
 			if prev != t {
-				return nil, fmt.Errorf("probe target name %q defined twice, differently: %w", name, ErrInvalidConfig)
+				return nil, invalid("probe target name %q defined twice, differently", name)
 			}
 			continue
 		}

@@ -32,7 +32,6 @@ func TestSourcesLoad(t *testing.T) {
 		{"targets": ["198.18.0.3"], "labels": {"name": "three", "interface": "eth0", "interval": "1s"}}]`)
 	writeFile(t, filepath.Join(dir, "b.yml"), "- targets: [198.18.0.4]\n  labels: {ttl: \"9\", network: ip4}\n")
 	writeFile(t, filepath.Join(dir, "config.yaml"), `
-sampler: {ignored: true}
 probe:
   file_sd: [`+filepath.Join(dir, "*.yml")+`]
   targets:
@@ -142,7 +141,7 @@ func TestSourcesLoadErrors(t *testing.T) {
 			t.Errorf("%+v: %+v, %v; want configured without targets", src, l, err)
 		}
 	}
-	writeFile(t, filepath.Join(dir, "other.yml"), "sampler: {}\n")
+	writeFile(t, filepath.Join(dir, "other.yml"), "# nothing configured yet\n")
 	if l, err := (Sources{ConfigFile: filepath.Join(dir, "other.yml")}).Load(); err != nil || l.Configured {
 		t.Errorf("config file without a probe section: %+v, %v; want the prober off", l, err)
 	}
@@ -204,5 +203,59 @@ func TestSourcesWatch(t *testing.T) {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("Watch did not return when its context ended")
+	}
+}
+
+// TestConfigFileMistakes holds the messages of the mistakes a user makes in
+// --config.file and file_sd files: one line, in the file's terms (keys,
+// lines, what was written), never a Go type.
+func TestConfigFileMistakes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, file, text, want string
+	}{
+		{"misspelt key in the probe section", "c.yml", "probe:\n  intervall: 5s\n",
+			`config file DIR/c.yml: line 2: unknown key "intervall" in the probe section (known: targets, file_sd)`},
+		{"misspelt file_sd", "c.yml", "probe:\n  fiel_sd: [a.json]\n",
+			`config file DIR/c.yml: line 2: unknown key "fiel_sd" in the probe section (known: targets, file_sd; did you mean "file_sd"?)`},
+		{"misspelt target key", "c.yml", "probe:\n  targets:\n    - host: 198.18.0.1\n      sise: 64\n",
+			`config file DIR/c.yml: line 4: unknown key "sise" in a target (known: name, host, network, source, interface, tos, ttl, size, interval; did you mean "size"?)`},
+		{"misspelt section", "c.yml", "prob:\n  targets: []\n",
+			`config file DIR/c.yml: line 1: unknown key "prob" in the top level (known: probe; did you mean "probe"?)`},
+		{"section of the wrong kind", "c.yml", "probe: 5\n",
+			`config file DIR/c.yml: line 1: want the probe section (a mapping of targets, file_sd), not the number 5`},
+		{"a word for a number", "c.yml", "probe:\n  targets:\n    - {host: 198.18.0.1, ttl: many}\n",
+			`config file DIR/c.yml: line 3: want a whole number, not the string many`},
+		{"targets not a list", "c.yml", "probe:\n  targets: {host: 198.18.0.1}\n",
+			`config file DIR/c.yml: line 2: want a list of targets, not a mapping`},
+		{"two mistakes, one line", "c.yml", "probe:\n  intervall: 5s\n  sise: 3\n",
+			`config file DIR/c.yml: line 2: unknown key "intervall" in the probe section (known: targets, file_sd); line 3: unknown key "sise" in the probe section (known: targets, file_sd)`},
+		{"not YAML", "c.yml", "probe: [\n",
+			`config file DIR/c.yml: line 1: did not find expected node content`},
+		{"file_sd YAML key", "sd.yml", "- targets: [198.18.0.1]\n  lables: {size: '64'}\n",
+			`file_sd DIR/sd.yml: line 2: unknown key "lables" in a target group (known: targets, labels; did you mean "labels"?)`},
+		{"file_sd JSON type", "sd.json", "[{\"targets\": \"198.18.0.1\"}]\n",
+			`file_sd DIR/sd.json: line 1 at targets: want a list of strings, not a JSON string`},
+		{"file_sd JSON syntax", "sd.json", "[{\"targets\": [\"198.18.0.1\"]},\n",
+			`file_sd DIR/sd.json: line 2: unexpected end of JSON input`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.file)
+			writeFile(t, path, tc.text)
+			src := Sources{ConfigFile: path}
+			if tc.file != "c.yml" {
+				src = Sources{FileSD: []string{path}}
+			}
+			_, err := src.Load()
+			if err == nil {
+				t.Fatal("loaded; want an error")
+			}
+			if got := strings.ReplaceAll(err.Error(), dir, "DIR"); got != tc.want {
+				t.Errorf("error\n got %s\nwant %s", got, tc.want)
+			}
+			if !errors.Is(err, ErrInvalidConfig) {
+				t.Errorf("%v is not ErrInvalidConfig", err)
+			}
+		})
 	}
 }
