@@ -89,8 +89,10 @@ func histogram(scrape, labels string) (sum, count float64) {
 func tcpdumpIn(t *testing.T, ns *nstest.NS, dev, file string) (stop func()) {
 	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", ns.Name, "tcpdump", "-n", "-Z", "root", "--immediate-mode", "-U", "-s", "128", "-i", dev, "-w", file, "icmp")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	// os/exec copies stderr from a goroutine of its own while the loop
+	// below reads it: a plain bytes.Buffer would race.
+	stderr := &nstest.LogBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
