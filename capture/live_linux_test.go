@@ -93,17 +93,7 @@ func TestLiveCaptureVeth(t *testing.T) {
 	c.Notify(spike.Event{Time: trigger, Trigger: spike.TriggerBurst, Device: "nbc1", Value: 1e7, Threshold: 1e6})
 	send(300 * time.Millisecond)
 
-	var rep Report
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if reps := c.Reports(); len(reps) > 0 {
-			rep = reps[0]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no report 10 s after the spike")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rep := waitReports(t, c, 1)[0]
 	if rep.File == "" {
 		t.Fatalf("no pcap written: %s", rep.FileError)
 	}
@@ -154,13 +144,8 @@ func TestLiveCaptureVeth(t *testing.T) {
 // stops it).
 func checkVanish(t *testing.T, c *Capture, b *nstest.NS) {
 	b.MustRun(t, "ip", "link", "del", "dev", "nbc1")
-	deadline := time.Now().Add(5 * time.Second)
-	for c.Stats().Devices[0].ReadErrors == 0 {
-		if time.Now().After(deadline) {
-			t.Error("no read error counted 5 s after the interface vanished")
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if ok, _ := nstest.Poll(5*time.Second, func() (bool, string) { return c.Stats().Devices[0].ReadErrors > 0, "" }); !ok {
+		t.Error("no read error counted 5 s after the interface vanished")
 	}
 }
 
@@ -257,14 +242,15 @@ func TestLiveCaptureVLANOffload(t *testing.T) {
 	// The reader binds its socket when it starts: send an untagged non-IP
 	// frame until one is counted.
 	probe := serialize(t, eth(layers.EthernetTypeARP), gopacket.Payload(make([]byte, 46)))
-	for deadline := time.Now().Add(5 * time.Second); c.Stats().Devices[0].Packets == 0; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the capture saw nothing 5 s after it started")
+	nstest.Eventually(t, 5*time.Second, func() (bool, string) {
+		if c.Stats().Devices[0].Packets > 0 {
+			return true, ""
 		}
 		if err := send(probe); err != nil {
 			t.Fatal(err)
 		}
-	}
+		return false, "the capture saw nothing since it started"
+	})
 	const n = 50
 	for i := 0; i < n; i++ {
 		if err := send(frame); err != nil {
@@ -272,17 +258,7 @@ func TestLiveCaptureVLANOffload(t *testing.T) {
 		}
 	}
 	c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerBurst, Device: "nbq1"})
-	var rep Report
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if reps := c.Reports(); len(reps) > 0 {
-			rep = reps[0]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no report 10 s after the spike")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rep := waitReports(t, c, 1)[0]
 	if rep.File == "" || len(rep.Ports) == 0 || rep.Ports[0].Port != 7000 || rep.Ports[0].Packets != n {
 		t.Fatalf("report: file %q (%s), ports %+v; want %d frames to udp/7000", rep.File, rep.FileError, rep.Ports, n)
 	}
@@ -370,29 +346,20 @@ func TestLiveCaptureFilter(t *testing.T) {
 	// The reader binds its socket when it starts: one datagram to 7000 at a
 	// time until it is counted.
 	sent := 0
-	for deadline := time.Now().Add(5 * time.Second); c.Stats().Devices[0].Packets == 0; time.Sleep(60 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the capture saw nothing 5 s after it started")
+	nstest.Eventually(t, 5*time.Second, func() (bool, string) {
+		if c.Stats().Devices[0].Packets > 0 {
+			return true, ""
 		}
 		send("7000", 1)
 		sent++
-	}
+		return false, "the capture saw nothing since it started"
+	})
 	const n = 40
 	send("7000", n)
 	send("7001", n)
 	a.MustRun(t, "ping", "-c", "3", "-i", "0.05", "198.18.10.2")
 	c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerBurst, Device: "nbf1"})
-	var rep Report
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if reps := c.Reports(); len(reps) > 0 {
-			rep = reps[0]
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no report 10 s after the spike")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rep := waitReports(t, c, 1)[0]
 	// Datagrams sent before the reader bound its socket were never seen.
 	if len(rep.Ports) != 1 || rep.Ports[0].Port != 7000 || rep.Packets != rep.Ports[0].Packets || rep.Packets < n || rep.Packets > uint64(n+sent) {
 		t.Errorf("report: %d frames, ports %+v; want %d..%d frames, all udp/7000", rep.Packets, rep.Ports, n, n+sent)

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -95,28 +96,26 @@ func (r *liveRig) feed(frames ...fakeFrame) {
 	for _, f := range frames {
 		r.src.ch <- f
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for r.c.Stats().Devices[0].Packets < before+uint64(len(frames)) {
-		if time.Now().After(deadline) {
-			r.t.Fatal("reader did not take the frames")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	nstest.Eventually(r.t, 5*time.Second, func() (bool, string) {
+		took := r.c.Stats().Devices[0].Packets - before
+		return took >= uint64(len(frames)), fmt.Sprintf("the reader took %d of %d frames", took, len(frames))
+	})
 }
 
 func (r *liveRig) waitReports(n int) []Report {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		reps := r.c.Reports()
-		if len(reps) >= n {
-			return reps
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%d reports after 10 s, want %d", len(reps), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return waitReports(r.t, r.c, n)
+}
+
+// waitReports waits until c has at least n reports and returns them.
+func waitReports(t *testing.T, c *Capture, n int) []Report {
+	t.Helper()
+	var reps []Report
+	nstest.Eventually(t, 10*time.Second, func() (bool, string) {
+		reps = c.Reports()
+		return len(reps) >= n, fmt.Sprintf("%d reports since the spike, want %d", len(reps), n)
+	})
+	return reps
 }
 
 func TestLiveWindow(t *testing.T) {
@@ -409,16 +408,9 @@ func TestLiveWindowDropsCounted(t *testing.T) {
 func (r *liveRig) waitFrozen() {
 	r.t.Helper()
 	d := r.c.devices[0]
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	nstest.Eventually(r.t, 5*time.Second, func() (bool, string) {
 		d.mu.Lock()
-		frozen := d.frozen
-		d.mu.Unlock()
-		if frozen {
-			return
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatal("the device was not frozen 5 s after the spike")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer d.mu.Unlock()
+		return d.frozen, "the device is not frozen after the spike"
+	})
 }

@@ -134,30 +134,26 @@ func (r *churnRig) sendUntil(port string, what string, cond func(DeviceStats) bo
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !cond(r.stats()); {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s: not seen 10 s on (stats %+v); logs:\n%s", what, r.stats(), r.logs.String())
+	nstest.Eventually(r.t, 10*time.Second, func() (bool, string) {
+		if st := r.stats(); cond(st) {
+			return true, ""
 		}
 		for i := 0; i < 5; i++ {
 			_, _ = conn.WriteTo(make([]byte, 200), to)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%s: not seen (stats %+v); logs:\n%s", what, r.stats(), r.logs.String())
+	})
 }
 
 // waitState waits until cond holds of the device's stats.
 func (r *churnRig) waitState(what string, cond func(DeviceStats) bool) DeviceStats {
 	r.t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		st := r.stats()
-		if cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatalf("%s: not so 10 s on (stats %+v); logs:\n%s", what, st, r.logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var st DeviceStats
+	nstest.Eventually(r.t, 10*time.Second, func() (bool, string) {
+		st = r.stats()
+		return cond(st), fmt.Sprintf("%s: not so (stats %+v); logs:\n%s", what, st, r.logs.String())
+	})
+	return st
 }
 
 // TestLiveReopenConcurrent deletes the captured veth under a running
@@ -257,17 +253,7 @@ func (r *churnRig) spike(dev string) (Report, map[uint16]int) {
 	r.t.Helper()
 	n := len(r.c.Reports())
 	r.c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerBurst, Device: dev})
-	var rep Report
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if reps := r.c.Reports(); len(reps) > n {
-			rep = reps[n]
-			break
-		}
-		if time.Now().After(deadline) {
-			r.t.Fatal("no report 10 s after the spike")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	rep := waitReports(r.t, r.c, n+1)[n]
 	if rep.File == "" {
 		r.t.Fatalf("no pcap: %s", rep.FileError)
 	}
@@ -408,12 +394,10 @@ func TestLiveReopenLinkTypeConcurrent(t *testing.T) {
 	if st.Up || st.Reopens != 0 {
 		t.Errorf("on a tun device: %+v", st)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(r.logs.String(), "another link type"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line about the link type:\n%s", r.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	nstest.Eventually(t, 10*time.Second, func() (bool, string) {
+		logs := r.logs.String()
+		return strings.Contains(logs, "another link type"), "no log line about the link type:\n" + logs
+	})
 	r.b.MustRun(t, "ip", "link", "del", "dev", "nbl1")
 	r.veth("nbl0", "nbl1")
 	r.waitState("device up on the veth again", func(st DeviceStats) bool { return st.Up && st.Reopens == 1 })

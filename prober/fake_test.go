@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netburst/netburst/internal/nstest"
 	"github.com/netburst/netburst/spike"
 )
 
@@ -503,11 +504,7 @@ func TestAccountingFake(t *testing.T) {
 // waitLate waits up to 5 s for n late results and returns how many came.
 func waitLate(t *testing.T, rec *recorder, n int) uint64 {
 	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if rec.kinds("t")[ResultLate] >= n {
-			break
-		}
-	}
+	nstest.Poll(5*time.Second, func() (bool, string) { return rec.kinds("t")[ResultLate] >= n, "" })
 	t.Logf("results: %v", rec.kinds("t"))
 	return uint64(rec.kinds("t")[ResultLate])
 }

@@ -419,11 +419,10 @@ func TestPacketOptionsOnWire(t *testing.T) {
 			// Exactly the 6 requests: tcpdump exits by itself once it has them.
 			td := pa.b.Start(t, tcpdump, "-i", "b0", "-n", "-U", "-c", "6", "-w", pcap, "icmp[0] == 8 or icmp6[0] == 128")
 			// tcpdump writes the file header once it captures.
-			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-				if fi, err := os.Stat(pcap); err == nil && fi.Size() >= 24 {
-					break
-				}
-			}
+			nstest.Poll(10*time.Second, func() (bool, string) {
+				fi, err := os.Stat(pcap)
+				return err == nil && fi.Size() >= 24, ""
+			})
 			time.Sleep(200 * time.Millisecond)
 			p, err := New(Config{Interval: 10 * time.Millisecond, Timeout: 300 * time.Millisecond, Count: 3, Mode: mode})
 			if err != nil {

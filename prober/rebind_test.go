@@ -5,17 +5,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/netburst/netburst/internal/nstest"
 )
 
-// waitFor polls cond every 20 ms until it holds or the (generous) deadline
-// passes.
+// waitFor waits up to d (generous) for cond to hold.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-	}
+	nstest.Eventually(t, d, func() (bool, string) { return cond(), what })
 }
 
 // TestLinkChangedFake checks the socket bookkeeping of a link change with

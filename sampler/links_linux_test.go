@@ -22,15 +22,10 @@ func linkNames(src LinkSource) map[string]Link {
 	return out
 }
 
-// waitFor polls cond every 20 ms until it holds or 10 s pass.
+// waitFor waits up to 10 s for cond to hold.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	nstest.Eventually(t, 10*time.Second, func() (bool, string) { return cond(), what })
 }
 
 // The link source opened inside a namespace follows that namespace's

@@ -43,10 +43,7 @@ func startInNS(t *testing.T, ns *nstest.NS, sysfs string, cfg Config) *Sampler {
 		wg.Wait()
 		src.Close()
 	})
-	deadline := time.Now().Add(5 * time.Second)
-	for !s.Ready() && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	nstest.Poll(5*time.Second, func() (bool, string) { return s.Ready(), "" })
 	return s
 }
 

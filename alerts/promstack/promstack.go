@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/netburst/netburst/internal/nstest"
 )
 
 // ErrTimeout is returned by the Wait functions when the condition did not
@@ -250,20 +252,17 @@ func Run(t testing.TB, dir, name, bin string, args ...string) {
 // most 30 s.
 func WaitReady(t testing.TB, client *http.Client, base string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	nstest.Eventually(t, 30*time.Second, func() (bool, string) {
 		resp, err := client.Get(base + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return true, ""
 			}
+			err = errors.New(resp.Status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 30s: %v", base, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("%s not ready: %v", base, err)
+	})
 }
 
 func (s *Stack) webhook(w http.ResponseWriter, r *http.Request) {

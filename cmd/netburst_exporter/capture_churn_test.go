@@ -1,7 +1,7 @@
 package main
 
 import (
-	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -45,17 +45,14 @@ func metricValue(scrape, series string) (float64, bool) {
 // value, and returns the value.
 func waitMetric(t *testing.T, e *exporter, series, what string, cond func(v float64) bool) float64 {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	var v float64
+	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
 		_, scrape := e.get(t, "/metrics")
-		if v, ok := metricValue(scrape, series); ok && cond(v) {
-			return v
-		}
-		if time.Now().After(deadline) {
-			v, ok := metricValue(scrape, series)
-			t.Fatalf("%s: %s = %v (present %v) 15 s on; logs:\n%s", what, series, v, ok, e.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		var ok bool
+		v, ok = metricValue(scrape, series)
+		return ok && cond(v), fmt.Sprintf("%s: %s = %v (present %v); logs:\n%s", what, series, v, ok, e.logs.String())
+	})
+	return v
 }
 
 // TestCaptureChurnEndToEnd runs the exporter as nobody with CAP_NET_RAW,
@@ -111,22 +108,14 @@ func TestCaptureChurnEndToEnd(t *testing.T) {
 	}
 	waitMetric(t, e, packets, "frames of the new interface counted", func(v float64) bool { return v > p0 })
 	var rep capture.Report
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		var reports []capture.Report
-		_, body := e.get(t, "/api/v1/spikes")
-		if err := json.Unmarshal([]byte(body), &reports); err != nil {
-			t.Fatalf("spikes JSON: %v\n%s", err, body)
-		}
+	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
+		reports := spikeReports(t, e.client, e.addr)
 		i := slices.IndexFunc(reports, func(r capture.Report) bool { return r.Device == "nbw1" && r.Time.After(recreated) })
 		if i >= 0 {
 			rep = reports[i]
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no spike report after the re-creation 15 s on (reports %+v); logs:\n%s", reports, e.logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return i >= 0, fmt.Sprintf("no spike report after the re-creation (reports %+v); logs:\n%s", reports, e.logs.String())
+	})
 	if rep.File == "" || len(rep.Ports) == 0 || rep.Ports[0].Port != 7003 {
 		t.Fatalf("report after the re-creation: file %q (%s), ports %+v", rep.File, rep.FileError, rep.Ports)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net"
 	"os"
@@ -83,19 +84,10 @@ func TestCaptureEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reports []capture.Report
-	for deadline := time.Now().Add(15 * time.Second); len(reports) == 0; {
-		code, body := get(t, client, "/api/v1/spikes")
-		if code != 200 {
-			t.Fatalf("GET /api/v1/spikes: %d %s", code, body)
-		}
-		if err := json.Unmarshal([]byte(body), &reports); err != nil {
-			t.Fatalf("spikes JSON: %v\n%s", err, body)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no spike report after 15 s; logs:\n%s", logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
+		reports = spikeReports(t, client, "127.0.0.1:9917")
+		return len(reports) > 0, "no spike report; logs:\n" + logs.String()
+	})
 	// The documented schema, key by key (docs/capture.md).
 	_, body := get(t, client, "/api/v1/spikes")
 	var raw []map[string]any
@@ -237,19 +229,10 @@ func TestCaptureRTTSpikeThroughTbf(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reports []capture.Report
-	for deadline := time.Now().Add(15 * time.Second); ; {
-		_, body := get(t, client, "/api/v1/spikes")
-		if err := json.Unmarshal([]byte(body), &reports); err != nil {
-			t.Fatalf("spikes JSON: %v\n%s", err, body)
-		}
-		if len(reports) > 0 && reports[len(reports)-1].Trigger == "rtt" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no rtt spike report after 15 s (reports %+v); logs:\n%s", reports, logs.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
+		reports = spikeReports(t, client, "127.0.0.1:9917")
+		return len(reports) > 0 && reports[len(reports)-1].Trigger == "rtt", fmt.Sprintf("no rtt spike report (reports %+v); logs:\n%s", reports, logs.String())
+	})
 	close(stop)
 	if err := <-smallDone; err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -297,14 +296,12 @@ func TestProductionChurn(t *testing.T) {
 	// waitScrape waits for a scrape (one second apart) that satisfies cond.
 	waitScrape := func(what string, limit time.Duration, cond func(map[string]*dto.MetricFamily) bool) map[string]*dto.MetricFamily {
 		t.Helper()
-		for deadline := time.Now().Add(limit); ; time.Sleep(time.Second) {
-			if f := snapshot(); f != nil && cond(f) {
-				return f
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after %v: %s; logs:\n%s", limit, what, tail(e.logs.String(), 40))
-			}
-		}
+		var f map[string]*dto.MetricFamily
+		nstest.Eventually(t, limit, func() (bool, string) {
+			f = snapshot()
+			return f != nil && cond(f), what + "; logs:\n" + tail(e.logs.String(), 40)
+		})
+		return f
 	}
 	openFDs := func() int {
 		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -381,22 +378,16 @@ func TestProductionChurn(t *testing.T) {
 	// from the re-created device.
 	nstest.BlastUDP(t, hosts[1], "198.18.1.1:7000", 1500*time.Millisecond)
 	var report *capture.Report
-	for deadline := time.Now().Add(30 * time.Second); report == nil; time.Sleep(500 * time.Millisecond) {
-		code, body := e.get(t, "/api/v1/spikes")
-		var reports []capture.Report
-		if code != 200 || json.Unmarshal([]byte(body), &reports) != nil {
-			t.Fatalf("/api/v1/spikes: %d %s", code, body)
-		}
+	nstest.Eventually(t, 30*time.Second, func() (bool, string) {
+		reports := spikeReports(t, e.client, e.addr)
 		for i := range reports {
 			if r := &reports[i]; r.Device == "vif1.0" && r.Time.After(recreated) && r.File != "" {
 				report = r
-				break
+				return true, ""
 			}
 		}
-		if report == nil && time.Now().After(deadline) {
-			t.Fatalf("no spike pcap of vif1.0 after its re-creation; reports %s; logs:\n%s", body, tail(e.logs.String(), 40))
-		}
-	}
+		return false, fmt.Sprintf("no spike pcap of vif1.0 after its re-creation; reports %+v; logs:\n%s", reports, tail(e.logs.String(), 40))
+	})
 	if info, err := os.Stat(report.File); err != nil || info.Size() == 0 || report.Packets == 0 {
 		t.Errorf("spike pcap %s after re-creation: %v, %d packets in the report", report.File, err, report.Packets)
 	}

@@ -3,8 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -113,12 +113,10 @@ func tcpdumpIn(t *testing.T, ns *nstest.NS, dev, file string) (stop func()) {
 	}
 	t.Cleanup(stop)
 	// tcpdump says "listening on" once its socket is bound.
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(stderr.String(), "listening on"); {
-		if time.Now().After(deadline) {
-			t.Fatalf("tcpdump on %s not listening: %s", dev, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	nstest.Eventually(t, 10*time.Second, func() (bool, string) {
+		out := stderr.String()
+		return strings.Contains(out, "listening on"), fmt.Sprintf("tcpdump on %s not listening: %s", dev, out)
+	})
 	return stop
 }
 
@@ -200,15 +198,12 @@ func TestLocateLive(t *testing.T) {
 
 	var scrape string
 	var gotRep, gotRepN, gotReq, gotReqN float64
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	nstest.Poll(5*time.Second, func() (bool, string) {
 		_, scrape = get(t, client, "/metrics")
 		gotReq, gotReqN = histogram(scrape, `{direction="request",from="vif",to="eth0"}`)
 		gotRep, gotRepN = histogram(scrape, `{direction="reply",from="vif",to="eth0"}`)
-		if (gotReqN >= nReq && gotRepN >= nRep) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return gotReqN >= nReq && gotRepN >= nRep, ""
+	})
 	if gotReqN != nReq || gotRepN != nRep {
 		t.Fatalf("exporter counted %v requests and %v replies across vif -> eth0, tcpdump %v and %v; logs:\n%s", gotReqN, gotRepN, nReq, nRep, logs.String())
 	}
@@ -227,16 +222,10 @@ func TestLocateLive(t *testing.T) {
 	}
 	// The capture froze the seconds around a segment spike.
 	var reports []capture.Report
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		_, body := get(t, client, "/api/v1/spikes")
-		if err := json.Unmarshal([]byte(body), &reports); err != nil {
-			t.Fatalf("spikes JSON: %v\n%s", err, body)
-		}
-		if slices.ContainsFunc(reports, func(r capture.Report) bool { return r.Trigger == spike.TriggerSegment }) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	nstest.Poll(5*time.Second, func() (bool, string) {
+		reports = spikeReports(t, client, "127.0.0.1:9917")
+		return slices.ContainsFunc(reports, func(r capture.Report) bool { return r.Trigger == spike.TriggerSegment }), ""
+	})
 	if !slices.ContainsFunc(reports, func(r capture.Report) bool {
 		return r.Trigger == spike.TriggerSegment && r.Device == "vif" && r.Value > 0.005 && r.Threshold == 0.005
 	}) {

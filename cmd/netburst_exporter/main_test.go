@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/internal/nstest"
 )
 
@@ -192,20 +194,18 @@ func startExporterWith(t *testing.T, ns *nstest.NS, l launch, args ...string) *e
 	if l.noWait {
 		return e
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
 		resp, err := e.client.Get("http://" + e.addr + "/-/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return e
+				return true, ""
 			}
+			err = errors.New(resp.Status)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter (%v) not ready after 15 s (last error %v); logs:\n%s", l.as, err, e.logs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return false, fmt.Sprintf("exporter (%v) not ready (last error %v); logs:\n%s", l.as, err, e.logs.String())
+	})
+	return e
 }
 
 // startExporter runs the exporter as root in ns on 127.0.0.1:9917 and waits
@@ -214,6 +214,20 @@ func startExporter(t *testing.T, ns *nstest.NS, args ...string) (*exec.Cmd, *htt
 	t.Helper()
 	e := startExporterWith(t, ns, launch{}, args...)
 	return e.cmd, e.client, e.logs
+}
+
+// spikeReports fetches the exporter's /api/v1/spikes.
+func spikeReports(t *testing.T, c *http.Client, addr string) []capture.Report {
+	t.Helper()
+	code, body := getFrom(t, c, addr, "/api/v1/spikes")
+	var reports []capture.Report
+	if code != http.StatusOK {
+		t.Fatalf("GET /api/v1/spikes: %d %s", code, body)
+	}
+	if err := json.Unmarshal([]byte(body), &reports); err != nil {
+		t.Fatalf("spikes JSON: %v\n%s", err, body)
+	}
+	return reports
 }
 
 func get(t *testing.T, c *http.Client, path string) (int, string) {

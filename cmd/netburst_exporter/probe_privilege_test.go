@@ -13,15 +13,11 @@ import (
 	"github.com/netburst/netburst/internal/nstest"
 )
 
-// probeWait polls cond every 100 ms until it holds or the (generous)
-// deadline passes, and then fails with the exporter's logs.
+// probeWait waits up to 20 s (generous) for cond to hold, and then fails
+// with the exporter's logs.
 func probeWait(t *testing.T, e *exporter, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(100 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20 s; logs:\n%s", what, e.logs.String())
-		}
-	}
+	nstest.Eventually(t, 20*time.Second, func() (bool, string) { return cond(), what + "; logs:\n" + e.logs.String() })
 }
 
 // logLines returns the exporter's log lines that contain every part.

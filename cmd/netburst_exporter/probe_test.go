@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -119,21 +120,14 @@ func TestProbeExporterEndToEnd(t *testing.T) {
 	}
 	// And a file_sd change, picked up by polling.
 	writeFile(t, sd, `[{"targets": ["::1"], "labels": {"name": "sd6b"}}]`)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
 		_, scrape = get(t, client, "/metrics")
 		_, cfg2 := sampleValue(scrape, `netburst_probe_sent_total{target="cfg2"}`)
 		_, sd6b := sampleValue(scrape, `netburst_probe_sent_total{target="sd6b"}`)
 		_, cfg := sampleValue(scrape, `netburst_probe_sent_total{target="cfg"}`)
 		_, sd6 := sampleValue(scrape, `netburst_probe_rtt_seconds_count{target="sd6"}`)
-		if cfg2 && sd6b && !cfg && !sd6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after SIGHUP and a file_sd change: cfg2 %v sd6b %v, cfg still %v, sd6 histogram still %v; logs:\n%s", cfg2, sd6b, cfg, sd6, logs)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return cfg2 && sd6b && !cfg && !sd6, fmt.Sprintf("after SIGHUP and a file_sd change: cfg2 %v sd6b %v, cfg still %v, sd6 histogram still %v; logs:\n%s", cfg2, sd6b, cfg, sd6, logs)
+	})
 	if v, _ := sampleValue(scrape, "netburst_probe_config_last_reload_successful"); v != "1" {
 		t.Errorf("last_reload_successful = %q after a good reload, want 1", v)
 	}
