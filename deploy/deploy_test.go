@@ -411,7 +411,7 @@ func TestFlagsExist(t *testing.T) {
 		t.Fatalf("--help lists no --web.listen-address:\n%s", help)
 	}
 	used := map[string][]string{}
-	for _, f := range []string{"netburst_exporter.service", filepath.Join("kubernetes", "daemonset.yaml"), "Dockerfile"} {
+	for _, f := range []string{"netburst_exporter.service", filepath.Join("kubernetes", "daemonset.yaml"), filepath.Join("kubernetes", "basic-auth-patch.yaml"), "Dockerfile"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -24,8 +24,8 @@ type bondFeature struct {
 
 func newBondFeature(app *kingpin.Application) feature {
 	f := &bondFeature{}
-	app.Flag("bond.saturation-threshold", "Slave utilisation (1 s peak rate / link speed) at or above which a bond slave counts as saturated.").Default("0.9").Float64Var(&f.saturation)
-	app.Flag("bond.idle-threshold", "Bond utilisation (1 s peak / bond speed) at or below which a saturated slave counts as single-slave saturation.").Default("0.6").Float64Var(&f.idle)
+	app.Flag("bond.saturation-threshold", "Slave utilisation (1 s peak rate / link speed) at or above which a bond slave counts as saturated.").Default("0.9").SetValue(&floatValue{"bond.saturation-threshold", &f.saturation})
+	app.Flag("bond.idle-threshold", "Bond utilisation (1 s peak / bond speed) at or below which a saturated slave counts as single-slave saturation.").Default("0.6").SetValue(&floatValue{"bond.idle-threshold", &f.idle})
 	app.Flag("bond.refresh-interval", "How often bond topology is re-read besides on link events.").Default("30s").SetValue(&durationValue{"bond.refresh-interval", &f.refresh})
 	return f
 }

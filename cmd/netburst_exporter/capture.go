@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -76,6 +78,16 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 	if slices.Contains(f.devices, "") {
 		return nil, usageError{fmt.Errorf("--capture.device: empty interface name")}
 	}
+	for i, d := range f.devices {
+		if slices.Contains(f.devices[:i], d) {
+			return nil, usageError{fmt.Errorf("--capture.device=%s given twice", d)}
+		}
+	}
+	// The rings and windows are allocated up front: more than the host can
+	// give fails with the runtime's out-of-memory crash, not an error.
+	if total, err := hostMemory(env.procfs); err == nil && int64(f.memory) > total/2 {
+		return nil, usageError{fmt.Errorf("--capture.memory=%v is more than half of this host's memory (%v): the capture would starve the host", f.memory, fmt.Sprintf("%.1fGiB", float64(total)/(1<<30)))}
+	}
 	var filter *capture.Filter
 	if f.filter != "" {
 		var err error
@@ -123,7 +135,11 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 		})
 		if err != nil {
 			closeAll()
-			return nil, fmt.Errorf("--capture.device=%s: %w", name, err)
+			err = fmt.Errorf("--capture.device=%s: %w", name, err)
+			if errors.Is(err, syscall.ENODEV) {
+				return nil, usageError{err} // a name that is not an interface here
+			}
+			return nil, err
 		}
 		devs = append(devs, d)
 	}

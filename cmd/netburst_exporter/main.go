@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,6 +93,7 @@ func main() {
 type options struct {
 	web            *web.FlagConfig
 	metricsPath    string
+	maxRequests    int
 	pprof          bool
 	interval       time.Duration
 	include        string
@@ -119,21 +122,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var o options
 	o.web = webflag.AddFlags(app, defaultListen)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
+	app.Flag("web.max-requests", "Most scrapes of the metrics path served at once; more get 503 until one ends. 0: no limit.").Default("40").IntVar(&o.maxRequests)
 	app.Flag("web.enable-pprof", "Serve Go profiles under /debug/pprof/ (CPU, heap, goroutines), for diagnosing the exporter itself.").Default("false").BoolVar(&o.pprof)
 	app.Flag("sampler.interval", fmt.Sprintf("Sampling interval (%v..%v).", sampler.MinInterval, sampler.MaxInterval)).Default("100ms").SetValue(&durationValue{"sampler.interval", &o.interval})
 	app.Flag("sampler.device-include", "Regexp of device names to sample (default: all).").Default("").StringVar(&o.include)
 	app.Flag("sampler.device-exclude", "Regexp of device names not to sample.").Default("").StringVar(&o.exclude)
-	app.Flag("sampler.burst-threshold", "Fraction of link speed at or above which an interval counts as a burst.").Default("0.8").Float64Var(&o.burstThreshold)
-	app.Flag("sampler.burst-rate", "Burst threshold in bytes/s for devices whose link speed is unknown; 0 counts no bursts on them.").Default("0").Float64Var(&o.burstRate)
+	app.Flag("sampler.burst-threshold", "Fraction of link speed at or above which an interval counts as a burst (above 0).").Default("0.8").SetValue(&floatValue{"sampler.burst-threshold", &o.burstThreshold})
+	app.Flag("sampler.burst-rate", "Burst threshold in bytes/s for devices whose link speed is unknown; 0 counts no bursts on them.").Default("0").SetValue(&floatValue{"sampler.burst-rate", &o.burstRate})
 	app.Flag("sampler.histogram-devices", "Regexp of devices that get a throughput histogram.").Default(".*").StringVar(&o.histInclude)
 	app.Flag("sampler.histogram-devices-exclude", "Regexp of devices that get no throughput histogram (peaks and counters still cover them): by default per-VM and per-container interfaces.").Default(collector.DefaultHistogramExclude).StringVar(&o.histExclude)
 	app.Flag("sampler.slow-interval", "Sampling interval of the slow tier: the per-VM and per-container devices that --sampler.histogram-devices-exclude names (bonds and their slaves excepted), read with one dump; rounded to a multiple of --sampler.interval, at most 10s. Every other device is sampled every --sampler.interval.").Default("1s").SetValue(&durationValue{"sampler.slow-interval", &o.slowInterval})
 	app.Flag("sampler.all-fast", "Sample every device every --sampler.interval: no slow tier.").Default("false").BoolVar(&o.allFast)
 	app.Flag("sampler.qdisc-every", "Read each device's qdisc statistics every Nth sample of its tier; 0 never.").Default("1").IntVar(&o.qdiscEvery)
-	app.Flag("sampler.max-refresh", "Longest counter refresh period believed of a driver (lazy-counter detection).").Default("3s").SetValue(&durationValue{"sampler.max-refresh", &o.maxRefresh})
+	app.Flag("sampler.max-refresh", "Longest counter refresh period believed of a driver (lazy-counter detection); at least --sampler.interval.").Default("3s").SetValue(&durationValue{"sampler.max-refresh", &o.maxRefresh})
 	app.Flag("sampler.source", "Where counters come from: auto (netlink RTM_GETSTATS, falling back to /proc/net/dev), netlink or procfs.").Default("auto").EnumVar(&o.source, "auto", "netlink", "procfs")
-	app.Flag("path.sysfs", "sysfs mount point (link speeds, bond fixtures).").Default("/sys").StringVar(&o.sysfs)
-	app.Flag("path.procfs", "procfs mount point (/proc/net/dev fallback).").Default("/proc").StringVar(&o.procfs)
+	app.Flag("path.sysfs", "sysfs mount point (link speeds, bonds); must be a directory.").Default("/sys").StringVar(&o.sysfs)
+	app.Flag("path.procfs", "procfs mount point (/proc/net/dev fallback, memory size); must be a directory.").Default("/proc").StringVar(&o.procfs)
 	app.Flag("runtime.memory-limit", "Soft memory limit of the Go runtime (debug.SetMemoryLimit): auto is 90% of the cgroup's memory limit, or none outside one; a size sets it; 0 none. Never below what the live heap needs with the runtime's default pacing (twice the live heap, plus its memory outside the heap): it caps growth and never makes the collector run more often. The GOMEMLIMIT environment variable, when set, wins.").Default(defaultMemoryLimit).SetValue(&o.memoryLimit)
 	promslogflag.AddFlags(app, &o.log)
 	var feats []feature
@@ -142,14 +146,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	if _, err := app.Parse(args); err != nil {
-		fmt.Fprintf(stderr, "netburst_exporter: error: %v (try --help)\n", err)
+		fmt.Fprintf(stderr, "netburst_exporter: error: %s (try --help)\n", oneLine(err.Error()))
 		return 2
 	}
 	logger := promslog.New(&o.log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, &o, feats, logger); err != nil {
-		fmt.Fprintf(stderr, "netburst_exporter: error: %v\n", err)
+		// One line: what a unit's journal or a pod's last state shows.
+		fmt.Fprintf(stderr, "netburst_exporter: error: %s\n", oneLine(err.Error()))
 		var ue usageError
 		if errors.As(err, &ue) {
 			return 2
@@ -158,6 +163,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// floatValue is a number flag that refuses NaN and infinities (which
+// compare false with every bound, so range checks would let them through)
+// and whose parse error names the flag.
+type floatValue struct {
+	name string
+	f    *float64
+}
+
+func (v *floatValue) Set(s string) error {
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("--%s=%s: want a number", v.name, s)
+	}
+	*v.f = f
+	return nil
+}
+
+func (v *floatValue) String() string { return strconv.FormatFloat(*v.f, 'g', -1, 64) }
 
 // durationValue is a duration flag whose parse error names the flag.
 type durationValue struct {
@@ -200,6 +224,20 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	if o.qdiscEvery < 0 {
 		return usageError{fmt.Errorf("--sampler.qdisc-every=%d must be 0 or more", o.qdiscEvery)}
 	}
+	if o.burstRate < 0 {
+		return usageError{fmt.Errorf("--sampler.burst-rate=%v must be 0 (no bursts on devices of unknown speed) or more", o.burstRate)}
+	}
+	if o.maxRefresh < o.interval {
+		return usageError{fmt.Errorf("--sampler.max-refresh=%v must be at least --sampler.interval (%v): a refresh period shorter than a sample cannot be seen", o.maxRefresh, o.interval)}
+	}
+	if err := checkWebFlags(o); err != nil {
+		return err
+	}
+	for _, d := range []struct{ flag, path string }{{"path.sysfs", o.sysfs}, {"path.procfs", o.procfs}} {
+		if fi, err := os.Stat(d.path); err != nil || !fi.IsDir() {
+			return usageError{fmt.Errorf("--%s=%s: not a directory", d.flag, d.path)}
+		}
+	}
 	var res [4]*regexp.Regexp
 	for i, f := range []struct{ flag, expr string }{
 		{"sampler.device-include", o.include}, {"sampler.device-exclude", o.exclude},
@@ -222,7 +260,7 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	// /metrics: the sampler's and prober's families, registered through
 	// the handler's Registerer, are encoded straight from their snapshots;
 	// the registry gathers the rest.
-	metricsHandler := collector.NewHandler(reg, collector.HandlerOpts{ErrorLog: logger, EnableOpenMetrics: true, MaxRequestsInFlight: 4})
+	metricsHandler := collector.NewHandler(reg, collector.HandlerOpts{ErrorLog: logger, EnableOpenMetrics: true, MaxRequestsInFlight: o.maxRequests})
 	registry := metricsHandler.Registerer()
 
 	sources, err := openSources(o, logger)
@@ -333,6 +371,9 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 			Description: "Sub-second network sampler: interface peaks and bursts, qdisc backlog, probes, bonds and spike captures.",
 			Version:     version.Info(),
 			Links:       env.links,
+			// The toolkit links profiles unless told not to; they are
+			// served only with --web.enable-pprof.
+			Profiling: strconv.FormatBool(o.pprof),
 		})
 		if err != nil {
 			return fmt.Errorf("landing page: %w", err)
@@ -378,7 +419,9 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 		}
 	}()
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The server's own complaints (TLS handshakes that fail, bad requests)
+	// go through the logger, in its format, not the log package's.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- web.ListenAndServe(srv, o.web, logger) }()
 

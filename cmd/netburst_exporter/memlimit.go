@@ -307,3 +307,36 @@ func (m *memoryLimiter) run(ctx context.Context) error {
 		}
 	}
 }
+
+// hostMemory is the memory this process may use: the host's (MemTotal of
+// procfs/meminfo), or its cgroup's limit when lower.
+func hostMemory(procfs string) (int64, error) {
+	b, err := os.ReadFile(path.Join(procfs, "meminfo"))
+	if err != nil {
+		return 0, fmt.Errorf("reading the host's memory size: %w", err)
+	}
+	total, err := parseMemTotal(b)
+	if err != nil {
+		return 0, err
+	}
+	if limit, _, err := cgroupMemoryLimit(hostCgroups()); err == nil && limit > 0 && limit < total {
+		total = limit
+	}
+	return total, nil
+}
+
+// parseMemTotal reads "MemTotal:   23456789 kB" from /proc/meminfo.
+func parseMemTotal(b []byte) (int64, error) {
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+			f := strings.Fields(rest)
+			if len(f) == 2 && f[1] == "kB" {
+				if kb, err := strconv.ParseInt(f[0], 10, 64); err == nil && kb > 0 {
+					return kb << 10, nil
+				}
+			}
+			return 0, fmt.Errorf("meminfo: unreadable line %q", strings.TrimSpace(line))
+		}
+	}
+	return 0, errors.New("meminfo: no MemTotal line")
+}

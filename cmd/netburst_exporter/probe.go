@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,7 +36,7 @@ func newProbeFeature(app *kingpin.Application) feature {
 	app.Flag("probe.interval", "Time between two probes of a target.").Default("100ms").SetValue(&durationValue{"probe.interval", &f.interval})
 	app.Flag("probe.timeout", "Time after which an unanswered probe is lost; later replies count as late.").Default("1s").SetValue(&durationValue{"probe.timeout", &f.timeout})
 	app.Flag("probe.spike-threshold", "RTT at or above which (and at or above k x the rolling median) a reply is a spike.").Default("10ms").SetValue(&durationValue{"probe.spike-threshold", &f.spikeThreshold})
-	app.Flag("probe.spike-factor", "k: an RTT must also reach k x the target's rolling median to be a spike.").Default("5").Float64Var(&f.spikeFactor)
+	app.Flag("probe.spike-factor", "k: an RTT must also reach k x the target's rolling median to be a spike.").Default("5").SetValue(&floatValue{"probe.spike-factor", &f.spikeFactor})
 	app.Flag("probe.mode", "ICMP socket kind: auto (datagram where net.ipv4.ping_group_range allows, else raw), datagram or raw.").Default("auto").EnumVar(&f.mode, "auto", "datagram", "raw")
 	app.Flag("config.file", "YAML configuration file (its probe section lists targets and file_sd files); re-read on SIGHUP and POST /-/reload.").Default("").StringVar(&f.configFile)
 	return f
@@ -59,18 +61,13 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	if err != nil {
 		return nil, usageError{err}
 	}
-	loaded, err := src.Load()
-	if err != nil {
-		return nil, usageError{err}
-	}
-	if !loaded.Configured {
-		return nil, nil // no probe target unless configured
-	}
-	// Zero would mean "default" to prober.Config: reject it here.
+	// The flags are checked whether or not a target is configured yet: a
+	// mistake must not wait for the first file_sd entry to show.
 	for _, fl := range []struct {
 		name string
 		v    time.Duration
 	}{{"probe.interval", f.interval}, {"probe.timeout", f.timeout}, {"probe.spike-threshold", f.spikeThreshold}} {
+		// Zero would mean "default" to prober.Config.
 		if fl.v <= 0 {
 			return nil, usageError{fmt.Errorf("--%s=%v must be above 0", fl.name, fl.v)}
 		}
@@ -82,13 +79,24 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	if err != nil {
 		return nil, usageError{err}
 	}
-	logger := env.logger.With("feature", "probe")
-	metrics := collector.NewProber()
-	p, err := prober.New(prober.Config{
+	cfg := prober.Config{
 		Interval: f.interval, Timeout: f.timeout, Mode: mode,
 		SpikeThreshold: f.spikeThreshold, SpikeFactor: f.spikeFactor,
-		Observer: metrics, Spikes: env.spikes, Logger: logger,
-	})
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("--probe.interval=%v, --probe.timeout=%v: %w", f.interval, f.timeout, err)}
+	}
+	loaded, err := src.Load()
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if !loaded.Configured {
+		return nil, nil // no probe target unless configured
+	}
+	logger := env.logger.With("feature", "probe")
+	metrics := collector.NewProber()
+	cfg.Observer, cfg.Spikes, cfg.Logger = metrics, env.spikes, logger
+	p, err := prober.New(cfg)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--probe.*: %w", err)}
 	}
@@ -107,7 +115,7 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 		return nil
 	})
 	st := newReloadStatus(env.registry)
-	logger.Info("probing", "targets", len(loaded.Targets), "interval", f.interval, "timeout", f.timeout, "mode", mode, "file_sd", loaded.Files)
+	logger.Info("probing", "targets", len(loaded.Targets), "interval", f.interval, "timeout", f.timeout, "mode", mode, fileSDAttr(loaded.Files))
 
 	var mu sync.Mutex
 	reload := func(why string) error {
@@ -127,7 +135,7 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 		}
 		metrics.Retain(p.Targets())
 		st.succeeded()
-		logger.Info("probe targets reloaded", "why", why, "targets", len(loaded.Targets), "file_sd", loaded.Files)
+		logger.Info("probe targets reloaded", "why", why, "targets", len(loaded.Targets), fileSDAttr(loaded.Files))
 		return nil
 	}
 	env.reloaders = append(env.reloaders, func() error { return reload("reload") })
@@ -202,4 +210,13 @@ func (s *reloadStatus) succeeded() {
 func (s *reloadStatus) failed() {
 	s.ok.Set(0)
 	s.failures.Inc()
+}
+
+// fileSDAttr logs the file_sd files read, or says there is none (a pattern
+// that matches nothing yet), rather than an empty list.
+func fileSDAttr(files []string) slog.Attr {
+	if len(files) == 0 {
+		return slog.String("file_sd", "no file")
+	}
+	return slog.String("file_sd", strings.Join(files, ","))
 }
