@@ -128,3 +128,20 @@ func TestLandingPageProfiles(t *testing.T) {
 		}
 	}
 }
+
+// TestRuntimeFailureExitsOne: a host that refuses something the
+// configuration may rightly ask for (here a port already taken) is exit 1,
+// still one line.
+func TestRuntimeFailureExitsOne(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"--web.listen-address=" + l.Addr().String(), "--log.level=error"}, &stdout, &stderr)
+	want := "netburst_exporter: error: web server: listen tcp " + l.Addr().String() + ": bind: address already in use\n"
+	if code != 1 || stderr.String() != want {
+		t.Errorf("exit %d, stderr %q; want exit 1 and %q", code, stderr.String(), want)
+	}
+}
