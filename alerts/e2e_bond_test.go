@@ -19,12 +19,8 @@ import (
 func TestEndToEndBondSaturation(t *testing.T) {
 	t.Parallel() // own ports, directories and namespaces
 	host, peer := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, host, "s0", peer, "p0")
-	nstest.Veth(t, host, "s1", peer, "p1")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "s0")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "p0")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.5/30", "dev", "s1")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.6/30", "dev", "p1")
+	s0 := nstest.VethPair(t, host, "s0", peer, "p0")
+	nstest.VethPair(t, host, "s1", peer, "p1")
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 
 	bin := buildExporter(t)
@@ -46,7 +42,7 @@ func TestEndToEndBondSaturation(t *testing.T) {
 	trafficCtx, stopTraffic := context.WithCancel(ctx)
 	defer stopTraffic()
 	go func() {
-		n, err := burst(trafficCtx, host, "198.18.0.2:9", 20*time.Second, 10e6)
+		n, err := burst(trafficCtx, host, s0.BPort(9), 20*time.Second, 10e6)
 		sent <- result{n, err}
 	}()
 	// Whatever happens below, the traffic stops and its goroutine ends

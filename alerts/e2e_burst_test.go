@@ -106,9 +106,7 @@ func proxyInto(t *testing.T, ns *nstest.NS, addr string) string {
 func TestEndToEndBurstingRealTraffic(t *testing.T) {
 	t.Parallel() // own ports, directories and namespaces
 	ns, peer := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, ns, "nbd0", peer, "nbd1")
-	ns.MustRun(t, "ip", "addr", "add", "198.18.0.1/24", "dev", "nbd0")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/24", "dev", "nbd1")
+	nbd := nstest.VethPair(t, ns, "nbd0", peer, "nbd1")
 	bin := buildExporter(t)
 	// veth reports 10 Gbit/s: a 0.004 threshold makes 5 MB/s a burst; the
 	// same rate applies should the speed be unknown.
@@ -122,7 +120,7 @@ func TestEndToEndBurstingRealTraffic(t *testing.T) {
 		func(s []promstack.Sample) bool { return s[0].Value >= 3 }); err != nil {
 		t.Fatal(err)
 	}
-	sent, err := burst(ctx, ns, "198.18.0.2:9", 3*time.Second, 50e6)
+	sent, err := burst(ctx, ns, nbd.BPort(9), 3*time.Second, 50e6)
 	if err != nil {
 		t.Fatal(err)
 	}

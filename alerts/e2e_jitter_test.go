@@ -22,15 +22,13 @@ func TestEndToEndJitterRealPath(t *testing.T) {
 	t.Parallel() // own ports, directories and namespaces
 	host, peer := nstest.New(t), nstest.New(t)
 	bin := buildExporter(t)
-	nstest.Veth(t, host, "h0", peer, "p0")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "h0")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "p0")
+	h0 := nstest.VethPair(t, host, "h0", peer, "p0")
 	// The bottleneck is on the peer's side, on the replies' way back, as in
 	// the seed, where the delay was on the reply. (A queue on the prober's
 	// own egress shows in its RTTs too: prober's TestLocalQueue.)
 	peer.MustRun(t, "tc", "qdisc", "add", "dev", "p0", "root", "tbf", "rate", "10mbit", "burst", "10kb", "latency", "100ms")
 
-	target, stack := exporterStack(t, host, bin, "--probe.target=vm-b=198.18.0.2")
+	target, stack := exporterStack(t, host, bin, "--probe.target=vm-b="+h0.AddrB.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sel := fmt.Sprintf(`{instance=%q, target="vm-b"}`, target)
@@ -45,7 +43,7 @@ func TestEndToEndJitterRealPath(t *testing.T) {
 	var total, bursts int64
 	go func() {
 		for trafficCtx.Err() == nil {
-			n, err := burst(trafficCtx, peer, "198.18.0.1:9", 200*time.Millisecond, 2.5e6)
+			n, err := burst(trafficCtx, peer, h0.APort(9), 200*time.Millisecond, 2.5e6)
 			if err != nil {
 				errc <- err
 				return

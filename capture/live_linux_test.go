@@ -31,9 +31,7 @@ import (
 // and (with tshark installed) equal tshark's counts of the pcap it wrote.
 func TestLiveCaptureVeth(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, a, "nbc0", b, "nbc1")
-	a.MustRun(t, "ip", "addr", "add", "198.18.8.1/24", "dev", "nbc0")
-	b.MustRun(t, "ip", "addr", "add", "198.18.8.2/24", "dev", "nbc1")
+	nbc := nstest.VethPair(t, a, "nbc0", b, "nbc1")
 
 	var dev Device
 	if err := b.Do(func() error {
@@ -64,12 +62,12 @@ func TestLiveCaptureVeth(t *testing.T) {
 	send := func(d time.Duration) {
 		t.Helper()
 		err := a.Do(func() error {
-			conn, err := net.Dial("udp", "198.18.8.2:7000")
+			conn, err := net.Dial("udp", nbc.BPort(7000))
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			small, err := net.Dial("udp", "198.18.8.2:53")
+			small, err := net.Dial("udp", nbc.BPort(53))
 			if err != nil {
 				return err
 			}
@@ -290,10 +288,8 @@ func TestLiveCaptureVLANOffload(t *testing.T) {
 // ring, the report and the pcap.
 func TestLiveCaptureFilter(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, a, "nbf0", b, "nbf1")
-	a.MustRun(t, "ip", "addr", "add", "198.18.10.1/24", "dev", "nbf0")
-	b.MustRun(t, "ip", "addr", "add", "198.18.10.2/24", "dev", "nbf1")
-	flt, err := ParseFilter("udp and dst port 7000 and src net 198.18.10.0/24")
+	nbf := nstest.VethPair(t, a, "nbf0", b, "nbf1")
+	flt, err := ParseFilter("udp and dst port 7000 and src net " + nbf.Net.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,12 +320,12 @@ func TestLiveCaptureFilter(t *testing.T) {
 		if err := a.Do(func() error {
 			// Unconnected: the port unreachable errors of the closed
 			// ports do not fail the next write.
-			conn, err := net.ListenPacket("udp", "198.18.10.1:0")
+			conn, err := net.ListenPacket("udp", nbf.APort(0))
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			to, err := net.ResolveUDPAddr("udp", "198.18.10.2:"+port)
+			to, err := net.ResolveUDPAddr("udp", nbf.AddrB.String()+":"+port)
 			if err != nil {
 				return err
 			}
@@ -357,7 +353,7 @@ func TestLiveCaptureFilter(t *testing.T) {
 	const n = 40
 	send("7000", n)
 	send("7001", n)
-	a.MustRun(t, "ping", "-c", "3", "-i", "0.05", "198.18.10.2")
+	a.MustRun(t, "ping", "-c", "3", "-i", "0.05", nbf.AddrB.String())
 	c.Notify(spike.Event{Time: time.Now(), Trigger: spike.TriggerBurst, Device: "nbf1"})
 	rep := waitReports(t, c, 1)[0]
 	// Datagrams sent before the reader bound its socket were never seen.

@@ -61,9 +61,7 @@ func findDevice(snap *Snapshot, name string) (DeviceSnapshot, bool) {
 // a sliver of it, and about three intervals count as bursts.
 func TestNamespaceTBFBurst(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, a, "va", b, "vb")
-	a.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "va")
-	b.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "vb")
+	v := nstest.VethPair(t, a, "va", b, "vb")
 	a.MustRun(t, "tc", "qdisc", "add", "dev", "va", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 	const shaped = 40e6 / 8
 	// A sysfs fixture gives va the speed of its bottleneck, so the burst
@@ -86,7 +84,7 @@ func TestNamespaceTBFBurst(t *testing.T) {
 	if vaBefore.SpeedBytes != shaped {
 		t.Fatalf("va speed = %v, want the fixture's %v", vaBefore.SpeedBytes, shaped)
 	}
-	nstest.BlastUDP(t, a, "198.18.0.2:9", 300*time.Millisecond)
+	nstest.BlastUDP(t, a, v.BPort(9), 300*time.Millisecond)
 	time.Sleep(1500 * time.Millisecond)
 	var after Snapshot
 	s.Snapshot(&after)

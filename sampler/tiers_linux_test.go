@@ -54,10 +54,8 @@ func TestNetlinkStatsReadIndexes(t *testing.T) {
 		lines = append(lines, fmt.Sprintf("link add name r%da type veth peer name r%db", i, i))
 	}
 	a.Batch(t, lines)
-	nstest.Veth(t, a, "va", b, "vb")
-	a.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "va")
-	b.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "vb")
-	nstest.BlastUDP(t, a, "198.18.0.2:9", 50*time.Millisecond)
+	v := nstest.VethPair(t, a, "va", b, "vb")
+	nstest.BlastUDP(t, a, v.BPort(9), 50*time.Millisecond)
 	var src StatsSource
 	if err := a.Do(func() error {
 		var err error

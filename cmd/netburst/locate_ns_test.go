@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,46 +19,42 @@ import (
 // (each namespace is a router, like the hypervisors' and the switch's
 // layer 3; routing keeps every capture point on its own interface):
 //
-//	vm_a eth0 198.18.1.2 ── 198.18.1.1 vif  [hv_a]  eth0 198.18.2.1 ──
-//	  198.18.2.2 pa [switch] pb 198.18.3.2 ──
-//	198.18.3.1 eth0 [hv_b] vif 198.18.4.1 ── 198.18.4.2 eth0 vm_b
+//	vm_a eth0 198.18.0.1 ── 198.18.0.2 vif  [hv_a]  eth0 198.18.0.5 ──
+//	  198.18.0.6 pa [switch] pb 198.18.0.9 ──
+//	198.18.0.10 eth0 [hv_b] vif 198.18.0.13 ── 198.18.0.14 eth0 vm_b
 //
 // The switch's port toward hv_a (pa) has a tbf bottleneck, filled by a TCP
 // stream from hv_b to hv_a's port 7000 (the storage traffic): echo replies
 // queue behind it, requests do not.
 type pathBed struct {
 	vmA, hvA, sw, hvB, vmB *nstest.NS
+	// The links from vm_a to vm_b, in order.
+	vmLinkA, up, down, vmLinkB nstest.Pair
 }
 
 func newPathBed(t *testing.T) *pathBed {
 	t.Helper()
 	b := &pathBed{vmA: nstest.New(t), hvA: nstest.New(t), sw: nstest.New(t), hvB: nstest.New(t), vmB: nstest.New(t)}
-	nstest.Veth(t, b.vmA, "eth0", b.hvA, "vif")
-	nstest.Veth(t, b.hvA, "eth0", b.sw, "pa")
-	nstest.Veth(t, b.sw, "pb", b.hvB, "eth0")
-	nstest.Veth(t, b.hvB, "vif", b.vmB, "eth0")
-	addr := func(ns *nstest.NS, dev, cidr string) { ns.MustRun(t, "ip", "addr", "add", cidr, "dev", dev) }
-	route := func(ns *nstest.NS, dst, via string) { ns.MustRun(t, "ip", "route", "add", dst, "via", via) }
-	addr(b.vmA, "eth0", "198.18.1.2/24")
-	addr(b.hvA, "vif", "198.18.1.1/24")
-	addr(b.hvA, "eth0", "198.18.2.1/24")
-	addr(b.sw, "pa", "198.18.2.2/24")
-	addr(b.sw, "pb", "198.18.3.2/24")
-	addr(b.hvB, "eth0", "198.18.3.1/24")
-	addr(b.hvB, "vif", "198.18.4.1/24")
-	addr(b.vmB, "eth0", "198.18.4.2/24")
+	b.vmLinkA = nstest.VethPair(t, b.vmA, "eth0", b.hvA, "vif")
+	b.up = nstest.VethPair(t, b.hvA, "eth0", b.sw, "pa")
+	b.down = nstest.VethPair(t, b.sw, "pb", b.hvB, "eth0")
+	b.vmLinkB = nstest.VethPair(t, b.hvB, "vif", b.vmB, "eth0")
+	route := func(ns *nstest.NS, dst netip.Prefix, via netip.Addr) {
+		ns.MustRun(t, "ip", "route", "add", dst.String(), "via", via.String())
+	}
 	for _, ns := range []*nstest.NS{b.hvA, b.sw, b.hvB} {
 		ns.MustRun(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	}
 	// Routes only for the test's 198.18.0.0/15: nothing can leave it.
-	route(b.vmA, "198.18.0.0/15", "198.18.1.1")
-	route(b.hvA, "198.18.3.0/24", "198.18.2.2")
-	route(b.hvA, "198.18.4.0/24", "198.18.2.2")
-	route(b.sw, "198.18.1.0/24", "198.18.2.1")
-	route(b.sw, "198.18.4.0/24", "198.18.3.1")
-	route(b.hvB, "198.18.1.0/24", "198.18.3.2")
-	route(b.hvB, "198.18.2.0/24", "198.18.3.2")
-	route(b.vmB, "198.18.0.0/15", "198.18.4.1")
+	testNet := netip.MustParsePrefix("198.18.0.0/15")
+	route(b.vmA, testNet, b.vmLinkA.AddrB)
+	route(b.hvA, b.down.Net, b.up.AddrB)
+	route(b.hvA, b.vmLinkB.Net, b.up.AddrB)
+	route(b.sw, b.vmLinkA.Net, b.up.AddrA)
+	route(b.sw, b.vmLinkB.Net, b.down.AddrB)
+	route(b.hvB, b.vmLinkA.Net, b.down.AddrA)
+	route(b.hvB, b.up.Net, b.down.AddrA)
+	route(b.vmB, testNet, b.vmLinkB.AddrA)
 	// 20 Mbit/s with a 100 ms queue (250 kB): the TCP stream keeps it
 	// nearly full, so a reply waits tens of milliseconds.
 	b.sw.MustRun(t, "tc", "qdisc", "add", "dev", "pa", "root", "tbf", "rate", "20mbit", "burst", "16kb", "latency", "100ms")
@@ -200,8 +197,8 @@ func TestLocateNamespacePath(t *testing.T) {
 
 	// Storage service on hv_a, ping from vm_a for 6 s, the burst from
 	// 1.5 s to 3.5 s.
-	b.hvA.Start(t, "iperf3", "-s", "-p", "7000", "-B", "198.18.2.1")
-	ping := exec.Command("ip", "netns", "exec", b.vmA.Name, "ping", "-n", "-q", "-i", "0.05", "-c", "120", "-W", "2", "198.18.4.2")
+	b.hvA.Start(t, "iperf3", "-s", "-p", "7000", "-B", b.up.AddrA.String())
+	ping := exec.Command("ip", "netns", "exec", b.vmA.Name, "ping", "-n", "-q", "-i", "0.05", "-c", "120", "-W", "2", b.vmLinkB.AddrB.String())
 	if err := ping.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +206,7 @@ func TestLocateNamespacePath(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	var burstErr error
 	for try := 0; try < 10; try++ { // the server may still be starting
-		if _, burstErr = b.hvB.Exec("iperf3", "-c", "198.18.2.1", "-p", "7000", "-B", "198.18.3.1", "-t", "2"); burstErr == nil {
+		if _, burstErr = b.hvB.Exec("iperf3", "-c", b.up.AddrA.String(), "-p", "7000", "-B", b.down.AddrB.String(), "-t", "2"); burstErr == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -250,9 +250,8 @@ func makeTraffic(t *testing.T) string {
 	nstest.RequireTool(t, "iperf3")
 	nstest.RequireTool(t, "ping")
 	a, b := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, a, "nb0", b, "nb1")
-	a.MustRun(t, "ip", "addr", "add", "198.18.7.1/24", "dev", "nb0")
-	b.MustRun(t, "ip", "addr", "add", "198.18.7.2/24", "dev", "nb1")
+	nb := nstest.VethPair(t, a, "nb0", b, "nb1")
+	peer := nb.AddrB.String()
 	file := filepath.Join(t.TempDir(), "traffic.pcap")
 
 	dump := exec.Command("ip", "netns", "exec", b.Name, "tcpdump", "-n", "-i", "nb1", "-s", "128", "-U", "-w", file)
@@ -284,11 +283,11 @@ func makeTraffic(t *testing.T) string {
 	b.Start(t, "iperf3", "-s", "-p", "5201")
 	b.Start(t, "iperf3", "-s", "-p", "5202")
 	time.Sleep(300 * time.Millisecond) // let the servers listen
-	a.MustRun(t, "ping", "-c", "5", "-i", "0.05", "198.18.7.2")
-	a.MustRun(t, "iperf3", "-c", "198.18.7.2", "-p", "5201", "-t", "1", "-b", "6M")
+	a.MustRun(t, "ping", "-c", "5", "-i", "0.05", peer)
+	a.MustRun(t, "iperf3", "-c", peer, "-p", "5201", "-t", "1", "-b", "6M")
 	err = a.Do(func() error {
 		for i := 0; i < 30; i++ {
-			c, err := net.Dial("udp", fmt.Sprintf("198.18.7.2:%d", 7000+i%3))
+			c, err := net.Dial("udp", nb.BPort(7000+i%3))
 			if err != nil {
 				return err
 			}
@@ -301,7 +300,7 @@ func makeTraffic(t *testing.T) string {
 	if err != nil {
 		t.Fatalf("udp sender: %v", err)
 	}
-	a.MustRun(t, "iperf3", "-c", "198.18.7.2", "-p", "5202", "-u", "-t", "1", "-b", "2M", "-l", "1000")
+	a.MustRun(t, "iperf3", "-c", peer, "-p", "5202", "-u", "-t", "1", "-b", "2M", "-l", "1000")
 	time.Sleep(200 * time.Millisecond)
 	_ = dump.Process.Signal(syscall.SIGINT)
 	_ = dump.Wait()

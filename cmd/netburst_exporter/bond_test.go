@@ -23,12 +23,8 @@ import (
 // and as single-slave saturation.
 func TestBondMetrics(t *testing.T) {
 	host, peer := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, host, "s0", peer, "p0")
-	nstest.Veth(t, host, "s1", peer, "p1")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "s0")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "p0")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.5/30", "dev", "s1")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.6/30", "dev", "p1")
+	pair0 := nstest.VethPair(t, host, "s0", peer, "p0")
+	nstest.VethPair(t, host, "s1", peer, "p1")
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 	// The fixture lists a slave that does not exist: logged and counted.
 	fixture := nstest.BondFixture(t, []string{"s0", "s1"}, "40", "s0", "s1", "ghost0")
@@ -37,7 +33,7 @@ func TestBondMetrics(t *testing.T) {
 	var conn net.Conn
 	if err := host.Do(func() error {
 		var err error
-		conn, err = net.Dial("udp4", "198.18.0.2:9")
+		conn, err = net.Dial("udp4", pair0.BPort(9))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -118,12 +114,8 @@ func (s *bondSink) Notify(e spike.Event) {
 // and a bond spike event is raised.
 func TestBondRealTrafficOneSlave(t *testing.T) {
 	host, peer := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, host, "s0", peer, "p0")
-	nstest.Veth(t, host, "s1", peer, "p1")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "s0")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "p0")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.5/30", "dev", "s1")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.6/30", "dev", "p1")
+	pair0 := nstest.VethPair(t, host, "s0", peer, "p0")
+	nstest.VethPair(t, host, "s1", peer, "p1")
 	const speed = 40e6 / 8
 	fixture := nstest.BondFixture(t, []string{"s0", "s1"}, "40")
 
@@ -187,7 +179,7 @@ func TestBondRealTrafficOneSlave(t *testing.T) {
 
 	// Unshaped: all of it on s0, far above its nominal speed, so the bond as
 	// a whole is busy too: no single-slave saturation.
-	nstest.BlastUDP(t, host, "198.18.0.2:9", 1200*time.Millisecond)
+	nstest.BlastUDP(t, host, pair0.BPort(9), 1200*time.Millisecond)
 	s0, s1 := share("s0"), share("s1")
 	t.Logf("unshaped: share s0 %.4f, s1 %.4f, saturated intervals %d", s0, s1, saturated())
 	if s0 < 0.95 || s1 < 0 || s1 > 0.05 {
@@ -200,7 +192,7 @@ func TestBondRealTrafficOneSlave(t *testing.T) {
 	// Shaped to the slave's speed: s0 full, the bond half used.
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 	time.Sleep(1100 * time.Millisecond) // let the unshaped peak leave the 1 s window
-	nstest.BlastUDP(t, host, "198.18.0.2:9", 2500*time.Millisecond)
+	nstest.BlastUDP(t, host, pair0.BPort(9), 2500*time.Millisecond)
 	s0, s1 = share("s0"), share("s1")
 	n := saturated()
 	sink.mu.Lock()

@@ -62,12 +62,8 @@ func waitMetric(t *testing.T, e *exporter, series, what string, cond func(v floa
 // burst after the re-creation must be frozen into a spike pcap of them.
 func TestCaptureChurnEndToEnd(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
-	mk := func() {
-		nstest.Veth(t, a, "nbw0", b, "nbw1")
-		a.MustRun(t, "ip", "addr", "add", "198.18.15.1/24", "dev", "nbw0")
-		b.MustRun(t, "ip", "addr", "add", "198.18.15.2/24", "dev", "nbw1")
-	}
-	mk()
+	mk := func() nstest.Pair { return nstest.VethPair(t, a, "nbw0", b, "nbw1") }
+	nbw := mk()
 	dir := pcapDir(t)
 	e := startExporterWith(t, b, launch{as: asNetRaw}, "--capture.device=nbw1", "--capture.dir="+dir, "--capture.pre=1s", "--capture.post=500ms",
 		"--sampler.device-include=^nbw1$", "--sampler.burst-threshold=0.0001", "--sampler.burst-rate=500000")
@@ -90,7 +86,7 @@ func TestCaptureChurnEndToEnd(t *testing.T) {
 
 	// A burst to udp/7003 on the new interface.
 	if err := a.Do(func() error {
-		conn, err := net.Dial("udp4", "198.18.15.2:7003")
+		conn, err := net.Dial("udp4", nbw.BPort(7003))
 		if err != nil {
 			return err
 		}

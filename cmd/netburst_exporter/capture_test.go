@@ -46,9 +46,7 @@ func TestCaptureBadFlags(t *testing.T) {
 // udp/7000 on top, a pcap in --capture.dir, and the capture metrics.
 func TestCaptureEndToEnd(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, a, "nbe0", b, "nbe1")
-	a.MustRun(t, "ip", "addr", "add", "198.18.9.1/24", "dev", "nbe0")
-	b.MustRun(t, "ip", "addr", "add", "198.18.9.2/24", "dev", "nbe1")
+	nbe := nstest.VethPair(t, a, "nbe0", b, "nbe1")
 	dir := t.TempDir()
 	// The kernel filter keeps the quiet flow to port 53 out of the capture.
 	_, client, logs := startExporter(t, b, "--capture.device=nbe1", "--capture.dir="+dir, "--capture.pre=1s", "--capture.post=500ms",
@@ -57,12 +55,12 @@ func TestCaptureEndToEnd(t *testing.T) {
 
 	// Quiet traffic first (the ring's history), then a burst.
 	err := a.Do(func() error {
-		conn, err := net.Dial("udp", "198.18.9.2:7000")
+		conn, err := net.Dial("udp", nbe.BPort(7000))
 		if err != nil {
 			return err
 		}
 		defer conn.Close()
-		quiet, err := net.Dial("udp", "198.18.9.2:53")
+		quiet, err := net.Dial("udp", nbe.BPort(53))
 		if err != nil {
 			return err
 		}
@@ -153,16 +151,14 @@ func TestCaptureRTTSpikeThroughTbf(t *testing.T) {
 		t.Skip("skipping: this build of the exporter has no prober (--probe.target)")
 	}
 	h, tt := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, h, "nbh0", tt, "nbt0")
-	h.MustRun(t, "ip", "addr", "add", "198.18.11.1/24", "dev", "nbh0")
-	tt.MustRun(t, "ip", "addr", "add", "198.18.11.2/24", "dev", "nbt0")
+	nbh := nstest.VethPair(t, h, "nbh0", tt, "nbt0")
 	tt.MustRun(t, "tc", "qdisc", "add", "dev", "nbt0", "root", "tbf", "rate", "20mbit", "burst", "20kb", "latency", "400ms")
 
 	// H's storage service: accept and discard.
 	var ln net.Listener
 	if err := h.Do(func() error {
 		var err error
-		ln, err = net.Listen("tcp", "198.18.11.1:7000")
+		ln, err = net.Listen("tcp", nbh.APort(7000))
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -187,7 +183,7 @@ func TestCaptureRTTSpikeThroughTbf(t *testing.T) {
 	}()
 
 	dir := t.TempDir()
-	_, client, logs := startExporter(t, h, "--probe.target=peer=198.18.11.2", "--probe.interval=20ms", "--probe.spike-threshold=30ms",
+	_, client, logs := startExporter(t, h, "--probe.target=peer="+nbh.AddrB.String(), "--probe.interval=20ms", "--probe.spike-threshold=30ms",
 		"--capture.device=nbh0", "--capture.dir="+dir, "--capture.pre=2s", "--capture.post=1s", "--sampler.device-include=^nbh0$")
 
 	// Small flows all along, the burst after two quiet seconds.
@@ -195,7 +191,7 @@ func TestCaptureRTTSpikeThroughTbf(t *testing.T) {
 	smallDone := make(chan error, 1)
 	go func() {
 		smallDone <- tt.Do(func() error {
-			c, err := net.Dial("udp", "198.18.11.1:5353")
+			c, err := net.Dial("udp", nbh.APort(5353))
 			if err != nil {
 				return err
 			}
@@ -212,7 +208,7 @@ func TestCaptureRTTSpikeThroughTbf(t *testing.T) {
 	}()
 	time.Sleep(2500 * time.Millisecond)
 	if err := tt.Do(func() error {
-		c, err := net.Dial("tcp", "198.18.11.1:7000")
+		c, err := net.Dial("tcp", nbh.APort(7000))
 		if err != nil {
 			return err
 		}

@@ -278,9 +278,7 @@ func normalise(scrape string) string {
 // change), promtool accepts it, and SIGTERM stops it cleanly.
 func TestEndToEndScrape(t *testing.T) {
 	ns := nstest.New(t)
-	nstest.Veth(t, ns, "nb0", ns, "nb1")
-	ns.MustRun(t, "ip", "addr", "add", "198.18.1.1/30", "dev", "nb0")
-	ns.MustRun(t, "ip", "addr", "add", "198.18.1.2/30", "dev", "nb1")
+	nstest.VethPair(t, ns, "nb0", ns, "nb1")
 	cmd, client, logs := startExporter(t, ns)
 
 	if code, body := get(t, client, "/"); code != 200 || !strings.Contains(body, "netburst") || !strings.Contains(body, "/metrics") {

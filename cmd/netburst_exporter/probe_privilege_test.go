@@ -129,16 +129,12 @@ func TestProbePermission(t *testing.T) {
 func TestProbeExporterRebind(t *testing.T) {
 	nstest.RequireTool(t, "setpriv")
 	a, b := nstest.New(t), nstest.New(t)
-	veth := func() {
-		nstest.Veth(t, a, "vif7.0", b, "eth0")
-		a.MustRun(t, "ip", "addr", "add", "198.18.7.1/24", "dev", "vif7.0")
-		b.MustRun(t, "ip", "addr", "add", "198.18.7.2/24", "dev", "eth0")
-	}
-	veth()
+	veth := func() nstest.Pair { return nstest.VethPair(t, a, "vif7.0", b, "eth0") }
+	vif := veth()
 	dir := t.TempDir()
 	readableByAll(t, dir)
 	config := filepath.Join(dir, "netburst.yml")
-	writeFile(t, config, "probe:\n  targets:\n    - {name: vm7, host: 198.18.7.2, interface: vif7.0}\n")
+	writeFile(t, config, "probe:\n  targets:\n    - {name: vm7, host: "+vif.AddrB.String()+", interface: vif7.0}\n")
 	readableByAll(t, config)
 	e := startExporterWith(t, a, launch{as: asNetRaw}, "--config.file="+config, "--probe.interval=20ms")
 	scrape := func() string {

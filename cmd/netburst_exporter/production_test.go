@@ -91,17 +91,13 @@ var attributes = regexp.MustCompile(`^netburst_(interface_info|interface_speed_b
 // the whole sampler and the bonds.
 func TestProductionNonRootMatchesRoot(t *testing.T) {
 	host, peer := nstest.New(t), nstest.New(t)
-	nstest.Veth(t, host, "s0", peer, "p0")
-	nstest.Veth(t, host, "s1", peer, "p1")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.1/30", "dev", "s0")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.2/30", "dev", "p0")
-	host.MustRun(t, "ip", "addr", "add", "198.18.0.5/30", "dev", "s1")
-	peer.MustRun(t, "ip", "addr", "add", "198.18.0.6/30", "dev", "p1")
+	s0 := nstest.VethPair(t, host, "s0", peer, "p0")
+	s1 := nstest.VethPair(t, host, "s1", peer, "p1")
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s1", "root", "htb", "default", "1")
 	fixture := nstest.BondFixture(t, []string{"s0", "s1"}, "40")
 	readableByAll(t, fixture)
-	full := []string{"--path.sysfs=" + fixture, "--probe.target=peer=198.18.0.2", "--probe.interval=200ms",
+	full := []string{"--path.sysfs=" + fixture, "--probe.target=peer=" + s0.AddrB.String(), "--probe.interval=200ms",
 		"--capture.device=s1", "--sampler.burst-threshold=0.5"}
 	root := startExporterWith(t, host, launch{port: 9917}, full...)
 	netRaw := startExporterWith(t, host, launch{port: 9918, as: asNetRaw}, full...)
@@ -113,7 +109,7 @@ func TestProductionNonRootMatchesRoot(t *testing.T) {
 	// capture have something to show in every exporter.
 	var conns []net.Conn
 	if err := host.Do(func() error {
-		for _, dst := range []string{"198.18.0.2:9", "198.18.0.6:9"} {
+		for _, dst := range []string{s0.BPort(9), s1.BPort(9)} {
 			c, err := net.Dial("udp4", dst)
 			if err != nil {
 				return err
