@@ -3,6 +3,7 @@ package deploy
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/netburst/netburst/internal/nstest"
 )
 
 // k8sContainer is the part of a container spec the auth check reads.
@@ -101,22 +104,8 @@ func TestBasicAuthProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("skipping: no go command to build netburst_exporter")
-	}
-	bin := filepath.Join(t.TempDir(), "netburst_exporter")
-	build := exec.Command(goBin, "build", "-o", bin, "github.com/netburst/netburst/cmd/netburst_exporter")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	bin := buildExporter(t)
+	addr := freeAddr(t)
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "--web.listen-address="+addr, "--web.config.file="+webConfig, "--log.level=warn")
 	cmd.Stderr = &stderr
@@ -157,14 +146,13 @@ func TestBasicAuthProbes(t *testing.T) {
 		// Until the first sample /-/ready answers 503; the deadline is for
 		// the exporter's start, not a timing claim.
 		var code int
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		nstest.Poll(20*time.Second, func() (bool, string) {
+			var err error
 			code, err = get(p.probe.HTTPGet.Path, h)
-			if (err == nil && code == http.StatusOK) || time.Now().After(deadline) {
-				break
-			}
-		}
+			return err == nil && code == http.StatusOK, fmt.Sprint(code, err)
+		})
 		if code != http.StatusOK {
-			t.Errorf("%s probe GET %s with its header: %d, %v; want 200\nexporter: %s", p.name, p.probe.HTTPGet.Path, code, err, stderr.String())
+			t.Errorf("%s probe GET %s with its header: %d; want 200\nexporter: %s", p.name, p.probe.HTTPGet.Path, code, stderr.String())
 		}
 		if code, err := get(p.probe.HTTPGet.Path, http.Header{}); err != nil || code != http.StatusUnauthorized {
 			t.Errorf("GET %s without credentials: %d, %v; want 401", p.probe.HTTPGet.Path, code, err)
@@ -183,4 +171,32 @@ func TestBasicAuthProbes(t *testing.T) {
 
 func basic(user, password string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + password))
+}
+
+// buildExporter builds netburst_exporter into the test's temporary
+// directory.
+func buildExporter(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("skipping: no go command to build netburst_exporter")
+	}
+	bin := filepath.Join(t.TempDir(), "netburst_exporter")
+	build := exec.Command(goBin, "build", "-o", bin, "github.com/netburst/netburst/cmd/netburst_exporter")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// freeAddr is a loopback address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -381,7 +381,30 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("Dockerfile builds %s: %v", pkg, err)
 		}
 	}
-	for _, want := range []string{"CGO_ENABLED=0", "FROM gcr.io/distroless/static", "USER 65532:65532", "setcap cap_net_raw=ep /out/netburst_exporter", "EXPOSE 9917"} {
+	// The version ldflags come from the Makefile (one definition), with the
+	// revision and branch as build arguments: .dockerignore leaves .git out.
+	mk, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"VERSION", "REVISION", "BRANCH"} {
+		if !regexp.MustCompile(`(?m)^` + v + `\s+\?=`).Match(mk) {
+			t.Errorf("Makefile does not let %s be set from outside (%s ?= ...)", v, v)
+		}
+		if !strings.Contains(df, "ARG "+v) || !strings.Contains(df, v+`="${`+v+`}"`) {
+			t.Errorf("Dockerfile does not pass build argument %s to make build", v)
+		}
+	}
+	ignore, err := os.ReadFile(filepath.Join("..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{".git", "bin/", "*.test"} {
+		if !slices.Contains(strings.Fields(string(ignore)), want) {
+			t.Errorf(".dockerignore lacks %s", want)
+		}
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "make build BIN=/out", "FROM gcr.io/distroless/static", "USER 65532:65532", "setcap cap_net_raw=ep /out/netburst_exporter", "EXPOSE 9917"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
@@ -391,16 +414,7 @@ func TestDockerfile(t *testing.T) {
 // TestFlagsExist builds netburst_exporter and checks that every flag the
 // unit, the DaemonSet and the Dockerfile pass is one it accepts.
 func TestFlagsExist(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("skipping: no go command to build netburst_exporter")
-	}
-	bin := filepath.Join(t.TempDir(), "netburst_exporter")
-	build := exec.Command(goBin, "build", "-o", bin, "github.com/netburst/netburst/cmd/netburst_exporter")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildExporter(t)
 	help, _ := exec.Command(bin, "--help").CombinedOutput()
 	flagRE := regexp.MustCompile(`--([a-z][a-z0-9.-]*)`)
 	accepted := map[string]bool{}
