@@ -23,8 +23,7 @@ func TestEndToEndBondSaturation(t *testing.T) {
 	nstest.VethPair(t, host, "s1", peer, "p1")
 	host.MustRun(t, "tc", "qdisc", "add", "dev", "s0", "root", "tbf", "rate", "40mbit", "burst", "10kb", "latency", "20ms")
 
-	bin := buildExporter(t)
-	target, stack := exporterStack(t, host, bin, "--path.sysfs="+nstest.BondFixture(t, []string{"s0", "s1"}, "40"))
+	target, stack := exporterStack(t, host, "--path.sysfs="+nstest.BondFixture(t, []string{"s0", "s1"}, "40"))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`netburst_bond_slave_info{instance=%q, device="s0"}`, target),

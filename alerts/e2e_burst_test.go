@@ -42,17 +42,15 @@ func shortForRules(t *testing.T) (*Config, string) {
 // proxyInto listens on the test's loopback and forwards each connection to
 // addr inside the namespace, so that Prometheus, outside, scrapes an
 // exporter that samples only the namespace's devices.
-// exporterStack runs the exporter binary in ns on the namespace's
-// 127.0.0.1:9917 with args, waits until it is ready, and starts a
-// Prometheus and Alertmanager that scrape it (through a proxy from the
-// test's namespace) with the bundle's rules at test speed. It returns the
-// scrape target's address and the stack.
-func exporterStack(t *testing.T, ns *nstest.NS, bin string, args ...string) (string, *promstack.Stack) {
+// exporterStack runs the exporter in ns on the namespace's 127.0.0.1:9917
+// with args, waits until it is ready, and starts a Prometheus and
+// Alertmanager that scrape it (through a proxy from the test's namespace)
+// with the bundle's rules at test speed. It returns the scrape target's
+// address and the stack.
+func exporterStack(t *testing.T, ns *nstest.NS, args ...string) (string, *promstack.Stack) {
 	t.Helper()
-	const inner = "127.0.0.1:9917"
-	ns.Start(t, append([]string{bin, "--web.listen-address=" + inner}, args...)...)
-	promstack.WaitReady(t, ns.HTTPClient(), "http://"+inner)
-	target := proxyInto(t, ns, inner)
+	e := nstest.StartExporter(t, ns, nstest.Launch{}, args...)
+	target := proxyInto(t, ns, e.Addr)
 	_, rulesPath := shortForRules(t)
 	return target, promstack.Start(t, promstack.Options{Targets: []string{target}, RuleFiles: []string{rulesPath}})
 }
@@ -107,10 +105,9 @@ func TestEndToEndBurstingRealTraffic(t *testing.T) {
 	t.Parallel() // own ports, directories and namespaces
 	ns, peer := nstest.New(t), nstest.New(t)
 	nbd := nstest.VethPair(t, ns, "nbd0", peer, "nbd1")
-	bin := buildExporter(t)
 	// veth reports 10 Gbit/s: a 0.004 threshold makes 5 MB/s a burst; the
 	// same rate applies should the speed be unknown.
-	target, stack := exporterStack(t, ns, bin, "--sampler.burst-threshold=0.004", "--sampler.burst-rate=5e6")
+	target, stack := exporterStack(t, ns, "--sampler.burst-threshold=0.004", "--sampler.burst-rate=5e6")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 

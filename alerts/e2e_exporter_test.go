@@ -5,11 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -17,39 +13,17 @@ import (
 
 	"github.com/netburst/netburst/alerts/promstack"
 	"github.com/netburst/netburst/dashboards"
+	"github.com/netburst/netburst/internal/nstest"
 )
 
-// buildExporter builds netburst_exporter into a temporary directory.
-func buildExporter(t *testing.T) string {
-	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("skipping: no go command to build netburst_exporter")
-	}
-	bin := filepath.Join(t.TempDir(), "netburst_exporter")
-	build := exec.Command(goBin, "build", "-o", bin, "github.com/netburst/netburst/cmd/netburst_exporter")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build netburst_exporter: %v\n%s", err, out)
-	}
-	return bin
-}
+func TestMain(m *testing.M) { nstest.Main(m) }
 
-// startExporter builds netburst_exporter and runs it with its defaults on a
-// loopback port (it only reads this host's interface counters). It returns
-// the exporter's address.
+// startExporter runs netburst_exporter with its defaults on a loopback port
+// of the test's own namespace (it only reads this host's interface
+// counters) and returns its address once it is ready.
 func startExporter(t *testing.T) string {
 	t.Helper()
-	bin := buildExporter(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	promstack.Run(t, t.TempDir(), "netburst_exporter", bin, "--web.listen-address="+addr)
-	promstack.WaitReady(t, &http.Client{Timeout: 2 * time.Second}, "http://"+addr)
-	return addr
+	return nstest.StartExporter(t, nil, nstest.Launch{}).Addr
 }
 
 // bundleMetricNames returns every metric name the rules and the dashboards

@@ -21,14 +21,13 @@ import (
 func TestEndToEndJitterRealPath(t *testing.T) {
 	t.Parallel() // own ports, directories and namespaces
 	host, peer := nstest.New(t), nstest.New(t)
-	bin := buildExporter(t)
 	h0 := nstest.VethPair(t, host, "h0", peer, "p0")
 	// The bottleneck is on the peer's side, on the replies' way back, as in
 	// the seed, where the delay was on the reply. (A queue on the prober's
 	// own egress shows in its RTTs too: prober's TestLocalQueue.)
 	peer.MustRun(t, "tc", "qdisc", "add", "dev", "p0", "root", "tbf", "rate", "10mbit", "burst", "10kb", "latency", "100ms")
 
-	target, stack := exporterStack(t, host, bin, "--probe.target=vm-b="+h0.AddrB.String())
+	target, stack := exporterStack(t, host, "--probe.target=vm-b="+h0.AddrB.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	sel := fmt.Sprintf(`{instance=%q, target="vm-b"}`, target)

@@ -212,7 +212,7 @@ func writeYAML(t testing.TB, path string, v any) string {
 
 // Run runs a server in dir, logging to dir/name.log whose tail the test
 // prints when it fails, and stops it with SIGTERM (then SIGKILL) at
-// cleanup. The tests use it for Prometheus, Alertmanager and the exporter.
+// cleanup. Start uses it for Prometheus and Alertmanager.
 func Run(t testing.TB, dir, name, bin string, args ...string) {
 	t.Helper()
 	logPath := filepath.Join(dir, name+".log")

@@ -43,14 +43,14 @@ func metricValue(scrape, series string) (float64, bool) {
 
 // waitMetric scrapes e until the series is there and cond holds of its
 // value, and returns the value.
-func waitMetric(t *testing.T, e *exporter, series, what string, cond func(v float64) bool) float64 {
+func waitMetric(t *testing.T, e *nstest.Exporter, series, what string, cond func(v float64) bool) float64 {
 	t.Helper()
 	var v float64
 	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
-		_, scrape := e.get(t, "/metrics")
+		_, scrape := e.Get(t, "/metrics")
 		var ok bool
 		v, ok = metricValue(scrape, series)
-		return ok && cond(v), fmt.Sprintf("%s: %s = %v (present %v); logs:\n%s", what, series, v, ok, e.logs.String())
+		return ok && cond(v), fmt.Sprintf("%s: %s = %v (present %v); logs:\n%s", what, series, v, ok, e.Logs.String())
 	})
 	return v
 }
@@ -65,7 +65,7 @@ func TestCaptureChurnEndToEnd(t *testing.T) {
 	mk := func() nstest.Pair { return nstest.VethPair(t, a, "nbw0", b, "nbw1") }
 	nbw := mk()
 	dir := pcapDir(t)
-	e := startExporterWith(t, b, launch{as: asNetRaw}, "--capture.device=nbw1", "--capture.dir="+dir, "--capture.pre=1s", "--capture.post=500ms",
+	e := nstest.StartExporter(t, b, nstest.Launch{As: nstest.AsNetRaw}, "--capture.device=nbw1", "--capture.dir="+dir, "--capture.pre=1s", "--capture.post=500ms",
 		"--sampler.device-include=^nbw1$", "--sampler.burst-threshold=0.0001", "--sampler.burst-rate=500000")
 	const (
 		up      = `netburst_capture_up{device="nbw1"}`
@@ -105,12 +105,12 @@ func TestCaptureChurnEndToEnd(t *testing.T) {
 	waitMetric(t, e, packets, "frames of the new interface counted", func(v float64) bool { return v > p0 })
 	var rep capture.Report
 	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
-		reports := spikeReports(t, e.client, e.addr)
+		reports := spikeReports(t, e.Client, e.Addr)
 		i := slices.IndexFunc(reports, func(r capture.Report) bool { return r.Device == "nbw1" && r.Time.After(recreated) })
 		if i >= 0 {
 			rep = reports[i]
 		}
-		return i >= 0, fmt.Sprintf("no spike report after the re-creation (reports %+v); logs:\n%s", reports, e.logs.String())
+		return i >= 0, fmt.Sprintf("no spike report after the re-creation (reports %+v); logs:\n%s", reports, e.Logs.String())
 	})
 	if rep.File == "" || len(rep.Ports) == 0 || rep.Ports[0].Port != 7003 {
 		t.Fatalf("report after the re-creation: file %q (%s), ports %+v", rep.File, rep.FileError, rep.Ports)
@@ -118,7 +118,7 @@ func TestCaptureChurnEndToEnd(t *testing.T) {
 	if _, err := os.Stat(rep.File); err != nil {
 		t.Errorf("spike pcap: %v", err)
 	}
-	out := e.logs.String()
+	out := e.Logs.String()
 	for _, want := range []string{`msg="capture device down; it captures again when an interface of that name exists" device=nbw1`,
 		`msg="capture device captures again" device=nbw1`} {
 		if !strings.Contains(out, want) {

@@ -279,10 +279,10 @@ func TestCaptureDirUnusable(t *testing.T) {
 		t.Fatal(err)
 	}
 	readableByAll(t, ro)
-	e := startExporterWith(t, ns, launch{as: asNetRaw, noWait: true}, "--capture.device=lo", "--capture.dir="+ro, "--log.level=error")
-	err := e.cmd.Wait()
+	e := nstest.StartExporter(t, ns, nstest.Launch{As: nstest.AsNetRaw, NoWait: true}, "--capture.device=lo", "--capture.dir="+ro, "--log.level=error")
+	err := e.Cmd.Wait()
 	var exit *exec.ExitError
-	msg = e.logs.String()
+	msg = e.Logs.String()
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.HasPrefix(msg, "netburst_exporter: error: --capture.dir="+ro+": not writable: ") ||
 		!strings.Contains(msg, "permission denied") || strings.Count(strings.TrimSpace(msg), "\n") != 0 {
 		t.Errorf("read-only directory as uid 65534: %v, output %q; want exit 1 and one line", err, msg)

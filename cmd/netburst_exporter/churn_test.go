@@ -27,8 +27,8 @@ const (
 )
 
 // scrapeAs fetches /metrics as a Prometheus server would and decodes it.
-func (e *exporter) scrapeAs(accept string) (map[string]*dto.MetricFamily, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+e.addr+"/metrics", nil)
+func scrapeAs(e *nstest.Exporter, accept string) (map[string]*dto.MetricFamily, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+e.Addr+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func (e *exporter) scrapeAs(accept string) (map[string]*dto.MetricFamily, error)
 	// The transport asks for gzip itself, and decompresses, as Prometheus
 	// does.
 	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", "10")
-	resp, err := e.client.Do(req)
+	resp, err := e.Client.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -239,10 +239,10 @@ func TestProductionChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	readableByAll(t, dir)
-	e := startExporterWith(t, x, launch{as: asNetRaw}, "--config.file="+cfg, "--probe.interval=1s",
+	e := nstest.StartExporter(t, x, nstest.Launch{As: nstest.AsNetRaw}, "--config.file="+cfg, "--probe.interval=1s",
 		"--capture.device=vif1.0", "--capture.device=vif2.0", "--capture.dir="+pcaps, "--capture.memory=8MiB",
 		"--capture.min-interval=1s", "--capture.pre=1s", "--capture.post=500ms", "--sampler.burst-threshold=0.001")
-	pid := e.cmd.Process.Pid
+	pid := e.Cmd.Process.Pid
 
 	// Prometheus: a scrape every second until the end, protobuf and text
 	// in turn. Every scrape must succeed.
@@ -263,7 +263,7 @@ func TestProductionChurn(t *testing.T) {
 			if n%2 == 1 {
 				accept = acceptText
 			}
-			fams, err := e.scrapeAs(accept)
+			fams, err := scrapeAs(e, accept)
 			mu.Lock()
 			scrapes++
 			if err != nil {
@@ -299,7 +299,7 @@ func TestProductionChurn(t *testing.T) {
 		var f map[string]*dto.MetricFamily
 		nstest.Eventually(t, limit, func() (bool, string) {
 			f = snapshot()
-			return f != nil && cond(f), what + "; logs:\n" + tail(e.logs.String(), 40)
+			return f != nil && cond(f), what + "; logs:\n" + tail(e.Logs.String(), 40)
 		})
 		return f
 	}
@@ -379,14 +379,14 @@ func TestProductionChurn(t *testing.T) {
 	nstest.BlastUDP(t, hosts[1], "198.18.1.1:7000", 1500*time.Millisecond)
 	var report *capture.Report
 	nstest.Eventually(t, 30*time.Second, func() (bool, string) {
-		reports := spikeReports(t, e.client, e.addr)
+		reports := spikeReports(t, e.Client, e.Addr)
 		for i := range reports {
 			if r := &reports[i]; r.Device == "vif1.0" && r.Time.After(recreated) && r.File != "" {
 				report = r
 				return true, ""
 			}
 		}
-		return false, fmt.Sprintf("no spike pcap of vif1.0 after its re-creation; reports %+v; logs:\n%s", reports, tail(e.logs.String(), 40))
+		return false, fmt.Sprintf("no spike pcap of vif1.0 after its re-creation; reports %+v; logs:\n%s", reports, tail(e.Logs.String(), 40))
 	})
 	if info, err := os.Stat(report.File); err != nil || info.Size() == 0 || report.Packets == 0 {
 		t.Errorf("spike pcap %s after re-creation: %v, %d packets in the report", report.File, err, report.Packets)

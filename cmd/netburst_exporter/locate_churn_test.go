@@ -30,7 +30,7 @@ func TestLocateChurnEndToEnd(t *testing.T) {
 	far.MustRun(t, "ip", "route", "add", "198.18.16.0/24", "via", "198.18.17.1")
 	hvA.MustRun(t, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 
-	e := startExporterWith(t, hvA, launch{as: asNetRaw}, "--locate.points=vif,eth0", "--sampler.device-include=^(vif|eth0)$")
+	e := nstest.StartExporter(t, hvA, nstest.Launch{As: nstest.AsNetRaw}, "--locate.points=vif,eth0", "--sampler.device-include=^(vif|eth0)$")
 	const (
 		vifUp      = `netburst_locate_point_up{point="vif"}`
 		eth0Up     = `netburst_locate_point_up{point="eth0"}`
@@ -63,7 +63,7 @@ func TestLocateChurnEndToEnd(t *testing.T) {
 	ping()
 	waitMetric(t, e, complete, "echoes matched after the re-creation", func(v float64) bool { return v >= c1+20 })
 	waitMetric(t, e, requests, "request delays across vif -> eth0 after the re-creation", func(v float64) bool { return v >= r1+20 })
-	if out := e.logs.String(); !strings.Contains(out, `msg="capture device down; it captures again when an interface of that name exists" feature=locate device=vif`) || !strings.Contains(out, `msg="capture device captures again" feature=locate device=vif`) {
+	if out := e.Logs.String(); !strings.Contains(out, `msg="capture device down; it captures again when an interface of that name exists" feature=locate device=vif`) || !strings.Contains(out, `msg="capture device captures again" feature=locate device=vif`) {
 		t.Errorf("logs lack the vif's down and up lines:\n%s", out)
 	}
 	t.Logf("echoes complete: %v before the deletion, %v at the re-creation", c0, c1)

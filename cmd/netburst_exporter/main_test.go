@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -83,137 +81,14 @@ func TestHelperProcess(t *testing.T) {
 	os.Exit(run(strings.Fields(args), os.Stdout, os.Stderr))
 }
 
-// built is the exporter binary, built once per test run into a directory
-// every user may read, so that tests can run it unprivileged too.
-var built struct {
-	once sync.Once
-	dir  string
-	bin  string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if built.dir != "" {
-		os.RemoveAll(built.dir)
-	}
-	os.Exit(code)
-}
-
-// buildExporter returns the exporter binary, building it on first use.
-func buildExporter(t *testing.T) string {
-	t.Helper()
-	built.once.Do(func() {
-		if built.dir, built.err = os.MkdirTemp("", "netburst-exporter-test-"); built.err != nil {
-			return
-		}
-		if built.err = os.Chmod(built.dir, 0o755); built.err != nil {
-			return
-		}
-		built.bin = filepath.Join(built.dir, "netburst_exporter")
-		cmd := exec.Command("go", "build", "-o", built.bin, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %w\n%s", err, out)
-		}
-	})
-	if built.err != nil {
-		t.Fatal(built.err)
-	}
-	return built.bin
-}
-
-// privilege is who the exporter under test runs as.
-type privilege int
-
-const (
-	// asRoot runs it as the test does (root, every capability).
-	asRoot privilege = iota
-	// asNetRaw runs it as deploy/ does: uid 65534 with CAP_NET_RAW only.
-	asNetRaw
-	// asNobody runs it as uid 65534 with no capability at all.
-	asNobody
-)
-
-func (p privilege) String() string {
-	return [...]string{"root", "uid 65534 with CAP_NET_RAW", "uid 65534 without capabilities"}[p]
-}
-
-// launch says how to start the exporter.
-type launch struct {
-	// port on the namespace's loopback (default 9917).
-	port int
-	as   privilege
-	// noWait returns at once instead of waiting for /-/ready to answer 200.
-	noWait bool
-}
-
-// exporter is a running exporter under test.
-type exporter struct {
-	cmd    *exec.Cmd
-	client *http.Client
-	addr   string
-	logs   *nstest.LogBuffer
-}
-
-// get fetches path from the exporter.
-func (e *exporter) get(t *testing.T, path string) (int, string) {
-	t.Helper()
-	return getFrom(t, e.client, e.addr, path)
-}
-
-// startExporterWith runs the exporter in ns as l says; it is killed when the
-// test ends. ip netns exec enters the namespace as root and execs setpriv,
-// which drops to the unprivileged user before it execs the exporter: the
-// exporter itself never switches namespaces, as in production. The process
-// is the exporter's own (exec, no fork), so cmd.Process.Pid is its PID.
-func startExporterWith(t *testing.T, ns *nstest.NS, l launch, args ...string) *exporter {
-	t.Helper()
-	if l.port == 0 {
-		l.port = 9917
-	}
-	bin := buildExporter(t)
-	e := &exporter{addr: fmt.Sprintf("127.0.0.1:%d", l.port), logs: &nstest.LogBuffer{}, client: ns.HTTPClient()}
-	argv := []string{"netns", "exec", ns.Name}
-	switch l.as {
-	case asNetRaw:
-		argv = append(argv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all,+net_raw", "--ambient-caps=+net_raw", "--bounding-set=-all,+net_raw")
-	case asNobody:
-		argv = append(argv, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all")
-	}
-	argv = append(argv, bin, "--web.listen-address="+e.addr)
-	e.cmd = exec.Command("ip", append(argv, args...)...)
-	e.cmd.Stdout, e.cmd.Stderr = e.logs, e.logs
-	if err := e.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = e.cmd.Process.Kill()
-		_ = e.cmd.Wait()
-	})
-	if l.noWait {
-		return e
-	}
-	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
-		resp, err := e.client.Get("http://" + e.addr + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return true, ""
-			}
-			err = errors.New(resp.Status)
-		}
-		return false, fmt.Sprintf("exporter (%v) not ready (last error %v); logs:\n%s", l.as, err, e.logs.String())
-	})
-	return e
-}
+func TestMain(m *testing.M) { nstest.Main(m) }
 
 // startExporter runs the exporter as root in ns on 127.0.0.1:9917 and waits
 // until it is ready.
 func startExporter(t *testing.T, ns *nstest.NS, args ...string) (*exec.Cmd, *http.Client, *nstest.LogBuffer) {
 	t.Helper()
-	e := startExporterWith(t, ns, launch{}, args...)
-	return e.cmd, e.client, e.logs
+	e := nstest.StartExporter(t, ns, nstest.Launch{}, args...)
+	return e.Cmd, e.Client, e.Logs
 }
 
 // spikeReports fetches the exporter's /api/v1/spikes.

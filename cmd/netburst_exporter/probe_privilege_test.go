@@ -15,15 +15,15 @@ import (
 
 // probeWait waits up to 20 s (generous) for cond to hold, and then fails
 // with the exporter's logs.
-func probeWait(t *testing.T, e *exporter, what string, cond func() bool) {
+func probeWait(t *testing.T, e *nstest.Exporter, what string, cond func() bool) {
 	t.Helper()
-	nstest.Eventually(t, 20*time.Second, func() (bool, string) { return cond(), what + "; logs:\n" + e.logs.String() })
+	nstest.Eventually(t, 20*time.Second, func() (bool, string) { return cond(), what + "; logs:\n" + e.Logs.String() })
 }
 
 // logLines returns the exporter's log lines that contain every part.
-func logLines(e *exporter, parts ...string) []string {
+func logLines(e *nstest.Exporter, parts ...string) []string {
 	var out []string
-	for _, l := range strings.Split(e.logs.String(), "\n") {
+	for _, l := range strings.Split(e.Logs.String(), "\n") {
 		ok := l != ""
 		for _, p := range parts {
 			ok = ok && strings.Contains(l, p)
@@ -64,11 +64,11 @@ func TestProbePermission(t *testing.T) {
 	args := []string{"--probe.target=lo4=127.0.0.1", "--probe.target=lo6=::1", "--probe.interval=20ms"}
 
 	t.Run("no capability", func(t *testing.T) {
-		e := startExporterWith(t, ns, launch{as: asNobody, noWait: true}, args...)
+		e := nstest.StartExporter(t, ns, nstest.Launch{As: nstest.AsNobody, NoWait: true}, args...)
 		var code int
 		var body string
 		probeWait(t, e, "/-/ready answering 503", func() bool {
-			resp, err := e.client.Get("http://" + e.addr + "/-/ready")
+			resp, err := e.Client.Get("http://" + e.Addr + "/-/ready")
 			if err != nil {
 				return false
 			}
@@ -76,7 +76,7 @@ func TestProbePermission(t *testing.T) {
 			if resp.StatusCode != http.StatusServiceUnavailable {
 				return false
 			}
-			code, body = e.get(t, "/-/ready")
+			code, body = e.Get(t, "/-/ready")
 			return code == http.StatusServiceUnavailable && strings.Contains(body, "prober")
 		})
 		if !strings.Contains(body, "prober: no permission to open ICMP sockets") || !strings.Contains(body, "CAP_NET_RAW") || strings.Count(strings.TrimSpace(body), "\n") != 0 {
@@ -84,10 +84,10 @@ func TestProbePermission(t *testing.T) {
 		}
 		// Many probes later, still one line per target.
 		probeWait(t, e, "50 failed sends per target", func() bool {
-			_, scrape := e.get(t, "/metrics")
+			_, scrape := e.Get(t, "/metrics")
 			return counterAbove(scrape, `netburst_probe_send_errors_total{target="lo4"}`, 50) && counterAbove(scrape, `netburst_probe_send_errors_total{target="lo6"}`, 50)
 		})
-		_, scrape := e.get(t, "/metrics")
+		_, scrape := e.Get(t, "/metrics")
 		for _, target := range []string{"lo4", "lo6"} {
 			if v, ok := probeMetric(scrape, `netburst_probe_send_failing{cause="permission",target="`+target+`"}`); !ok || v != 1 {
 				t.Errorf("%s: send_failing{cause=permission} = %v (present %v), want 1", target, v, ok)
@@ -100,19 +100,19 @@ func TestProbePermission(t *testing.T) {
 	})
 
 	t.Run("CAP_NET_RAW", func(t *testing.T) {
-		e := startExporterWith(t, ns, launch{as: asNetRaw}, args...)
+		e := nstest.StartExporter(t, ns, nstest.Launch{As: nstest.AsNetRaw}, args...)
 		probeWait(t, e, "replies from both targets", func() bool {
-			_, scrape := e.get(t, "/metrics")
+			_, scrape := e.Get(t, "/metrics")
 			return counterAbove(scrape, `netburst_probe_replies_total{target="lo4"}`, 0) && counterAbove(scrape, `netburst_probe_replies_total{target="lo6"}`, 0)
 		})
-		_, scrape := e.get(t, "/metrics")
+		_, scrape := e.Get(t, "/metrics")
 		if strings.Contains(scrape, "netburst_probe_send_failing{") {
 			t.Errorf("send_failing exported while the targets answer")
 		}
 		if v, _ := probeMetric(scrape, `netburst_probe_target_info{address="127.0.0.1",host="127.0.0.1",mode="raw",target="lo4"}`); v != 1 {
 			t.Errorf("lo4 not probed with a raw socket")
 		}
-		if code, body := e.get(t, "/-/ready"); code != http.StatusOK {
+		if code, body := e.Get(t, "/-/ready"); code != http.StatusOK {
 			t.Errorf("/-/ready: %d %q, want 200", code, body)
 		}
 		if l := logLines(e, "cannot send"); len(l) != 0 {
@@ -136,9 +136,9 @@ func TestProbeExporterRebind(t *testing.T) {
 	config := filepath.Join(dir, "netburst.yml")
 	writeFile(t, config, "probe:\n  targets:\n    - {name: vm7, host: "+vif.AddrB.String()+", interface: vif7.0}\n")
 	readableByAll(t, config)
-	e := startExporterWith(t, a, launch{as: asNetRaw}, "--config.file="+config, "--probe.interval=20ms")
+	e := nstest.StartExporter(t, a, nstest.Launch{As: nstest.AsNetRaw}, "--config.file="+config, "--probe.interval=20ms")
 	scrape := func() string {
-		_, s := e.get(t, "/metrics")
+		_, s := e.Get(t, "/metrics")
 		return s
 	}
 	probeWait(t, e, "replies through vif7.0", func() bool { return counterAbove(scrape(), `netburst_probe_replies_total{target="vm7"}`, 0) })
@@ -148,7 +148,7 @@ func TestProbeExporterRebind(t *testing.T) {
 		v, ok := probeMetric(scrape(), `netburst_probe_send_failing{cause="no_device",target="vm7"}`)
 		return ok && v == 1
 	})
-	if code, body := e.get(t, "/-/ready"); code != http.StatusOK {
+	if code, body := e.Get(t, "/-/ready"); code != http.StatusOK {
 		t.Errorf("/-/ready while a vif is gone: %d %q, want 200", code, body)
 	}
 	before, _ := probeMetric(scrape(), `netburst_probe_replies_total{target="vm7"}`)

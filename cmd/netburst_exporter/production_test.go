@@ -99,11 +99,11 @@ func TestProductionNonRootMatchesRoot(t *testing.T) {
 	readableByAll(t, fixture)
 	full := []string{"--path.sysfs=" + fixture, "--probe.target=peer=" + s0.AddrB.String(), "--probe.interval=200ms",
 		"--capture.device=s1", "--sampler.burst-threshold=0.5"}
-	root := startExporterWith(t, host, launch{port: 9917}, full...)
-	netRaw := startExporterWith(t, host, launch{port: 9918, as: asNetRaw}, full...)
+	root := nstest.StartExporter(t, host, nstest.Launch{Port: 9917}, full...)
+	netRaw := nstest.StartExporter(t, host, nstest.Launch{Port: 9918, As: nstest.AsNetRaw}, full...)
 	bare := []string{"--path.sysfs=" + fixture}
-	rootBare := startExporterWith(t, host, launch{port: 9919}, bare...)
-	nobody := startExporterWith(t, host, launch{port: 9920, as: asNobody}, bare...)
+	rootBare := nstest.StartExporter(t, host, nstest.Launch{Port: 9919}, bare...)
+	nobody := nstest.StartExporter(t, host, nstest.Launch{Port: 9920, As: nstest.AsNobody}, bare...)
 
 	// Traffic on both slaves, so that histograms, qdisc counters and the
 	// capture have something to show in every exporter.
@@ -132,8 +132,8 @@ func TestProductionNonRootMatchesRoot(t *testing.T) {
 	}
 	time.Sleep(time.Second) // a reply to the prober, a qdisc reading after the traffic
 
-	scrape := func(e *exporter) string {
-		code, body := e.get(t, "/metrics")
+	scrape := func(e *nstest.Exporter) string {
+		code, body := e.Get(t, "/metrics")
 		if code != 200 {
 			t.Fatalf("/metrics: %d", code)
 		}
@@ -141,7 +141,7 @@ func TestProductionNonRootMatchesRoot(t *testing.T) {
 	}
 	for _, pair := range []struct {
 		name      string
-		want, got *exporter
+		want, got *nstest.Exporter
 	}{
 		{"CAP_NET_RAW only, everything configured", root, netRaw},
 		{"no capability, sampler and bonds", rootBare, nobody},
@@ -149,7 +149,7 @@ func TestProductionNonRootMatchesRoot(t *testing.T) {
 		t.Run(pair.name, func(t *testing.T) {
 			want, got := scrape(pair.want), scrape(pair.got)
 			if missing, extra := diffSets(families(want), families(got)); len(missing)+len(extra) > 0 {
-				t.Errorf("metric families differ from root's:\n missing %v\n extra %v\nlogs:\n%s", missing, extra, pair.got.logs.String())
+				t.Errorf("metric families differ from root's:\n missing %v\n extra %v\nlogs:\n%s", missing, extra, pair.got.Logs.String())
 			}
 			if missing, extra := diffSets(series(want, attributes), series(got, attributes)); len(missing)+len(extra) > 0 {
 				t.Errorf("link, qdisc and bond series differ from root's:\n missing %v\n extra %v", missing, extra)
@@ -160,8 +160,8 @@ func TestProductionNonRootMatchesRoot(t *testing.T) {
 					t.Errorf("%s lacks %s", pair.name, must)
 				}
 			}
-			if strings.Contains(pair.got.logs.String(), "level=WARN") {
-				t.Errorf("warnings in the unprivileged exporter's log:\n%s", pair.got.logs.String())
+			if strings.Contains(pair.got.Logs.String(), "level=WARN") {
+				t.Errorf("warnings in the unprivileged exporter's log:\n%s", pair.got.Logs.String())
 			}
 		})
 	}
@@ -171,14 +171,14 @@ func TestProductionNonRootMatchesRoot(t *testing.T) {
 // line and exits 1 instead of running without it.
 func TestProductionCaptureWithoutCapabilityRefused(t *testing.T) {
 	ns := nstest.New(t)
-	e := startExporterWith(t, ns, launch{as: asNobody, noWait: true}, "--capture.device=lo")
-	err := e.cmd.Wait()
+	e := nstest.StartExporter(t, ns, nstest.Launch{As: nstest.AsNobody, NoWait: true}, "--capture.device=lo")
+	err := e.Cmd.Wait()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("exit %v, want status 1; logs:\n%s", err, e.logs.String())
+		t.Fatalf("exit %v, want status 1; logs:\n%s", err, e.Logs.String())
 	}
 	var errLines []string
-	for _, line := range strings.Split(strings.TrimSpace(e.logs.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(e.Logs.String()), "\n") {
 		if !strings.HasPrefix(line, "time=") {
 			errLines = append(errLines, line)
 		}
