@@ -1,7 +1,6 @@
 package sampler
 
 import (
-	"context"
 	"fmt"
 	"math"
 	"os"
@@ -31,18 +30,8 @@ func startInNS(t *testing.T, ns *nstest.NS, sysfs string, cfg Config) *Sampler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = s.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		src.Close()
-	})
+	t.Cleanup(func() { src.Close() }) // after the sampler stops: cleanups run last first
+	nstest.Go(t, s.Run)
 	nstest.Poll(5*time.Second, func() (bool, string) { return s.Ready(), "" })
 	return s
 }

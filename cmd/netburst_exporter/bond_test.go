@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"regexp"
 	"strconv"
@@ -146,18 +145,8 @@ func TestBondRealTrafficOneSlave(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.AddHook(func(v sampler.View) { m.Update(v.Time(), samplerRates{v}) })
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = s.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		src.Close()
-	})
+	t.Cleanup(func() { src.Close() }) // after the sampler stops: cleanups run last first
+	nstest.Go(t, s.Run)
 	time.Sleep(500 * time.Millisecond)
 
 	share := func(dev string) float64 {

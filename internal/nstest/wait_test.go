@@ -1,6 +1,7 @@
 package nstest
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -61,5 +62,21 @@ func TestEventuallyFailsWithTheLastReason(t *testing.T) {
 	Eventually(rec, time.Minute, func() (bool, string) { return true, "" })
 	if rec.msg != "" {
 		t.Errorf("failed on a condition that held: %q", rec.msg)
+	}
+}
+
+// Go's goroutine has ended when the test's cleanup is done, and it saw its
+// context cancelled.
+func TestGoStopsAtCleanup(t *testing.T) {
+	var sawCancel bool
+	t.Run("inner", func(t *testing.T) {
+		Go(t, func(ctx context.Context) error {
+			<-ctx.Done()
+			sawCancel = true
+			return ctx.Err()
+		})
+	})
+	if !sawCancel {
+		t.Error("run had not returned after the test's cleanup")
 	}
 }
