@@ -45,9 +45,11 @@ func TestSystemdSocket(t *testing.T) {
 	}
 	bin := buildExporter(t)
 	addr := freeAddr(t)
-	var stderr bytes.Buffer
+	// os/exec writes stderr from a goroutine of its own while the test
+	// reads it: a LogBuffer, not a plain bytes.Buffer, which would race.
+	stderr := &nstest.LogBuffer{}
 	cmd := exec.Command(activate, "-l", addr, bin, "--web.systemd-socket", "--log.level=warn")
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
