@@ -22,14 +22,14 @@ run: build
 	$(BIN)/netburst_exporter
 
 # The whole suite. Real-kernel tests need root (they create and remove their
-# own network namespaces) and skip with a message otherwise.
+# own network namespaces) and skip with a message otherwise. Then the whole
+# suite again under the race detector: -short skips only the few tests too
+# slow for it (soaks, benchmark-sized tests), each saying why.
 test:
 	$(GO) vet ./...
 	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
 	$(GO) test -count=1 -timeout 25m ./...
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 10m \
-		-run 'Race|Concurrent|NeverBlocks|TestLiveWindow|TestLiveMerge|TestLiveRing|TestMonitor|TestRefresh|TestAccountingFake|TestMatcher|TestNetlinkLinks|TestWatchers' \
-		./collector ./capture ./locate ./bond ./prober ./sampler
+	CGO_ENABLED=1 $(GO) test -race -short -count=1 -timeout 20m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -3,6 +3,8 @@ package collector_test
 import (
 	"runtime"
 	"testing"
+
+	"github.com/netburst/netburst/internal/nstest"
 )
 
 // Budgets of the scrape and of the sampler's tick, held without timings
@@ -15,6 +17,7 @@ import (
 // feeds (client_golang's, whose Write swaps their hot and cold counts)
 // nothing to allocate at the next sample.
 func TestSampleAllocsWithScrapes(t *testing.T) {
+	nstest.SkipShort(t, "a benchmark-sized hypervisor (1,000 devices and targets) on one goroutine, half a minute under -race")
 	h := newHypervisor(t, benchDevices, benchTargets, histAll)
 	accepts := []string{acceptText, acceptProto, acceptOM}
 	w := newDiscard()
@@ -76,6 +79,7 @@ func scrapeBytes(t *testing.T, h *hypervisor, accept string) float64 {
 // with 20-30 native buckets (BenchmarkHistogramWrite), 9.7 MB here, and
 // the bound leaves the scrape at most 0.8 KB more per histogram.
 func TestScrapeBytes(t *testing.T) {
+	nstest.SkipShort(t, "a benchmark-sized hypervisor (1,000 devices and targets) on one goroutine; it bounds the shipped build's allocations")
 	for _, tc := range []struct {
 		name  string
 		hist  histograms

@@ -175,6 +175,7 @@ func figuresOf(fams map[string]*dto.MetricFamily) churnFigures {
 // and RSS growth bounded. NETBURST_CHURN_DURATION (default 45s) sets how
 // long the churn lasts; bench/churn_soak.sh runs it for 30 minutes.
 func TestProductionChurn(t *testing.T) {
+	nstest.SkipShort(t, "a 45 s soak of an exporter process that -race does not instrument")
 	duration := 45 * time.Second
 	if s := os.Getenv("NETBURST_CHURN_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/netburst/netburst/collector"
+	"github.com/netburst/netburst/internal/nstest"
 	"github.com/netburst/netburst/prober"
 	"github.com/netburst/netburst/sampler"
 )
@@ -306,6 +307,7 @@ func needed() int64 {
 // outside), each of those allocations starts a collection: the control
 // shows that this test sees that cliff.
 func TestNoGCCliff(t *testing.T) {
+	nstest.SkipShort(t, "a minute under -race; it counts GC cycles of the shipped runtime, not the race runtime's")
 	before := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() { debug.SetMemoryLimit(before) })
 	t.Setenv("GOMEMLIMIT", "")

@@ -47,6 +47,16 @@ func RequireTool(t testing.TB, name string) string {
 	return p
 }
 
+// SkipShort skips the test under go test -short, which make test's race
+// run uses: why says what makes the test too slow there (a soak, a
+// benchmark-sized test) and so what the plain run alone checks.
+func SkipShort(t testing.TB, why string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("skipping in -short mode (the race run; the plain run has it): %s", why)
+	}
+}
+
 // NS is a network namespace created for one test.
 type NS struct {
 	// Name is the name under /run/netns, usable with "ip netns exec".
