@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,8 +35,10 @@ func Main(m *testing.M) {
 }
 
 // BuildExporter returns the netburst_exporter binary (CGO_ENABLED=0, as
-// shipped), building it on first use. It skips the test when there is no
-// go command to build it with.
+// shipped), building it on first use. Under go test -race it is built with
+// -race too, so that the race run covers the exporter's own goroutines in
+// the end-to-end tests. It skips the test when there is no go command to
+// build it with.
 func BuildExporter(t testing.TB) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
@@ -50,8 +53,12 @@ func BuildExporter(t testing.TB) string {
 			return
 		}
 		built.bin = filepath.Join(built.dir, "netburst_exporter")
-		cmd := exec.Command(goBin, "build", "-o", built.bin, "github.com/netburst/netburst/cmd/netburst_exporter")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		args, cgo := []string{"build", "-o", built.bin}, "CGO_ENABLED=0"
+		if raceBuild {
+			args, cgo = append(args, "-race"), "CGO_ENABLED=1"
+		}
+		cmd := exec.Command(goBin, append(args, "github.com/netburst/netburst/cmd/netburst_exporter")...)
+		cmd.Env = append(os.Environ(), cgo)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("go build netburst_exporter: %w\n%s", err, out)
 		}
@@ -117,8 +124,9 @@ func (e *Exporter) Get(t testing.TB, path string) (int, string) {
 
 // StartExporter runs the exporter binary with args as l says, inside ns
 // (nil: the test's own namespace), and waits until it is ready unless
-// l.NoWait. It is killed when the test ends; the tail of its logs is
-// printed then if the test failed. In a namespace, ip netns exec enters it
+// l.NoWait. It is killed when the test ends; a data race it reported (a
+// -race build) fails the test then, and the tail of its logs is printed if
+// the test failed. In a namespace, ip netns exec enters it
 // as root and execs setpriv, which drops to the unprivileged user before it
 // execs the exporter: the exporter itself never switches namespaces, as in
 // production. The process is the exporter's own (exec, no fork), so
@@ -157,6 +165,10 @@ func StartExporter(t testing.TB, ns *NS, l Launch, args ...string) *Exporter {
 	t.Cleanup(func() {
 		_ = e.Cmd.Process.Kill()
 		_ = e.Cmd.Wait()
+		if logs := e.Logs.String(); strings.Contains(logs, "WARNING: DATA RACE") {
+			t.Errorf("the exporter (%v, %s) reported a data race:\n%s", l.As, e.Addr, logs)
+			return
+		}
 		if t.Failed() {
 			logs := e.Logs.String()
 			if len(logs) > 4000 {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package nstest
+
+const raceBuild = false
