@@ -15,15 +15,9 @@ import (
 	"github.com/netburst/netburst/internal/nstest"
 )
 
-// recreateVeth deletes the path's veth pair and makes it again with the
-// same names and addresses: the devices get new indexes, as a vif does
-// when its VM restarts.
-func recreateVeth(t *testing.T, pa path) {
-	t.Helper()
-	pa.a.MustRun(t, "ip", "link", "del", "a0")
-	addVeth(t, pa)
-}
-
+// addVeth makes the path's veth pair a0 -- b0 with its IPv4 and IPv6
+// addresses; made again after a0 is deleted, the devices get new indexes,
+// as a vif does when its VM restarts.
 func addVeth(t *testing.T, pa path) {
 	t.Helper()
 	nstest.Veth(t, pa.a, "a0", pa.b, "b0")
