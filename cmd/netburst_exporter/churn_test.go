@@ -145,12 +145,12 @@ func churnVif(t *testing.T, x *nstest.NS, hosts []*nstest.NS, i int) {
 
 // churnFigures are what the churn test measures, logged for BENCHMARKS.md.
 type churnFigures struct {
-	fds, goroutines  float64
-	rss, cpu         float64
-	linkEvents       float64
-	overflows        float64
-	tableReads       float64
-	scrapes, samples float64
+	fds, goroutines float64
+	rss, cpu        float64
+	linkEvents      float64
+	overflows       float64
+	tableReads      float64
+	samples         float64
 }
 
 func figuresOf(fams map[string]*dto.MetricFamily) churnFigures {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -47,7 +48,7 @@ func openSources(o *options, logger *slog.Logger) (*kernelSources, error) {
 			if errors.Is(err, sampler.ErrUnsupported) {
 				level = slog.LevelInfo
 			}
-			logger.Log(nil, level, "netlink counters unavailable; falling back to /proc/net/dev", "err", err)
+			logger.Log(context.Background(), level, "netlink counters unavailable; falling back to /proc/net/dev", "err", err)
 		}
 	}
 	if ks.stats == nil {
