@@ -13,4 +13,10 @@ func ReadNetlink(sysfsRoot string) (*Topology, error) {
 }
 
 // Read returns the bonds sysfs under sysfsRoot shows; netlink is Linux-only.
-func Read(sysfsRoot string) (*Topology, error) { return ReadSysfs(sysfsRoot) }
+func Read(sysfsRoot, procfsRoot string) (*Topology, error) {
+	t, err := ReadSysfs(sysfsRoot)
+	if err == nil && procfsRoot != "" {
+		ReadProcBonding(t, procfsRoot)
+	}
+	return t, err
+}

@@ -44,19 +44,49 @@ func TestRefreshOnChangeSignal(t *testing.T) {
 }
 
 // Read in a namespace without bonds: netlink shows none, the fixture's
-// bonds are added from sysfs.
+// bonds are added from sysfs, their churn states from the procfs fixture.
+// A procfs tree without net/bonding makes each 802.3ad bond a problem.
 func TestReadMergesSysfs(t *testing.T) {
 	ns := nstest.New(t)
-	var topo *Topology
-	if err := ns.Do(func() error {
-		var err error
-		topo, err = Read("../testdata/sysfs/802.3ad")
-		return err
-	}); err != nil {
-		t.Fatal(err)
+	read := func(procfs string) *Topology {
+		t.Helper()
+		var topo *Topology
+		if err := ns.Do(func() error {
+			var err error
+			topo, err = Read("../testdata/sysfs/802.3ad", procfs)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return topo
 	}
+	topo := read("../testdata/procfs/802.3ad")
 	if len(topo.Problems) != 0 || len(topo.Bonds) != 2 || topo.Bonds[0].Source != "sysfs" || len(topo.Bonds[0].Slaves) != 3 {
-		t.Errorf("topology %+v", topo)
+		t.Fatalf("topology %+v", topo)
+	}
+	churn := func(b, s int) SlaveLACP {
+		if l := topo.Bonds[b].Slaves[s].LACP; l != nil {
+			return *l
+		}
+		return SlaveLACP{}
+	}
+	// sysfs's aggregator and port states, procfs's churn.
+	for _, c := range []struct {
+		b, s int
+		want SlaveLACP
+	}{
+		{0, 1, SlaveLACP{AggregatorID: 1, ActorState: 61, PartnerState: 61, StateKnown: true, ActorChurn: "none", PartnerChurn: "none", ActorChurns: 1, PartnerChurns: 1}},
+		{0, 2, SlaveLACP{AggregatorID: 3, ActorState: 69, PartnerState: 1, StateKnown: true, ActorChurn: "churned", PartnerChurn: "churned", ActorChurns: 2, PartnerChurns: 2}},
+		{1, 0, SlaveLACP{AggregatorID: 2, ActorState: 69, PartnerState: 65, StateKnown: true, ActorChurn: "none", PartnerChurn: "churned", PartnerChurns: 1}},
+	} {
+		if got := churn(c.b, c.s); got != c.want {
+			t.Errorf("%s: %+v, want %+v", topo.Bonds[c.b].Slaves[c.s].Name, got, c.want)
+		}
+	}
+
+	topo = read(t.TempDir())
+	if len(topo.Problems) != 2 || topo.Problems[0].Kind() != "missing_file" || topo.Bonds[0].Slaves[0].LACP.ActorChurn != "" {
+		t.Errorf("without net/bonding: problems %v, slave %+v", topo.Problems, topo.Bonds[0].Slaves[0].LACP)
 	}
 }
 

@@ -48,6 +48,9 @@ type Bond struct {
 	Slaves []Slave
 	// Source says where the bond was read from: "netlink" or "sysfs".
 	Source string
+	// Aggregator is an 802.3ad bond's active aggregator (ID 0: none); nil
+	// for other modes and where it could not be read.
+	Aggregator *Aggregator
 }
 
 // Slave is one enslaved device.
@@ -64,6 +67,9 @@ type Slave struct {
 	LinkFailureCount uint64
 	// QueueID is the slave's queue_id.
 	QueueID uint16
+	// LACP is an 802.3ad slave's LACP state; nil for other modes and where
+	// it could not be read.
+	LACP *SlaveLACP
 }
 
 // Sentinel errors of topology problems, matched with errors.Is.

@@ -2,6 +2,7 @@ package bond
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -32,16 +33,20 @@ func TestReadSysfsFixtures(t *testing.T) {
 		{"802.3ad", []Bond{
 			{
 				Name: "bond0", Mode: "802.3ad", XmitHashPolicy: "layer2+3", MIIMon: 100 * time.Millisecond, Source: "sysfs",
+				Aggregator: &Aggregator{ID: 1, Ports: 2, ActorKey: 15, PartnerKey: 32781, PartnerMAC: "52:54:00:1c:aa:01", KeysKnown: true},
 				Slaves: []Slave{
-					{Name: "ens1f0", State: "active", MIIStatus: "up", SpeedBytes: 3.125e9},
-					{Name: "ens1f1", State: "active", MIIStatus: "up", SpeedBytes: 3.125e9, QueueID: 2},
-					// speed -1: unknown while the link is down.
-					{Name: "ens2f0", State: "active", MIIStatus: "down", LinkFailureCount: 7},
+					{Name: "ens1f0", State: "active", MIIStatus: "up", SpeedBytes: 3.125e9, LACP: &SlaveLACP{AggregatorID: 1, ActorState: 61, PartnerState: 61, StateKnown: true}},
+					{Name: "ens1f1", State: "active", MIIStatus: "up", SpeedBytes: 3.125e9, QueueID: 2, LACP: &SlaveLACP{AggregatorID: 1, ActorState: 61, PartnerState: 61, StateKnown: true}},
+					// speed -1: unknown while the link is down; its port
+					// sits in an aggregator of its own.
+					{Name: "ens2f0", State: "active", MIIStatus: "down", LinkFailureCount: 7, LACP: &SlaveLACP{AggregatorID: 3, ActorState: 69, PartnerState: 1, StateKnown: true}},
 				},
 			},
 			{
+				// As an unprivileged reader sees it: no keys, no partner MAC.
 				Name: "bond1", Mode: "802.3ad", XmitHashPolicy: "layer2+3", MIIMon: 100 * time.Millisecond, Source: "sysfs",
-				Slaves: []Slave{{Name: "ens3", State: "active", MIIStatus: "up", SpeedBytes: 3.125e9}},
+				Aggregator: &Aggregator{ID: 2, Ports: 1},
+				Slaves:     []Slave{{Name: "ens3", State: "active", MIIStatus: "up", SpeedBytes: 3.125e9, LACP: &SlaveLACP{AggregatorID: 2, ActorState: 69, PartnerState: 65, StateKnown: true}}},
 			},
 		}},
 	}
@@ -55,7 +60,7 @@ func TestReadSysfsFixtures(t *testing.T) {
 				t.Errorf("problems: %v", topo.Problems)
 			}
 			if !reflect.DeepEqual(topo.Bonds, c.want) {
-				t.Errorf("bonds:\n got %+v\nwant %+v", topo.Bonds, c.want)
+				t.Errorf("bonds:\n got %s\nwant %s", dumpBonds(topo.Bonds), dumpBonds(c.want))
 			}
 		})
 	}
@@ -157,4 +162,18 @@ func TestReadSysfsDuplicates(t *testing.T) {
 	if dups != 2 {
 		t.Errorf("problems %v", topo.Problems)
 	}
+}
+
+// dumpBonds prints bonds with what their pointers point to.
+func dumpBonds(bonds []Bond) string {
+	var b strings.Builder
+	for _, bd := range bonds {
+		fmt.Fprintf(&b, "\n  %s %s %s aggregator %+v", bd.Name, bd.Mode, bd.XmitHashPolicy, bd.Aggregator)
+		for _, s := range bd.Slaves {
+			l := s.LACP
+			s.LACP = nil
+			fmt.Fprintf(&b, "\n    %+v lacp %+v", s, l)
+		}
+	}
+	return b.String()
 }

@@ -52,7 +52,7 @@ func (f *bondFeature) start(env *exporterEnv) (func(context.Context) error, erro
 	logger := env.logger.With("feature", "bond")
 	seen := map[string]bool{}
 	read := func() (*bond.Topology, error) {
-		t, err := bond.Read(env.sysfs)
+		t, err := bond.Read(env.sysfs, env.procfs)
 		if err != nil {
 			logger.Warn("reading bond topology failed", "err", err)
 			return nil, err
