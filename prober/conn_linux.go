@@ -292,13 +292,13 @@ func (c *linuxConn) send(b []byte, dst netip.Addr, o *sendOptions) error {
 	}
 	c.setDest(dst, o.zone)
 	err := c.sendmsg(b, oob)
-	if err != nil && err != unix.EINVAL && err != unix.EAGAIN && err != unix.ENOBUFS {
+	if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.ENOBUFS) {
 		// An ICMP error about another target sets the shared socket's
 		// pending error, which the next sendmsg returns once without
 		// sending. Try again: a genuine failure fails twice.
 		err = c.sendmsg(b, oob)
 	}
-	if err == unix.EINVAL && len(oob) > base {
+	if errors.Is(err, unix.EINVAL) && len(oob) > base {
 		// A kernel older than 6.13 refuses SCM_TS_OPT_ID: send without
 		// it and use userspace send times from now on.
 		c.keyCmsg.Store(false)
@@ -391,7 +391,7 @@ func (c *linuxConn) drainBatched(h handler, flags int) {
 // socket error (an ICMP error's errno, returned once ahead of the data),
 // at most 16 in a row, counted in errs.
 func readPast(err error, errs *int) bool {
-	if err == unix.EAGAIN || err == unix.EINTR {
+	if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 		return false
 	}
 	*errs++
