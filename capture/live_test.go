@@ -159,7 +159,7 @@ func TestLiveWindow(t *testing.T) {
 	var p packet.Packet
 	for {
 		err := fr.Next(&p)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -78,7 +78,7 @@ func readAll(t testing.TB, path string) ([]Packet, error) {
 	for {
 		var p Packet
 		err := r.Next(&p)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {
@@ -189,7 +189,7 @@ func TestPcapngMixedLinkTypes(t *testing.T) {
 			t.Errorf("frame %d: IPVersion %d DstPort %d, want %d %d", i+1, p.IPVersion, p.DstPort, want.ipv, want.port)
 		}
 	}
-	if err := r.Next(&p); err != io.EOF {
+	if err := r.Next(&p); !errors.Is(err, io.EOF) {
 		t.Errorf("after last frame: %v, want io.EOF", err)
 	}
 	if r.DecodeErrors() != 1 {
@@ -299,7 +299,7 @@ func FuzzFileReader(f *testing.F) {
 		var p Packet
 		for n := 0; n < 10000; n++ {
 			err := r.Next(&p)
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return
 			}
 			if err != nil {

@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"context"
+	"errors"
 	"math"
 	"regexp"
 	"sync"
@@ -321,7 +322,7 @@ func TestNewRejectsBadInterval(t *testing.T) {
 			t.Errorf("interval %v accepted", iv)
 		}
 	}
-	if _, err := New(Config{}); err != ErrNoSource {
+	if _, err := New(Config{}); !errors.Is(err, ErrNoSource) {
 		t.Errorf("no source: err = %v", err)
 	}
 }
