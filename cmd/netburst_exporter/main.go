@@ -1,7 +1,3 @@
-// Command netburst_exporter is netburst's daemon: it samples NIC and bond
-// counters every 100 ms (per-VM interfaces every second), and, as
-// configured, probes targets, watches bonds and captures the seconds around
-// spikes, exporting all of it to Prometheus.
 package main
 
 import (

@@ -1,0 +1,12 @@
+// Command netburst_exporter is netburst's daemon: it samples NIC and bond
+// counters every 100 ms (per-VM interfaces every second), and, as
+// configured, probes targets, watches bonds and captures the seconds around
+// spikes, exporting all of it to Prometheus.
+//
+// The command holds flags and their checks (bad input is one line and exit
+// status 2 before anything is served), the wiring of the domain packages to
+// the collectors and to each other, and the HTTP server (metrics, the
+// landing page, /api/v1/spikes, health, reload, pprof); the sampling,
+// probing, capture and analysis live in those packages. It is the only
+// importer of package capture. docs/exporter.md lists its flags.
+package main
