@@ -15,57 +15,80 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grafana/grafana-foundation-sdk/go/bargauge"
+	"github.com/grafana/grafana-foundation-sdk/go/cog"
+	"github.com/grafana/grafana-foundation-sdk/go/common"
+	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+	"github.com/grafana/grafana-foundation-sdk/go/heatmap"
+	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
+	"github.com/grafana/grafana-foundation-sdk/go/stat"
+	"github.com/grafana/grafana-foundation-sdk/go/table"
+	"github.com/grafana/grafana-foundation-sdk/go/text"
+	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
+
 	"github.com/netburst/netburst/alerts"
 )
 
-// dashboard is the part of Grafana's dashboard model the checks read; the
-// whole document is also kept as generic JSON to find every string in it.
-type dashboard struct {
-	UID           string   `json:"uid"`
-	Title         string   `json:"title"`
-	SchemaVersion int      `json:"schemaVersion"`
-	Tags          []string `json:"tags"`
-	Templating    struct {
-		List []variable `json:"list"`
-	} `json:"templating"`
-	Annotations struct {
-		List []struct {
-			Name       string     `json:"name"`
-			BuiltIn    int        `json:"builtIn"`
-			Datasource datasource `json:"datasource"`
-			Expr       string     `json:"expr"`
-		} `json:"list"`
-	} `json:"annotations"`
-	Panels []panel `json:"panels"`
+// schemaVersion is Grafana 10.4's dashboard schema, the oldest Grafana the
+// dashboards support. The SDK's builders stamp their own (42, Grafana 12),
+// so the files are decoded into its model, not built with it.
+const schemaVersion = 39
+
+// The panel plugins the dashboards may use (Grafana 10.4 core panels) and
+// the Prometheus query: registered, the SDK strict-decodes their options,
+// field config and targets too; any other panel type is reported.
+func init() {
+	rt := cog.NewRuntime()
+	rt.RegisterPanelcfgVariant(timeseries.VariantConfig())
+	rt.RegisterPanelcfgVariant(heatmap.VariantConfig())
+	rt.RegisterPanelcfgVariant(stat.VariantConfig())
+	rt.RegisterPanelcfgVariant(bargauge.VariantConfig())
+	rt.RegisterPanelcfgVariant(table.VariantConfig())
+	rt.RegisterPanelcfgVariant(text.VariantConfig())
+	rt.RegisterDataqueryVariant(prometheus.VariantConfig())
 }
 
-type datasource struct {
-	Type string `json:"type"`
-	UID  string `json:"uid"`
+// decode strict-decodes one dashboard with the SDK: invalid JSON, unknown
+// fields, wrong types and missing required fields are errors. The model is
+// then decoded again, leniently: in v0.0.22 a strict decode that succeeds
+// drops every panel, target and panel option (a union's or plugin's strict
+// decoder returns its empty error list as a non-nil error, which the caller
+// takes for a failure), so only its errors are used. Validate checks the
+// model's constraints (gridPos inside the 24-column grid, ...).
+func decode(raw []byte) (*dashboard.Dashboard, []error) {
+	if !json.Valid(raw) {
+		var v any
+		return nil, []error{fmt.Errorf("invalid JSON: %w", json.Unmarshal(raw, &v))}
+	}
+	var strict dashboard.Dashboard
+	if errs := buildErrors(strict.UnmarshalJSONStrict(raw)); len(errs) > 0 {
+		return nil, errs
+	}
+	var d dashboard.Dashboard
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, []error{fmt.Errorf("decode: %w", err)}
+	}
+	if errs := buildErrors(d.Validate()); len(errs) > 0 {
+		return nil, errs
+	}
+	return &d, nil
 }
 
-type variable struct {
-	Name       string          `json:"name"`
-	Type       string          `json:"type"`
-	Query      json.RawMessage `json:"query"`
-	Definition string          `json:"definition"`
-	Datasource *datasource     `json:"datasource"`
-}
-
-type panel struct {
-	ID         int         `json:"id"`
-	Type       string      `json:"type"`
-	Title      string      `json:"title"`
-	Datasource *datasource `json:"datasource"`
-	GridPos    struct {
-		H, W, X, Y int
-	} `json:"gridPos"`
-	Targets []struct {
-		RefID      string      `json:"refId"`
-		Expr       string      `json:"expr"`
-		Datasource *datasource `json:"datasource"`
-	} `json:"targets"`
-	Panels []panel `json:"panels"` // collapsed rows
+// buildErrors flattens the SDK's error list, one error a field; the SDK
+// returns the list as a non-nil error even when it is empty.
+func buildErrors(err error) []error {
+	var be cog.BuildErrors
+	if !errors.As(err, &be) {
+		if err != nil {
+			return []error{err}
+		}
+		return nil
+	}
+	out := make([]error, 0, len(be))
+	for _, e := range be {
+		out = append(out, e)
+	}
+	return out
 }
 
 // builtinVars are Grafana's own variables.
@@ -78,41 +101,92 @@ var builtinVars = map[string]bool{
 // varRefRE finds $x, ${x}, ${x:format} and [[x]] references.
 var varRefRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)|\[\[([A-Za-z_][A-Za-z0-9_]*)(?::[^\]]*)?\]\]`)
 
-func isDatasourceVar(ds *datasource) bool {
-	return ds != nil && ds.Type == "prometheus" && (ds.UID == "${datasource}" || ds.UID == "$datasource")
+func isDatasourceVar(ds *common.DataSourceRef) bool {
+	return ds != nil && ds.Type != nil && *ds.Type == "prometheus" && ds.Uid != nil &&
+		(*ds.Uid == "${datasource}" || *ds.Uid == "$datasource")
+}
+
+func dsString(ds *common.DataSourceRef) string {
+	if ds == nil {
+		return "none"
+	}
+	return fmt.Sprintf("{type %q uid %q}", deref(ds.Type), deref(ds.Uid))
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+// panels returns every panel: rows, then the panels inside collapsed rows.
+func panels(d *dashboard.Dashboard) []dashboard.Panel {
+	var out []dashboard.Panel
+	for _, p := range d.Panels {
+		switch {
+		case p.Panel != nil:
+			out = append(out, *p.Panel)
+		case p.RowPanel != nil:
+			r := p.RowPanel
+			out = append(out, dashboard.Panel{Type: "row", Id: &r.Id, Title: r.Title, GridPos: r.GridPos})
+			out = append(out, r.Panels...)
+		}
+	}
+	return out
+}
+
+func panelName(p dashboard.Panel) string {
+	return fmt.Sprintf("panel %d %q", deref(p.Id), deref(p.Title))
+}
+
+// queries returns a panel's targets as Prometheus queries; a target of
+// another data source type decodes as something else and is an error.
+func queries(p dashboard.Panel) ([]*prometheus.Dataquery, []error) {
+	var qs []*prometheus.Dataquery
+	var errs []error
+	for i, t := range p.Targets {
+		q, ok := t.(*prometheus.Dataquery)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s target %d: a %T, not a Prometheus query", panelName(p), i, t))
+			continue
+		}
+		qs = append(qs, q)
+	}
+	return qs, errs
 }
 
 // exprs returns the dashboard's PromQL expressions by where they are:
 // panel targets, annotation queries and the selectors inside query
 // variables' label_values(...).
-func (d *dashboard) exprs() (map[string]string, error) {
+func exprs(d *dashboard.Dashboard) (map[string]string, error) {
 	out := map[string]string{}
-	var walk func(ps []panel)
-	walk = func(ps []panel) {
-		for _, p := range ps {
-			for _, t := range p.Targets {
-				if t.Expr != "" {
-					out[fmt.Sprintf("%s panel %d %q target %s", d.UID, p.ID, p.Title, t.RefID)] = t.Expr
-				}
+	for _, p := range panels(d) {
+		qs, errs := queries(p)
+		if len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+		for _, q := range qs {
+			if q.Expr != "" {
+				out[fmt.Sprintf("%s %s target %s", deref(d.Uid), panelName(p), deref(q.RefId))] = q.Expr
 			}
-			walk(p.Panels)
 		}
 	}
-	walk(d.Panels)
 	for _, a := range d.Annotations.List {
-		if a.Expr != "" {
-			out[fmt.Sprintf("%s annotation %q", d.UID, a.Name)] = a.Expr
+		if e := deref(a.Expr); e != "" {
+			out[fmt.Sprintf("%s annotation %q", deref(d.Uid), a.Name)] = e
 		}
 	}
 	for _, v := range d.Templating.List {
-		if v.Type != "query" {
+		if v.Type != dashboard.VariableTypeQuery {
 			continue
 		}
 		q, err := variableQuery(v)
 		if err != nil {
-			return nil, fmt.Errorf("%s variable %s: %w", d.UID, v.Name, err)
+			return nil, fmt.Errorf("%s variable %s: %w", deref(d.Uid), v.Name, err)
 		}
-		out[fmt.Sprintf("%s variable %s", d.UID, v.Name)] = q
+		out[fmt.Sprintf("%s variable %s", deref(d.Uid), v.Name)] = q
 	}
 	return out, nil
 }
@@ -121,27 +195,25 @@ var labelValuesRE = regexp.MustCompile(`^label_values\((.+),\s*([A-Za-z_][A-Za-z
 
 // variableQuery returns the PromQL inside a query variable: the selector of
 // label_values(SELECTOR, label) or a query_result(EXPR).
-func variableQuery(v variable) (string, error) {
-	var q struct {
-		Query string `json:"query"`
+func variableQuery(v dashboard.VariableModel) (string, error) {
+	var q string
+	switch {
+	case v.Query == nil:
+	case v.Query.String != nil:
+		q = *v.Query.String
+	default:
+		q, _ = v.Query.Map["query"].(string)
 	}
-	if err := json.Unmarshal(v.Query, &q); err != nil {
-		var s string
-		if err2 := json.Unmarshal(v.Query, &s); err2 != nil {
-			return "", fmt.Errorf("query is neither an object nor a string: %w", err)
-		}
-		q.Query = s
+	if def := deref(v.Definition); q != def {
+		return "", fmt.Errorf("query %q and definition %q differ", q, def)
 	}
-	if q.Query != v.Definition {
-		return "", fmt.Errorf("query %q and definition %q differ", q.Query, v.Definition)
-	}
-	if m := labelValuesRE.FindStringSubmatch(q.Query); m != nil {
+	if m := labelValuesRE.FindStringSubmatch(q); m != nil {
 		return m[1], nil
 	}
-	if strings.HasPrefix(q.Query, "query_result(") && strings.HasSuffix(q.Query, ")") {
-		return strings.TrimSuffix(strings.TrimPrefix(q.Query, "query_result("), ")"), nil
+	if strings.HasPrefix(q, "query_result(") && strings.HasSuffix(q, ")") {
+		return strings.TrimSuffix(strings.TrimPrefix(q, "query_result("), ")"), nil
 	}
-	return "", fmt.Errorf("unsupported variable query %q", q.Query)
+	return "", fmt.Errorf("unsupported variable query %q", q)
 }
 
 // substitute replaces Grafana variables in an expression: interval
@@ -177,25 +249,59 @@ func allStrings(v any, out *[]string) {
 	}
 }
 
-// check returns every structural problem of one dashboard document.
-func check(raw []byte) (*dashboard, []error) {
-	var errs []error
-	var d dashboard
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, []error{fmt.Errorf("invalid JSON: %w", err)}
+// countPanels counts the panels of a dashboard read as plain JSON (rows'
+// panels included) and their targets.
+func countPanels(generic any) (panels, targets int) {
+	var walk func(v any)
+	walk = func(v any) {
+		ps, _ := v.([]any)
+		for _, p := range ps {
+			m, _ := p.(map[string]any)
+			panels++
+			ts, _ := m["targets"].([]any)
+			targets += len(ts)
+			walk(m["panels"])
+		}
+	}
+	d, _ := generic.(map[string]any)
+	walk(d["panels"])
+	return panels, targets
+}
+
+func countTargets(d *dashboard.Dashboard) int {
+	n := 0
+	for _, p := range panels(d) {
+		n += len(p.Targets)
+	}
+	return n
+}
+
+// check decodes one dashboard document with the SDK and returns every
+// problem of it: the SDK's, then what the SDK's model cannot know (stable
+// uids, the datasource variable, panel ids and overlaps, variables used but
+// not defined).
+func check(raw []byte) (*dashboard.Dashboard, []error) {
+	d, errs := decode(raw)
+	if d == nil {
+		return nil, errs
 	}
 	var generic any
 	if err := json.Unmarshal(raw, &generic); err != nil {
-		return nil, []error{fmt.Errorf("invalid JSON: %w", err)}
+		return nil, []error{err}
 	}
-	if d.UID == "" || d.Title == "" {
+	// The model must hold what the file holds (see decode): else every
+	// check below would pass over an empty dashboard.
+	if np, nt := countPanels(generic); np != len(panels(d)) || nt != countTargets(d) {
+		errs = append(errs, fmt.Errorf("the SDK's model holds %d panels and %d targets, the file %d and %d", len(panels(d)), countTargets(d), np, nt))
+	}
+	if deref(d.Uid) == "" || deref(d.Title) == "" {
 		errs = append(errs, errors.New("uid and title must be set"))
 	}
 	if !slices.Contains(d.Tags, "netburst") {
 		errs = append(errs, errors.New("no netburst tag (the dashboards' links list dashboards by that tag)"))
 	}
-	if d.SchemaVersion < 39 {
-		errs = append(errs, fmt.Errorf("schemaVersion %d < 39", d.SchemaVersion))
+	if d.SchemaVersion != schemaVersion {
+		errs = append(errs, fmt.Errorf("schemaVersion %d, want %d (Grafana 10.4)", d.SchemaVersion, schemaVersion))
 	}
 	defined := map[string]bool{}
 	hasDS := false
@@ -205,17 +311,16 @@ func check(raw []byte) (*dashboard, []error) {
 		}
 		defined[v.Name] = true
 		switch v.Type {
-		case "datasource":
+		case dashboard.VariableTypeDatasource:
 			if v.Name == "datasource" {
-				var q string
-				if err := json.Unmarshal(v.Query, &q); err != nil || q != "prometheus" {
+				if v.Query == nil || deref(v.Query.String) != "prometheus" {
 					errs = append(errs, fmt.Errorf("variable datasource: query must be \"prometheus\""))
 				}
 				hasDS = true
 			}
-		case "query":
+		case dashboard.VariableTypeQuery:
 			if !isDatasourceVar(v.Datasource) {
-				errs = append(errs, fmt.Errorf("variable %s: datasource %+v is not ${datasource}", v.Name, v.Datasource))
+				errs = append(errs, fmt.Errorf("variable %s: datasource %s is not ${datasource}", v.Name, dsString(v.Datasource)))
 			}
 		}
 	}
@@ -227,50 +332,55 @@ func check(raw []byte) (*dashboard, []error) {
 			errs = append(errs, fmt.Errorf("no %s variable", want))
 		}
 	}
-	ids := map[int]bool{}
-	type rect struct{ x, y, w, h int }
+	ids := map[uint32]bool{}
+	type rect struct{ x, y, w, h uint32 }
 	var rects []rect
-	var titles []string
-	var walk func(ps []panel)
-	walk = func(ps []panel) {
-		for _, p := range ps {
-			name := fmt.Sprintf("panel %d %q", p.ID, p.Title)
-			if p.ID == 0 || ids[p.ID] {
-				errs = append(errs, fmt.Errorf("%s: id missing or not unique", name))
-			}
-			ids[p.ID] = true
-			if p.Type != "row" {
-				if !isDatasourceVar(p.Datasource) {
-					errs = append(errs, fmt.Errorf("%s: datasource %+v is not ${datasource}", name, p.Datasource))
-				}
-				if p.Type != "text" && len(p.Targets) == 0 {
-					errs = append(errs, fmt.Errorf("%s: no query", name))
-				}
-			}
-			for _, t := range p.Targets {
-				if t.Datasource != nil && !isDatasourceVar(t.Datasource) {
-					errs = append(errs, fmt.Errorf("%s target %s: datasource %+v is not ${datasource}", name, t.RefID, t.Datasource))
-				}
-			}
-			g := p.GridPos
-			if g.W <= 0 || g.H <= 0 || g.X < 0 || g.X+g.W > 24 {
-				errs = append(errs, fmt.Errorf("%s: gridPos %+v outside the 24-column grid", name, g))
-			}
-			r := rect{g.X, g.Y, g.W, g.H}
-			for i, o := range rects {
-				if r.x < o.x+o.w && o.x < r.x+r.w && r.y < o.y+o.h && o.y < r.y+r.h {
-					errs = append(errs, fmt.Errorf("%s overlaps %s", name, titles[i]))
-				}
-			}
-			rects = append(rects, r)
-			titles = append(titles, name)
-			walk(p.Panels)
+	var names []string
+	for _, p := range panels(d) {
+		name := panelName(p)
+		if p.Id == nil || *p.Id == 0 || ids[*p.Id] {
+			errs = append(errs, fmt.Errorf("%s: id missing or not unique", name))
+		} else {
+			ids[*p.Id] = true
 		}
+		qs, qerrs := queries(p)
+		errs = append(errs, qerrs...)
+		if p.Type != "row" {
+			if _, typed := cog.ConfigForPanelcfgVariant(p.Type); !typed {
+				errs = append(errs, fmt.Errorf("%s: panel type %q is not one the tests decode (%s)", name, p.Type, "timeseries, heatmap, stat, bargauge, table, text"))
+			}
+			if !isDatasourceVar(p.Datasource) {
+				errs = append(errs, fmt.Errorf("%s: datasource %s is not ${datasource}", name, dsString(p.Datasource)))
+			}
+			if p.Type != "text" && len(p.Targets) == 0 {
+				errs = append(errs, fmt.Errorf("%s: no query", name))
+			}
+		}
+		for _, q := range qs {
+			if q.Datasource != nil && !isDatasourceVar(q.Datasource) {
+				errs = append(errs, fmt.Errorf("%s target %s: datasource %s is not ${datasource}", name, deref(q.RefId), dsString(q.Datasource)))
+			}
+		}
+		if p.GridPos == nil {
+			errs = append(errs, fmt.Errorf("%s: no gridPos", name))
+			continue
+		}
+		g := p.GridPos
+		if g.X+g.W > 24 {
+			errs = append(errs, fmt.Errorf("%s: gridPos %+v outside the 24-column grid", name, *g))
+		}
+		r := rect{g.X, g.Y, g.W, g.H}
+		for i, o := range rects {
+			if r.x < o.x+o.w && o.x < r.x+r.w && r.y < o.y+o.h && o.y < r.y+r.h {
+				errs = append(errs, fmt.Errorf("%s overlaps %s", name, names[i]))
+			}
+		}
+		rects = append(rects, r)
+		names = append(names, name)
 	}
-	walk(d.Panels)
 	for _, a := range d.Annotations.List {
-		if a.BuiltIn == 0 && !isDatasourceVar(&a.Datasource) {
-			errs = append(errs, fmt.Errorf("annotation %q: datasource %+v is not ${datasource}", a.Name, a.Datasource))
+		if deref(a.BuiltIn) == 0 && !isDatasourceVar(a.Datasource) {
+			errs = append(errs, fmt.Errorf("annotation %q: datasource %s is not ${datasource}", a.Name, dsString(a.Datasource)))
 		}
 	}
 	var strs []string
@@ -286,7 +396,7 @@ func check(raw []byte) (*dashboard, []error) {
 			errs = append(errs, fmt.Errorf("variable $%s is used but not defined", name))
 		}
 	}
-	return &d, errs
+	return d, errs
 }
 
 func loadAll(t *testing.T) map[string][]byte {
@@ -321,26 +431,37 @@ func TestDashboards(t *testing.T) {
 		if d == nil {
 			continue
 		}
-		if want, ok := uids[name]; !ok || d.UID != want {
-			t.Errorf("%s: uid %q, want the stable %q", name, d.UID, want)
+		uid := deref(d.Uid)
+		if want, ok := uids[name]; !ok || uid != want {
+			t.Errorf("%s: uid %q, want the stable %q", name, uid, want)
 		}
-		if other, dup := seen[d.UID]; dup {
-			t.Errorf("%s: uid %q already used by %s", name, d.UID, other)
+		if other, dup := seen[uid]; dup {
+			t.Errorf("%s: uid %q already used by %s", name, uid, other)
 		}
-		seen[d.UID] = name
+		seen[uid] = name
 	}
 }
 
-// TestCheckCatchesMistakes proves each structural check can fail.
+// TestCheckCatchesMistakes proves each check can fail: the SDK's strict
+// decoding and model constraints, and the checks beside it.
 func TestCheckCatchesMistakes(t *testing.T) {
 	good := string(loadAll(t)["overview.json"])
 	tests := []struct {
 		name, old, new, want string
 	}{
+		{"broken JSON", `"panels": [`, `"panels": [[`, "invalid JSON"},
+		{"unknown dashboard field", `"graphTooltip"`, `"graphTooltips"`, "unexpected field 'graphTooltips'"},
+		{"unknown panel field", `"gridPos": {`, `"gridpos": {`, "unexpected field 'gridpos'"},
+		{"unknown heatmap option", `"cellGap": 1,`, `"cellgap": 1,`, "unexpected field 'cellgap'"},
+		{"unknown query field", `"legendFormat": "`, `"legendformat": "`, "unexpected field 'legendformat'"},
+		{"wrong type", `"id": 1,`, `"id": "1",`, "cannot unmarshal string"},
+		{"panel wider than the grid", `"w": 24,`, `"w": 25,`, "must be <= 24"},
+		{"untyped panel type", `"type": "timeseries"`, `"type": "graph"`, `panel type "graph"`},
+		{"query of another data source", `"type": "prometheus"`, `"type": "loki"`, "not a Prometheus query"},
+		{"old schema", `"schemaVersion": 39`, `"schemaVersion": 27`, "schemaVersion 27, want 39"},
+		{"SDK's schema", `"schemaVersion": 39`, `"schemaVersion": 42`, "schemaVersion 42, want 39"},
 		{"undefined variable", `device=~\"$device\"`, `device=~\"$nodevice\"`, "$nodevice is used but not defined"},
 		{"hard-coded datasource", `"uid": "${datasource}"`, `"uid": "P1809F7CD0C75ACF3"`, "is not ${datasource}"},
-		{"old schema", `"schemaVersion": 39`, `"schemaVersion": 27`, "schemaVersion 27 < 39"},
-		{"broken JSON", `"panels": [`, `"panels": [[`, "invalid JSON"},
 		{"overlapping panels", `"x": 12,`, `"x": 6,`, "overlaps"},
 	}
 	for _, tt := range tests {
@@ -348,7 +469,9 @@ func TestCheckCatchesMistakes(t *testing.T) {
 			if !strings.Contains(good, tt.old) {
 				t.Fatalf("fixture lacks %q", tt.old)
 			}
-			_, errs := check([]byte(strings.Replace(good, tt.old, tt.new, 1)))
+			// Every occurrence: a mistake must not hide behind a correct copy
+			// (a target's own datasource behind its panel's).
+			_, errs := check([]byte(strings.ReplaceAll(good, tt.old, tt.new)))
 			if !strings.Contains(fmt.Sprint(errs), tt.want) {
 				t.Fatalf("errors %v, want one containing %q", errs, tt.want)
 			}
@@ -364,7 +487,7 @@ func dashboardExprs(t *testing.T) map[string]string {
 		if d == nil {
 			t.Fatalf("%s: %v", name, errs)
 		}
-		ex, err := d.exprs()
+		ex, err := exprs(d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -494,9 +617,9 @@ func TestRunbookPanelsExist(t *testing.T) {
 		if d == nil {
 			t.Fatalf("%s: %v", name, errs)
 		}
-		dash := strings.TrimPrefix(d.Title, "netburst / ")
-		for _, p := range d.Panels {
-			titles[dash] = append(titles[dash], p.Title)
+		dash := strings.TrimPrefix(deref(d.Title), "netburst / ")
+		for _, p := range panels(d) {
+			titles[dash] = append(titles[dash], deref(p.Title))
 		}
 	}
 	refs := panelRefRE.FindAllStringSubmatch(string(b), -1)
