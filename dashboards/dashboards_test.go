@@ -279,7 +279,7 @@ func countTargets(d *dashboard.Dashboard) int {
 // check decodes one dashboard document with the SDK and returns every
 // problem of it: the SDK's, then what the SDK's model cannot know (stable
 // uids, the datasource variable, panel ids and overlaps, variables used but
-// not defined).
+// not defined, native twins of classic heatmaps).
 func check(raw []byte) (*dashboard.Dashboard, []error) {
 	d, errs := decode(raw)
 	if d == nil {
@@ -336,6 +336,7 @@ func check(raw []byte) (*dashboard.Dashboard, []error) {
 	type rect struct{ x, y, w, h uint32 }
 	var rects []rect
 	var names []string
+	classic, native := map[string]string{}, map[string]bool{}
 	for _, p := range panels(d) {
 		name := panelName(p)
 		if p.Id == nil || *p.Id == 0 || ids[*p.Id] {
@@ -360,6 +361,17 @@ func check(raw []byte) (*dashboard.Dashboard, []error) {
 			if q.Datasource != nil && !isDatasourceVar(q.Datasource) {
 				errs = append(errs, fmt.Errorf("%s target %s: datasource %s is not ${datasource}", name, deref(q.RefId), dsString(q.Datasource)))
 			}
+			if p.Type != "heatmap" {
+				continue
+			}
+			ms, _ := alerts.MetricNames(q.Expr) // a broken expression is TestExpressionsParse's
+			for _, m := range ms {
+				if base, ok := strings.CutSuffix(m, "_bucket"); ok {
+					classic[base] = name
+				} else {
+					native[m] = true
+				}
+			}
 		}
 		if p.GridPos == nil {
 			errs = append(errs, fmt.Errorf("%s: no gridPos", name))
@@ -377,6 +389,13 @@ func check(raw []byte) (*dashboard.Dashboard, []error) {
 		}
 		rects = append(rects, r)
 		names = append(names, name)
+	}
+	// Prometheus 2.40-2.44 with native histograms on keeps only their
+	// native form: a classic-bucket heatmap alone would stay empty there.
+	for base, name := range classic {
+		if !native[base] {
+			errs = append(errs, fmt.Errorf("%s reads %s_bucket: no heatmap reads the native histogram %s", name, base, base))
+		}
 	}
 	for _, a := range d.Annotations.List {
 		if deref(a.BuiltIn) == 0 && !isDatasourceVar(a.Datasource) {
@@ -446,6 +465,7 @@ func TestDashboards(t *testing.T) {
 // decoding and model constraints, and the checks beside it.
 func TestCheckCatchesMistakes(t *testing.T) {
 	good := string(loadAll(t)["overview.json"])
+	const nativeExpr = `sum(rate(netburst_interface_throughput_bytes_per_second{`
 	tests := []struct {
 		name, old, new, want string
 	}{
@@ -463,6 +483,7 @@ func TestCheckCatchesMistakes(t *testing.T) {
 		{"undefined variable", `device=~\"$device\"`, `device=~\"$nodevice\"`, "$nodevice is used but not defined"},
 		{"hard-coded datasource", `"uid": "${datasource}"`, `"uid": "P1809F7CD0C75ACF3"`, "is not ${datasource}"},
 		{"overlapping panels", `"x": 12,`, `"x": 6,`, "overlaps"},
+		{"classic heatmap without a native twin", nativeExpr, `sum by (le) (rate(netburst_interface_throughput_bytes_per_second_bucket{`, "no heatmap reads the native histogram"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
