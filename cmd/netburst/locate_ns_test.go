@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/netip"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -59,60 +57,6 @@ func newPathBed(t *testing.T) *pathBed {
 	// nearly full, so a reply waits tens of milliseconds.
 	b.sw.MustRun(t, "tc", "qdisc", "add", "dev", "pa", "root", "tbf", "rate", "20mbit", "burst", "16kb", "latency", "100ms")
 	return b
-}
-
-// tcpdumpAt starts tcpdump -w on dev inside ns and waits until it listens.
-// stop interrupts it and waits for the file to be complete. Immediate mode
-// matters: otherwise libpcap hands packets over a block at a time, and the
-// block still open at the interrupt (up to a second) is never written.
-func tcpdumpAt(t *testing.T, ns *nstest.NS, dev, file string) (stop func()) {
-	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns.Name, "tcpdump", "-n", "-Z", "root", "--immediate-mode", "-U", "-s", "200", "-i", dev, "-w", file, "icmp")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("tcpdump on %s: %v", dev, err)
-	}
-	done := make(chan error, 1)
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "listening on") {
-				ready <- ""
-			}
-		}
-		ready <- strings.Join(lines, "\n")
-		done <- cmd.Wait()
-	}()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	select {
-	case msg := <-ready:
-		if msg != "" {
-			t.Fatalf("tcpdump on %s in %s did not start: %s", dev, ns.Name, msg)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("tcpdump on %s: not listening after 10 s", dev)
-	}
-	return stop
 }
 
 // tsharkEcho holds one file's echo timestamps by seq, in nanoseconds, as
@@ -191,7 +135,7 @@ func TestLocateNamespacePath(t *testing.T) {
 	for _, p := range points {
 		f := filepath.Join(dir, p.name+".pcap")
 		files[p.name] = f
-		stops = append(stops, tcpdumpAt(t, p.ns, p.dev, f))
+		stops = append(stops, nstest.Tcpdump(t, p.ns, p.dev, f, "-s", "200", "icmp"))
 		args = append(args, p.name+"="+f)
 	}
 

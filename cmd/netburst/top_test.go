@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -254,38 +253,14 @@ func makeTraffic(t *testing.T) string {
 	peer := nb.AddrB.String()
 	file := filepath.Join(t.TempDir(), "traffic.pcap")
 
-	dump := exec.Command("ip", "netns", "exec", b.Name, "tcpdump", "-n", "-i", "nb1", "-s", "128", "-U", "-w", file)
-	stderr, err := dump.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dump.Start(); err != nil {
-		t.Fatalf("tcpdump: %v", err)
-	}
-	t.Cleanup(func() { _ = dump.Process.Kill(); _ = dump.Wait() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "listening on") {
-				close(ready)
-				break
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("tcpdump did not start listening")
-	}
+	stopDump := nstest.Tcpdump(t, b, "nb1", file, "-s", "128")
 
 	b.Start(t, "iperf3", "-s", "-p", "5201")
 	b.Start(t, "iperf3", "-s", "-p", "5202")
 	time.Sleep(300 * time.Millisecond) // let the servers listen
 	a.MustRun(t, "ping", "-c", "5", "-i", "0.05", peer)
 	a.MustRun(t, "iperf3", "-c", peer, "-p", "5201", "-t", "1", "-b", "6M")
-	err = a.Do(func() error {
+	err := a.Do(func() error {
 		for i := 0; i < 30; i++ {
 			c, err := net.Dial("udp", nb.BPort(7000+i%3))
 			if err != nil {
@@ -302,8 +277,7 @@ func makeTraffic(t *testing.T) string {
 	}
 	a.MustRun(t, "iperf3", "-c", peer, "-p", "5202", "-u", "-t", "1", "-b", "2M", "-l", "1000")
 	time.Sleep(200 * time.Millisecond)
-	_ = dump.Process.Signal(syscall.SIGINT)
-	_ = dump.Wait()
+	stopDump()
 	return file
 }
 

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -85,41 +83,6 @@ func histogram(scrape, labels string) (sum, count float64) {
 	return sum, count
 }
 
-// tcpdumpIn runs tcpdump -w on dev in ns until the returned stop is called.
-func tcpdumpIn(t *testing.T, ns *nstest.NS, dev, file string) (stop func()) {
-	t.Helper()
-	cmd := exec.Command("ip", "netns", "exec", ns.Name, "tcpdump", "-n", "-Z", "root", "--immediate-mode", "-U", "-s", "128", "-i", dev, "-w", file, "icmp")
-	// os/exec copies stderr from a goroutine of its own while the loop
-	// below reads it: a plain bytes.Buffer would race.
-	stderr := &nstest.LogBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			_ = cmd.Process.Signal(os.Interrupt)
-			select {
-			case <-done:
-			case <-time.After(5 * time.Second):
-				_ = cmd.Process.Kill()
-				<-done
-			}
-		}
-	}
-	t.Cleanup(stop)
-	// tcpdump says "listening on" once its socket is bound.
-	nstest.Eventually(t, 10*time.Second, func() (bool, string) {
-		out := stderr.String()
-		return strings.Contains(out, "listening on"), fmt.Sprintf("tcpdump on %s not listening: %s", dev, out)
-	})
-	return stop
-}
-
 // TestLocateLive runs the exporter on "hypervisor a" with --locate.points
 // over its vif and eth0 while a storage burst toward VM a fills a tbf queue
 // on the vif: echo replies wait there. The exported segment delays must
@@ -149,7 +112,7 @@ func TestLocateLive(t *testing.T) {
 		"--capture.device=vif", "--capture.pre=500ms", "--capture.post=200ms", "--sampler.burst-threshold=1000")
 	dir := t.TempDir()
 	files := map[string]string{"vif": filepath.Join(dir, "vif.pcap"), "eth0": filepath.Join(dir, "eth0.pcap")}
-	stops := []func(){tcpdumpIn(t, hvA, "vif", files["vif"]), tcpdumpIn(t, hvA, "eth0", files["eth0"])}
+	stops := []func(){nstest.Tcpdump(t, hvA, "vif", files["vif"], "-s", "128", "icmp"), nstest.Tcpdump(t, hvA, "eth0", files["eth0"], "-s", "128", "icmp")}
 
 	vmA.Start(t, "iperf3", "-s", "-p", "7000", "-B", "198.18.1.2")
 	ping := exec.Command("ip", "netns", "exec", vmA.Name, "ping", "-n", "-q", "-i", "0.05", "-c", "100", "-W", "2", "198.18.2.2")
