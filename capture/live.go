@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,9 +28,9 @@ var ErrTimeout = errors.New("capture poll timeout")
 // returns it once; it then follows the interface's name (DeviceState).
 var ErrInterfaceDown = errors.New("captured interface is down or gone")
 
-// ErrNotSupported is returned where live capture is not available (not
-// Linux).
-var ErrNotSupported = errors.New("live capture is only supported on Linux")
+// ErrNotSupported is returned by the live capture's constructors where
+// there are no AF_PACKET sockets (systems other than Linux).
+var ErrNotSupported = errors.New("netburst/capture: not supported on " + runtime.GOOS)
 
 // Source delivers the frames of one device. The data returned by
 // ZeroCopyReadPacketData is valid until the next call. The packet sockets

@@ -2,17 +2,20 @@
 
 package capture
 
-// OpenDevice is only available on Linux.
+// OpenDevice needs Linux's AF_PACKET sockets: elsewhere it returns
+// ErrNotSupported.
 func OpenDevice(name string, snaplen int, ipOnly bool, blockSize, numBlocks int) (Device, error) {
 	return Device{}, ErrNotSupported
 }
 
-// OpenDeviceFiltered is only available on Linux.
+// OpenDeviceFiltered needs Linux's AF_PACKET sockets: elsewhere it
+// returns ErrNotSupported.
 func OpenDeviceFiltered(name string, snaplen int, filter FilterFunc, blockSize, numBlocks int) (Device, error) {
 	return Device{}, ErrNotSupported
 }
 
-// Open is only available on Linux.
+// Open needs Linux's AF_PACKET sockets: elsewhere it returns
+// ErrNotSupported.
 func Open(cfg DeviceConfig) (Device, error) {
 	return Device{}, ErrNotSupported
 }
