@@ -2,14 +2,18 @@
 
 package bond
 
-import (
-	"errors"
-	"fmt"
-)
+import "github.com/vishvananda/netlink"
 
-// ReadNetlink is only implemented on Linux.
+// ParseLinkMessages needs the netlink library's Linux-only decoder:
+// elsewhere it returns ErrNotSupported (and so does FromMessages).
+func ParseLinkMessages(msgs [][]byte) ([]netlink.Link, error) {
+	return nil, ErrNotSupported
+}
+
+// ReadNetlink needs Linux's rtnetlink: elsewhere it returns
+// ErrNotSupported.
 func ReadNetlink(sysfsRoot string) (*Topology, error) {
-	return nil, fmt.Errorf("bond: netlink: %w", errors.ErrUnsupported)
+	return nil, ErrNotSupported
 }
 
 // Read returns the bonds sysfs under sysfsRoot shows; netlink is Linux-only.

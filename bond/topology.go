@@ -3,6 +3,7 @@ package bond
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -83,6 +84,9 @@ var (
 	ErrUnknownMode = errors.New("unknown bonding mode")
 	// ErrMissingSlave is a slave listed by its bond that does not exist.
 	ErrMissingSlave = errors.New("listed slave does not exist")
+	// ErrNotSupported is returned by ReadNetlink and ParseLinkMessages
+	// where there is no netlink (systems other than Linux).
+	ErrNotSupported = errors.New("netburst/bond: not supported on " + runtime.GOOS)
 )
 
 // Problem is one thing wrong with what the kernel (or a fixture) reports;
