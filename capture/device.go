@@ -2,7 +2,6 @@ package capture
 
 import (
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
@@ -72,48 +71,4 @@ func (d Device) State() DeviceState {
 		return s.linkState()
 	}
 	return DeviceState{Up: true}
-}
-
-// linkState is a device's DeviceState, written by its reader at each
-// change (rarely) and read by Stats at scrape time: a mutex, never on the
-// per-frame path.
-type linkState struct {
-	mu sync.Mutex
-	s  DeviceState
-}
-
-func newLinkState() *linkState {
-	return &linkState{s: DeviceState{Up: true, Since: time.Now()}}
-}
-
-func (l *linkState) get() DeviceState {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.s
-}
-
-// down records that the device went down because of cause.
-func (l *linkState) down(cause string, at time.Time) {
-	l.mu.Lock()
-	l.s.Up, l.s.Since, l.s.Cause = false, at, cause
-	l.mu.Unlock()
-}
-
-// setCause replaces the cause of a device that stays down (the interface
-// is back, but cannot be captured).
-func (l *linkState) setCause(cause string) {
-	l.mu.Lock()
-	l.s.Cause = cause
-	l.mu.Unlock()
-}
-
-// up records that the device captures again and returns how long it was
-// down and how many re-opens there have been.
-func (l *linkState) up(at time.Time) (time.Duration, uint64) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	downFor := at.Sub(l.s.Since)
-	l.s.Up, l.s.Since = true, at
-	l.s.Reopens++
-	return downFor, l.s.Reopens
 }
