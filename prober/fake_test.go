@@ -46,13 +46,6 @@ func (r *recorder) spikeEvents() []spike.Event {
 	return append([]spike.Event(nil), r.spikes...)
 }
 
-// resultsOf returns a copy of every result.
-func (r *recorder) allResults() []Result {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Result(nil), r.results...)
-}
-
 func (r *recorder) ObserveResult(res Result) {
 	r.mu.Lock()
 	r.results = append(r.results, res)
