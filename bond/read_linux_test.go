@@ -106,8 +106,11 @@ func TestFilteredLinkDumps(t *testing.T) {
 		info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
 		info.AddRtAttr(nl.IFLA_INFO_KIND, nl.NonZeroTerminated("bridge"))
 		var err error
-		if bridges, err = dumpLinks(info); err != nil || len(bridges) != 1 {
-			return fmt.Errorf("kind filter: %d links, %v", len(bridges), err)
+		if bridges, err = dumpLinks(info); err != nil {
+			return fmt.Errorf("kind filter: %w", err)
+		}
+		if len(bridges) != 1 {
+			return fmt.Errorf("kind filter: %d links, want 1", len(bridges))
 		}
 		ports, err = dumpLinks(nl.NewRtAttr(unix.IFLA_MASTER, nl.Uint32Attr(uint32(bridges[0].Attrs().Index))))
 		return err
