@@ -13,7 +13,8 @@ type qdiscState struct {
 }
 
 // qdiscs are reported per device and kind: an mq root's per-queue children
-// of one kind add up, which keeps the label set to what DESIGN §5 names.
+// of one kind add up, so the qdisc metrics carry only the labels device and
+// kind (docs/metrics.md), not one series per hardware queue.
 type qdiscAggKey struct {
 	index int32
 	kind  string
