@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the SDK marks dashboard.Dashboard deprecated for dashboardv2.Dashboard, a different JSON model (elements and layouts, no panels or schemaVersion): these files are schema 39 dashboards, which only dashboard.Dashboard decodes.
+
 package dashboards
 
 import (
@@ -561,7 +563,7 @@ func promtoolParse(t *testing.T, promtool string, exprs map[string]string) error
 		}
 		return s
 	})
-	return fmt.Errorf("promtool check rules: %v\n%s", err, msg)
+	return fmt.Errorf("promtool check rules: %w\n%s", err, msg)
 }
 
 // knownMetrics is the set the dashboards may read: the contract plus the
