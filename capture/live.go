@@ -115,6 +115,9 @@ func (c *Config) defaults() {
 // Report is the summary of one device's traffic around a spike, as served at
 // /api/v1/spikes (schema in docs/capture.md).
 type Report struct {
+	// ID names the report at /spikes/ID: the trigger's time, the trigger
+	// and the device ("20261204T051650.123456Z-burst-eth0"), as its pcap.
+	ID string `json:"id"`
 	// Time is the triggering event's time; Trigger its detector. Triggers
 	// lists every trigger merged into the window, first one first.
 	Time     time.Time       `json:"time"`
@@ -135,6 +138,9 @@ type Report struct {
 	// Dropped counts frames of the window lost to the memory bound.
 	Dropped uint64 `json:"dropped"`
 	packet.Summary
+	// Timeline is the window's throughput in 10 ms bins, the top ports
+	// stacked.
+	Timeline packet.Timeline `json:"timeline"`
 }
 
 // DeviceStats are one device's counters.

@@ -142,6 +142,17 @@ func TestLiveWindow(t *testing.T) {
 		!rep.WindowStart.Equal(now.Add(-300*time.Millisecond)) || !rep.WindowEnd.Equal(now.Add(200*time.Millisecond)) {
 		t.Errorf("report header %+v", rep)
 	}
+	// The timeline covers the window in 10 ms bins, udp/7000 stacked
+	// first, the same bytes as the tables.
+	first := rep.WindowStart.Truncate(10 * time.Millisecond)
+	bins := int((rep.WindowEnd.Sub(first) + 10*time.Millisecond - 1) / (10 * time.Millisecond))
+	if tl := rep.Timeline; !tl.Start.Equal(first) || len(tl.Total) != bins ||
+		len(tl.Series) != 2 || tl.Series[0].Label() != "udp/7000" || sum(tl.Series[0].Bytes) != 4500 || sum(tl.Total) != rep.Bytes {
+		t.Errorf("timeline from %v, %d bins, series %+v, total %d; want %d bins from %v, udp/7000 first", tl.Start, len(tl.Total), tl.Series, sum(tl.Total), bins, first)
+	}
+	if want := rep.Time.UTC().Format("20060102T150405.000000Z") + "-rtt-veth0"; rep.ID != want || filepath.Base(rep.File) != "netburst-"+want+".pcap" {
+		t.Errorf("report ID %q file %s, want %s", rep.ID, rep.File, want)
+	}
 	// The pcap holds the same frames, with mode 0600.
 	info, err := os.Stat(rep.File)
 	if err != nil {
@@ -413,4 +424,11 @@ func (r *liveRig) waitFrozen() {
 		defer d.mu.Unlock()
 		return d.frozen, "the device is not frozen after the spike"
 	})
+}
+
+func sum(v []uint64) (n uint64) {
+	for _, x := range v {
+		n += x
+	}
+	return n
 }

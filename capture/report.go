@@ -27,6 +27,8 @@ func (c *Capture) summarize(d *device, w *window) Report {
 		c.scratch = newRing(int64(chunkFrames*(recordHeader+c.cfg.Snaplen)), c.cfg.Snaplen)
 	}
 	ag := packet.NewAggregator(c.cfg.MaxFlows)
+	tl := packet.NewTimelineBuilder(packet.DefaultTimelineBin, 0)
+	tl.Span(w.start, w.end)
 	var (
 		out     *pcapOut
 		path    string
@@ -76,16 +78,19 @@ func (c *Capture) summarize(d *device, w *window) Report {
 		for i := 0; i < c.scratch.size; i++ {
 			data := readRecord(c.scratch.get(i), &p)
 			ag.Add(&p)
+			tl.Add(&p)
 			if out != nil && fileErr == nil {
 				fileErr = out.write(gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(data), Length: p.WireLen}, data)
 			}
 		}
 	}
 	rep := Report{
+		ID:   reportID(d, w),
 		Time: w.first.Time.UTC(), Trigger: w.first.Trigger, Triggers: slices.Clone(w.triggers),
 		Target: w.first.Target, Value: w.first.Value, Threshold: w.first.Threshold,
 		Device: d.Name, WindowStart: w.start.UTC(), WindowEnd: w.end.UTC(),
 		Dropped: lost, Summary: ag.Summary(c.cfg.TopK),
+		Timeline: tl.Timeline(timelinePorts),
 	}
 	if c.cfg.Dir != "" {
 		if out != nil {
@@ -114,10 +119,18 @@ type pcapOut struct {
 	w    *packet.Writer
 }
 
+// timelinePorts is how many ports a report's timeline stacks: a picture
+// stays readable with a few, the rest is "other".
+const timelinePorts = 5
+
+// reportID names the window's report: what its pcap's name says of it.
+func reportID(d *device, w *window) string {
+	return fmt.Sprintf("%s-%s-%s", w.first.Time.UTC().Format("20060102T150405.000000Z"), w.first.Trigger, sanitize(d.Name))
+}
+
 // pcapPath is the name of the window's file for device d.
 func (c *Capture) pcapPath(d *device, w *window) string {
-	name := fmt.Sprintf("%s%s-%s-%s%s", filePrefix, w.first.Time.UTC().Format("20060102T150405.000000Z"),
-		w.first.Trigger, sanitize(d.Name), fileSuffix)
+	name := filePrefix + reportID(d, w) + fileSuffix
 	return filepath.Join(c.cfg.Dir, name)
 }
 
