@@ -102,6 +102,7 @@ var (
 	famBursts   = counterFamily("_interface_burst_intervals_total", "Sampling intervals whose rate was at or above the burst threshold.", "device", "direction")
 	famRefresh  = gaugeFamily("_interface_stats_refresh_seconds", "Detected refresh period of the driver's counters: the sampling interval when they are fresh at every sample (absent until detected).", "device")
 	famDiscont  = counterFamily("_interface_discontinuities_total", "Counter resets and implausible jumps, for which no rate was computed.", "device")
+	famCarrier  = counterFamily("_interface_carrier_changes_total", "Carrier changes (link up or down) of the interface since it was created, as node_exporter's node_network_carrier_changes_total (absent without netlink's link table).", "device")
 	famSampling = gaugeFamily("_interface_sampling_interval_seconds", "The device's sampling interval, the resolution of its rates, peaks, histogram observations and burst intervals: --sampler.interval for the fast set, --sampler.slow-interval for the slow tier.", "device")
 )
 
@@ -126,7 +127,7 @@ var (
 
 // samplerFamilies lists the counter and gauge families, in Describe's
 // order.
-var samplerFamilies = []*family{famBytes, famPackets, famErrors, famDrops, famSpeed, famInfo, famPeak, famBursts, famRefresh, famDiscont, famSampling,
+var samplerFamilies = []*family{famBytes, famPackets, famErrors, famDrops, famSpeed, famInfo, famPeak, famBursts, famRefresh, famDiscont, famSampling, famCarrier,
 	famQBacklogPk, famQBacklog, famQDrops, famQOverlim, famQRequeues, famSamples, famOverruns, famSErrors, famSource, famSInterval, famSSlow, famSLast,
 	famLinkEvents, famLinkOver, famLinkRelist}
 
@@ -297,6 +298,9 @@ func (c *Sampler) Collect(ch chan<- prometheus.Metric) {
 		counter(famDiscont, float64(d.Discontinuities), dev)
 		if d.Interval > 0 {
 			gauge(famSampling, d.Interval.Seconds(), dev)
+		}
+		if d.CarrierKnown {
+			counter(famCarrier, float64(d.CarrierChanges), dev)
 		}
 	}
 	for i := range s.Qdiscs {
@@ -493,6 +497,12 @@ func (st *samplerStream) writeFamily(e *expoWriter, f *family) {
 	case famDiscont:
 		for _, i := range st.order {
 			e.sample(float64(s.Devices[i].Discontinuities), st.names[i])
+		}
+	case famCarrier:
+		for _, i := range st.order {
+			if d := &s.Devices[i]; d.CarrierKnown {
+				e.sample(float64(d.CarrierChanges), st.names[i])
+			}
 		}
 	case famSampling:
 		for _, i := range st.order {

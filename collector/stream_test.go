@@ -72,6 +72,9 @@ func streamStep(step int, snaps *fakeSnapshots, probes *fakeProberSource, metric
 		if (i+step)%4 == 1 {
 			d.RefreshSeconds = 0.1 * float64(1+i%5)
 		}
+		if i%2 == 0 {
+			d.CarrierChanges, d.CarrierKnown = uint32(step+i), true
+		}
 		if (i+step)%5 == 0 {
 			d.OperState, d.Master = "down", "bond0"
 		}
@@ -187,6 +190,10 @@ func TestStreamMatchesRegistry(t *testing.T) {
 				}
 				if strings.Contains(got, `device="eth1",direction="receive",le=`) {
 					t.Error("a removed device's histogram is still served")
+				}
+				// Carrier changes are known for some devices only.
+				if !strings.Contains(got, `netburst_interface_carrier_changes_total{device="eth0"} 6`) || strings.Contains(got, `netburst_interface_carrier_changes_total{device="eth1"}`) {
+					t.Error("carrier changes: want eth0's, none for eth1")
 				}
 			}
 		}

@@ -57,10 +57,10 @@ func openLinkEvents() (*linkEventSocket, error) {
 	return s, nil
 }
 
-// read waits for one datagram of notifications and hands each link in it to
-// apply. It returns unix.ENOBUFS when the kernel dropped notifications,
+// read waits for one datagram of notifications and hands each link in it,
+// with its message body, to apply. It returns unix.ENOBUFS when the kernel dropped notifications,
 // errEventsClosed after close.
-func (s *linkEventSocket) read(apply func(msgType uint16, link netlink.Link)) error {
+func (s *linkEventSocket) read(apply func(msgType uint16, link netlink.Link, raw []byte)) error {
 	var n int
 	var rerr error
 	err := s.rc.Read(func(fd uintptr) bool {
@@ -103,7 +103,7 @@ func (s *linkEventSocket) read(apply func(msgType uint16, link netlink.Link)) er
 		if err != nil {
 			continue // a link the library cannot read: the next relist has it
 		}
-		apply(m.Header.Type, link)
+		apply(m.Header.Type, link, m.Data)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,7 +34,8 @@ import (
 type netlinkLinks struct {
 	logger *slog.Logger
 	sysfs  string
-	handle *netlink.Handle
+	dump   *dumpSocket // RTM_GETLINK dumps, read raw for IFLA_CARRIER_CHANGES
+	req    [nlmsgHdrLen + ifInfoMsgLen]byte
 	events *linkEventSocket
 	ethFD  int
 
@@ -42,6 +44,7 @@ type netlinkLinks struct {
 	table   map[int32]netlink.LinkAttrs
 	kinds   map[int32]string
 	speeds  map[int32]float64
+	carrier map[int32]uint32 // IFLA_CARRIER_CHANGES, where the kernel sent it
 	cached  []Link
 	cachedV uint64
 
@@ -70,17 +73,17 @@ func NewNetlinkLinks(sysfsRoot string, logger *slog.Logger) (LinkSource, error) 
 	if err != nil {
 		return nil, err
 	}
-	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	dump, err := openDumpSocket()
 	if err != nil {
 		events.close()
-		return nil, fmt.Errorf("open rtnetlink handle: %w", err)
+		return nil, err
 	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		fd = -1 // speeds from sysfs only
 	}
 	l := &netlinkLinks{
-		logger: logger, sysfs: sysfsRoot, handle: h, events: events, ethFD: fd,
+		logger: logger, sysfs: sysfsRoot, dump: dump, events: events, ethFD: fd,
 		log:     ratelog.New(logger, ratelog.DefaultInterval),
 		refresh: make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -144,27 +147,42 @@ func (l *netlinkLinks) doRelist() {
 
 func (l *netlinkLinks) relist() error {
 	l.relists.Add(1)
-	links, err := l.handle.LinkList()
-	if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
-		return fmt.Errorf("list links: %w", err)
-	}
-	table := make(map[int32]netlink.LinkAttrs, len(links))
-	kinds := make(map[int32]string, len(links))
-	for _, link := range links {
+	table := map[int32]netlink.LinkAttrs{}
+	kinds := map[int32]string{}
+	carrier := map[int32]uint32{}
+	// An RTM_GETLINK dump of every link (AF_UNSPEC, no filter), as the
+	// netlink library's LinkList sends, read here so that the raw
+	// attributes the library drops are at hand.
+	l.dump.putHeader(l.req[:], unix.RTM_GETLINK)
+	err := l.dump.dump(l.req[:], unix.RTM_NEWLINK, func(payload []byte) error {
+		// The library keeps slices of its input (the hardware address):
+		// the receive buffer is reused, so it gets a copy.
+		m := bytes.Clone(payload)
+		link, err := netlink.LinkDeserialize(nil, m)
+		if err != nil {
+			return nil // a link the library cannot read: left out, as an event's would be
+		}
 		a := link.Attrs()
-		table[int32(a.Index)] = *a
-		kinds[int32(a.Index)] = linkKind(link)
+		idx := int32(a.Index)
+		table[idx], kinds[idx] = *a, linkKind(link)
+		if n, ok := parseCarrierChanges(m); ok {
+			carrier[idx] = n
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrInterrupted) {
+		return fmt.Errorf("list links: %w", err)
 	}
 	speeds := make(map[int32]float64, len(table))
 	for idx, a := range table {
 		speeds[idx] = l.speed(a.Name)
 	}
 	l.mu.Lock()
-	l.table, l.kinds, l.speeds = table, kinds, speeds
+	l.table, l.kinds, l.speeds, l.carrier = table, kinds, speeds, carrier
 	l.mu.Unlock()
 	l.version.Add(1)
 	l.watchers.notify()
-	if errors.Is(err, netlink.ErrDumpInterrupted) {
+	if errors.Is(err, ErrInterrupted) {
 		// The table changed during the dump: take what came and read
 		// again, which the events would also trigger.
 		l.Refresh()
@@ -172,7 +190,9 @@ func (l *netlinkLinks) relist() error {
 	return nil
 }
 
-func (l *netlinkLinks) apply(msgType uint16, link netlink.Link) {
+// apply takes in one link event; raw is the message's body, which holds
+// the carrier change count (every carrier change sends one).
+func (l *netlinkLinks) apply(msgType uint16, link netlink.Link, raw []byte) {
 	l.nEvents.Add(1)
 	a := link.Attrs()
 	idx := int32(a.Index)
@@ -180,16 +200,23 @@ func (l *netlinkLinks) apply(msgType uint16, link netlink.Link) {
 	if msgType == unix.RTM_NEWLINK {
 		speed = l.speed(a.Name)
 	}
+	carrier, haveCarrier := parseCarrierChanges(raw)
 	l.mu.Lock()
 	switch msgType {
 	case unix.RTM_NEWLINK:
 		l.table[idx] = *a
 		l.kinds[idx] = linkKind(link)
 		l.speeds[idx] = speed
+		if haveCarrier {
+			l.carrier[idx] = carrier
+		} else {
+			delete(l.carrier, idx)
+		}
 	case unix.RTM_DELLINK:
 		delete(l.table, idx)
 		delete(l.kinds, idx)
 		delete(l.speeds, idx)
+		delete(l.carrier, idx)
 	}
 	l.mu.Unlock()
 	l.version.Add(1)
@@ -287,6 +314,7 @@ func (l *netlinkLinks) Links() ([]Link, uint64) {
 			OperState:  a.OperState.String(),
 			SpeedBytes: l.speeds[idx],
 		}
+		link.CarrierChanges, link.CarrierKnown = l.carrier[idx]
 		if a.MasterIndex != 0 {
 			if m, ok := l.table[int32(a.MasterIndex)]; ok {
 				link.Master = m.Name
@@ -327,7 +355,7 @@ func (l *netlinkLinks) Close() error {
 }
 
 func (l *netlinkLinks) closeHandles() {
-	l.handle.Close()
+	l.dump.Close()
 	l.events.close()
 	if l.ethFD >= 0 {
 		unix.Close(l.ethFD)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,7 +122,7 @@ func TestLinkEventSocketReportsOverflow(t *testing.T) {
 	var overflowed bool
 	applied := 0
 	for range 200 {
-		err := s.read(func(uint16, netlink.Link) { applied++ })
+		err := s.read(func(uint16, netlink.Link, []byte) { applied++ })
 		if errors.Is(err, unix.ENOBUFS) {
 			overflowed = true
 			break
@@ -138,7 +140,7 @@ func TestLinkEventSocketReportsOverflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for {
-		err := s.read(func(uint16, netlink.Link) {})
+		err := s.read(func(uint16, netlink.Link, []byte) {})
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
@@ -157,7 +159,7 @@ func TestLinkEventSocketReportsOverflow(t *testing.T) {
 	ns.MustRun(t, "ip", "link", "add", "after", "type", "veth", "peer", "name", "after2")
 	got := map[string]bool{}
 	for !got["after"] {
-		err := s.read(func(_ uint16, l netlink.Link) { got[l.Attrs().Name] = true })
+		err := s.read(func(_ uint16, l netlink.Link, _ []byte) { got[l.Attrs().Name] = true })
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
@@ -167,5 +169,65 @@ func TestLinkEventSocketReportsOverflow(t *testing.T) {
 	}
 	if !got["after"] {
 		t.Error("the socket delivered nothing after the overflow")
+	}
+}
+
+// A veth's carrier follows its peer: each down and up of the peer is a
+// carrier change of the veth, which the link source learns from the link
+// events (and a full re-read agrees), equal to the kernel's own count in
+// sysfs. The source opens its sockets without any privilege.
+func TestNetlinkLinksCarrierChanges(t *testing.T) {
+	ns := nstest.New(t)
+	ns.MustRun(t, "ip", "link", "add", "ca", "type", "veth", "peer", "name", "cb")
+	ns.MustRun(t, "ip", "link", "set", "ca", "up")
+	ns.MustRun(t, "ip", "link", "set", "cb", "up")
+	var src LinkSource
+	if err := ns.Do(func() error {
+		var err error
+		src, err = NewNetlinkLinks(t.TempDir(), nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	kernel := func() uint32 {
+		t.Helper()
+		// ip netns exec mounts the namespace's own sysfs.
+		out := strings.TrimSpace(ns.MustRun(t, "cat", "/sys/class/net/ca/carrier_changes"))
+		n, err := strconv.ParseUint(out, 10, 32)
+		if err != nil {
+			t.Fatalf("carrier_changes %q: %v", out, err)
+		}
+		return uint32(n)
+	}
+	equal := func(what string) uint32 {
+		t.Helper()
+		var want uint32
+		nstest.Eventually(t, 10*time.Second, func() (bool, string) {
+			want = kernel()
+			l := linkNames(src)["ca"]
+			return l.CarrierKnown && l.CarrierChanges == want, fmt.Sprintf("%s: ca %+v, kernel %d", what, l, want)
+		})
+		return want
+	}
+	before := equal("first read")
+	if before == 0 {
+		t.Errorf("ca's carrier came up once at least, the kernel says %d changes", before)
+	}
+	for range 3 {
+		ns.MustRun(t, "ip", "link", "set", "cb", "down")
+		ns.MustRun(t, "ip", "link", "set", "cb", "up")
+	}
+	after := equal("after three flaps of the peer")
+	if after != before+6 {
+		t.Errorf("carrier changes %d -> %d, want 6 more (three downs, three ups)", before, after)
+	}
+	relists := src.(LinkEventCounter).LinkEventStats().Relists
+	src.Refresh()
+	nstest.Eventually(t, 10*time.Second, func() (bool, string) {
+		return src.(LinkEventCounter).LinkEventStats().Relists > relists, "no re-read after Refresh"
+	})
+	if l := linkNames(src)["ca"]; !l.CarrierKnown || l.CarrierChanges != after {
+		t.Errorf("after a re-read: %+v, want %d carrier changes", l, after)
 	}
 }

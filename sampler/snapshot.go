@@ -32,6 +32,11 @@ type DeviceSnapshot struct {
 	Name, Kind, Master, OperState string
 	// SpeedBytes is the link speed in bytes/s, 0 when unknown.
 	SpeedBytes float64
+	// CarrierChanges counts the link's carrier transitions (up and down)
+	// since it was created; CarrierKnown says the link source knows it (the
+	// netlink one does).
+	CarrierChanges uint32
+	CarrierKnown   bool
 	// Interval is the device's sampling interval, the resolution of its
 	// rates, peaks, histogram observations and burst intervals: the
 	// sampler's interval for the fast set, the slow interval otherwise.
@@ -101,6 +106,7 @@ func (s *Sampler) Snapshot(dst *Snapshot) {
 		}
 		if d.link != nil {
 			ds.Kind, ds.Master, ds.OperState, ds.SpeedBytes = d.link.Kind, d.link.Master, d.link.OperState, d.link.SpeedBytes
+			ds.CarrierChanges, ds.CarrierKnown = d.link.CarrierChanges, d.link.CarrierKnown
 		}
 		for dir := range 2 {
 			for w := range d.peaks[dir] {

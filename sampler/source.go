@@ -48,6 +48,11 @@ type Link struct {
 	OperState string // up, down, unknown, ...
 	// SpeedBytes is the link speed in bytes per second, 0 when unknown.
 	SpeedBytes float64
+	// CarrierChanges counts the link's carrier transitions, up and down,
+	// since it was created (IFLA_CARRIER_CHANGES); CarrierKnown says the
+	// kernel reported it.
+	CarrierChanges uint32
+	CarrierKnown   bool
 }
 
 // LinkSource keeps the interface table current.
