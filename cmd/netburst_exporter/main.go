@@ -133,7 +133,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app.Flag("sampler.max-refresh", "Longest counter refresh period believed of a driver (lazy-counter detection); at least --sampler.interval.").Default("3s").SetValue(&durationValue{"sampler.max-refresh", &o.maxRefresh})
 	app.Flag("sampler.source", "Where counters come from: auto (netlink RTM_GETSTATS, falling back to /proc/net/dev), netlink or procfs.").Default("auto").EnumVar(&o.source, "auto", "netlink", "procfs")
 	app.Flag("path.sysfs", "sysfs mount point (link speeds, bonds); must be a directory.").Default("/sys").StringVar(&o.sysfs)
-	app.Flag("path.procfs", "procfs mount point (/proc/net/dev fallback, memory size); must be a directory.").Default("/proc").StringVar(&o.procfs)
+	app.Flag("path.procfs", "procfs mount point (/proc/net/dev fallback, memory size, 802.3ad churn in net/bonding); must be a directory.").Default("/proc").StringVar(&o.procfs)
 	app.Flag("runtime.memory-limit", "Soft memory limit of the Go runtime (debug.SetMemoryLimit): auto is 90% of the cgroup's memory limit, or none outside one; a size sets it; 0 none. Never below what the live heap needs with the runtime's default pacing (twice the live heap, plus its memory outside the heap): it caps growth and never makes the collector run more often. The GOMEMLIMIT environment variable, when set, wins.").Default(defaultMemoryLimit).SetValue(&o.memoryLimit)
 	promslogflag.AddFlags(app, &o.log)
 	var feats []feature
