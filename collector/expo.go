@@ -173,9 +173,10 @@ type expoWriter struct {
 	msg []byte // protobuf: one histogram's encoded metric
 	// hist receives each histogram's state from client_golang's own
 	// Write; reused, and cleared after every series.
-	hist dto.Metric
-	vals []string // a histogram's label values
-	lbl  []byte   // a histogram's formatted label set
+	hist  dto.Metric
+	vals  []string         // a histogram's label values
+	pairs []*dto.LabelPair // a histogram's labels with extra ones
+	lbl   []byte           // a histogram's formatted label set
 }
 
 func (e *expoWriter) reset(kind expoKind, w *bufio.Writer) {
@@ -207,6 +208,15 @@ func (e *expoWriter) header() {
 	case expoOpenMetrics:
 		e.write(e.fam.omHeader)
 	}
+}
+
+// use has the current family's series written with f's labels: f is the
+// family with custom labels added (same name, help and type).
+func (e *expoWriter) use(f *family) {
+	if f.name != e.fam.name || e.n > 0 {
+		panic("collector: use " + f.name + " in " + e.fam.name + " after its first series")
+	}
+	e.fam = f
 }
 
 // end finishes a family: a protobuf family goes out as one
@@ -330,8 +340,9 @@ func (e *expoWriter) protoSample(v float64, values []string) {
 }
 
 // histogram writes one histogram series: its state comes from
-// client_golang's own Write, and is encoded as expfmt encodes it.
-func (e *expoWriter) histogram(m prometheus.Metric) {
+// client_golang's own Write, and is encoded as expfmt encodes it. extra
+// labels are added to the histogram's own.
+func (e *expoWriter) histogram(m prometheus.Metric, extra ...*dto.LabelPair) {
 	if e.err != nil {
 		return
 	}
@@ -340,6 +351,12 @@ func (e *expoWriter) histogram(m prometheus.Metric) {
 	if err := m.Write(h); err != nil {
 		e.err = fmt.Errorf("%s: %w", e.fam.name, err)
 		return
+	}
+	if len(extra) > 0 {
+		// A copy: Write hands over the histogram's own label pairs.
+		e.pairs = append(append(e.pairs[:0], h.Label...), extra...)
+		slices.SortFunc(e.pairs, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+		h.Label = e.pairs
 	}
 	if h.Histogram == nil {
 		e.err = fmt.Errorf("%s: not a histogram", e.fam.name)

@@ -43,7 +43,8 @@ func render(sections map[string][]metricDoc) string {
 	b.WriteString("Generated from the collectors' descriptors by `go test ./collector -run TestMetricsReference -update`;\n")
 	b.WriteString("`make test` fails when this file and the code disagree. Besides these: `netburst_build_info`, and the\n")
 	b.WriteString("Go runtime's `go_*` and the process's `process_*` metrics. Histograms have classic buckets and, for\n")
-	b.WriteString("a scraper that asks for them, native buckets.\n")
+	b.WriteString("a scraper that asks for them, native buckets. Every per-target probe series (those labelled target)\n")
+	b.WriteString("also carries the target set's custom labels, if any (docs/prober.md).\n")
 	titles := make([]string, 0, len(sections))
 	for t := range sections {
 		titles = append(titles, t)

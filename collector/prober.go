@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/netburst/netburst/prober"
 )
@@ -35,6 +36,8 @@ type Prober struct {
 
 	streamed atomic.Bool
 	idle     chan *proberStream
+	// schema is how the custom labels of the latest snapshot are written.
+	schema atomic.Pointer[probeSchema]
 }
 
 // targetHist is a target's RTT histogram; never changed once made.
@@ -152,42 +155,86 @@ func (c *Prober) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector: every family through the
-// registry, unless a Handler streams them. It only reads a snapshot.
+// registry, unless a Handler streams them. It only reads a snapshot, and
+// sends what a stream of it writes.
 func (c *Prober) Collect(ch chan<- prometheus.Metric) {
 	if c.streamed.Load() {
 		return
 	}
-	c.rtt.Collect(ch)
-	if c.src == nil {
+	st := c.openStream().(*proberStream)
+	defer st.close()
+	rtt := st.sch.fams[c.famRTT]
+	for _, h := range st.hists {
+		if len(st.sch.names) == 0 {
+			ch <- h.t.h // described by c.rtt
+			continue
+		}
+		pairs := make([]*dto.LabelPair, len(st.sch.names))
+		for j, n := range st.sch.names {
+			pairs[j] = &dto.LabelPair{Name: proto.String(n), Value: proto.String(st.value(h.ti, pvExtra+j, ""))}
+		}
+		ch <- labelledHist{h.t.h, rtt.f.desc, pairs}
+	}
+	if !st.have {
 		return
 	}
-	s := c.src.Snapshot()
-	windows := prober.PeakWindowNames()
-	gauge := func(f *family, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.GaugeValue, v, labels...)
-	}
-	for i := range s.Targets {
-		t := &s.Targets[i]
-		name := validLabel(t.Name)
-		for _, m := range proberCounters {
-			ch <- prometheus.MustNewConstMetric(m.f.desc, prometheus.CounterValue, float64(m.v(t)), name)
+	ts := st.snap.Targets
+	for _, f := range proberFamilies {
+		lf := st.sch.fams[f]
+		if lf == nil {
+			v := map[*family]uint64{famProbeForeign: st.snap.Foreign, famProbeUnmatched: st.snap.Unmatched, famProbeMalformed: st.snap.Malformed}[f]
+			ch <- prometheus.MustNewConstMetric(f.desc, valueType(f), float64(v))
+			continue
 		}
-		gauge(famProbeJitter, t.Jitter.Seconds(), name)
-		gauge(famProbeInFlight, float64(t.InFlight), name)
-		for w, p := range t.Peaks {
-			if p > 0 {
-				gauge(famProbePeak, p.Seconds(), name, windows[w])
+		send := func(v float64, i int32, window string) {
+			vals := make([]string, len(lf.perm))
+			for j, k := range lf.perm {
+				vals[j] = st.value(i, k, window)
+			}
+			ch <- prometheus.MustNewConstMetric(lf.f.desc, valueType(f), v, vals...)
+		}
+		windows := prober.PeakWindowNames()
+		for _, i := range st.orders[0] {
+			t := &ts[i]
+			switch {
+			case f == famProbePeak:
+				for w, p := range t.Peaks {
+					if p > 0 {
+						send(p.Seconds(), i, windows[w])
+					}
+				}
+			case f == famProbeFailing && t.Failure.Cause == "":
+			default:
+				send(proberValues[f](t), i, "")
 			}
 		}
-		gauge(famProbeTSSource, 1, name, validLabel(string(t.Source)))
-		gauge(famProbeTarget, 1, name, validLabel(t.Host), targetAddr(t), validLabel(string(t.Mode)))
-		if t.Failure.Cause != "" {
-			gauge(famProbeFailing, 1, name, validLabel(string(t.Failure.Cause)))
-		}
 	}
-	ch <- prometheus.MustNewConstMetric(famProbeForeign.desc, prometheus.CounterValue, float64(s.Foreign))
-	ch <- prometheus.MustNewConstMetric(famProbeUnmatched.desc, prometheus.CounterValue, float64(s.Unmatched))
-	ch <- prometheus.MustNewConstMetric(famProbeMalformed.desc, prometheus.CounterValue, float64(s.Malformed))
+}
+
+func valueType(f *family) prometheus.ValueType {
+	if f.typ == dto.MetricType_COUNTER {
+		return prometheus.CounterValue
+	}
+	return prometheus.GaugeValue
+}
+
+// labelledHist is a target's histogram with its custom labels, for the
+// Collect path.
+type labelledHist struct {
+	prometheus.Histogram
+	desc  *prometheus.Desc
+	extra []*dto.LabelPair
+}
+
+func (h labelledHist) Desc() *prometheus.Desc { return h.desc }
+
+func (h labelledHist) Write(m *dto.Metric) error {
+	if err := h.Histogram.Write(m); err != nil {
+		return err
+	}
+	m.Label = append(slices.Clone(m.Label), h.extra...)
+	slices.SortFunc(m.Label, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return nil
 }
 
 // targetAddr is the address label: empty while unresolved.
@@ -207,25 +254,135 @@ func (c *Prober) setStreamed() { c.streamed.Store(true) }
 // proberStream is one scrape's snapshot, with the targets in the orders
 // of the families' label values.
 type proberStream struct {
-	c     *Prober
-	snap  prober.Snapshot
-	have  bool
-	vals  [][5]string // per target: target, source, host, address, mode
-	order []int32     // by target
-	// bySource, byAddr and byCause order the families whose first label
-	// (sorted by name) is not the target: source, address, cause.
-	bySource, byAddr, byCause []int32
-	hists                     []*targetHist
+	c    *Prober
+	snap prober.Snapshot
+	have bool
+	sch  *probeSchema
+	// vals holds each target's label values, stride values a target, at
+	// the value indexes (pvTarget...; the custom labels from pvExtra).
+	vals   []string
+	stride int
+	// orders[k] lists the targets sorted by the schema's k-th key; the
+	// first is the target order, one entry per distinct target label.
+	orders [][]int32
+	lv     []string // one sample's label values
+	hists  []histRef
+	// pairs and pairVals are the custom labels of the histogram being
+	// written (one at a time).
+	pairs    []dto.LabelPair
+	pairPtrs []*dto.LabelPair
+	pairVals []string
 }
 
-// Indexes into proberStream.vals.
+// histRef is a histogram of one scrape and its target's index in the
+// snapshot (-1: none, its custom labels are empty).
+type histRef struct {
+	t  *targetHist
+	ti int32
+}
+
+// Value indexes of a target's label values.
 const (
 	pvTarget = iota
 	pvSource
 	pvHost
 	pvAddr
 	pvMode
+	pvCause
+	pvWindow // given with each sample
+	pvExtra  // then the custom labels, in Snapshot.LabelNames order
 )
+
+// baseValue maps the probe families' own label names to value indexes.
+var baseValue = map[string]int{"target": pvTarget, "source": pvSource, "host": pvHost, "address": pvAddr, "mode": pvMode, "cause": pvCause, "window": pvWindow}
+
+// probeSchema is how the per-target families are written with a given set
+// of custom label names: each family with those labels added (the family
+// itself when there are none), where each label's value comes from, and
+// which order its series take.
+type probeSchema struct {
+	names []string
+	fams  map[*family]*labelled
+	// keys are the distinct sort keys: the value indexes of the labels
+	// that sort before target (which is unique, so that the labels after
+	// it do not matter). keys[0] is empty: the target order.
+	keys [][]int
+}
+
+type labelled struct {
+	f     *family
+	perm  []int // per label of f, in f's (sorted) order: its value index
+	order int   // index into probeSchema.keys
+}
+
+// perTarget are the families with a series per target.
+var perTarget = func() []*family {
+	var fs []*family
+	for _, f := range proberFamilies {
+		if slices.Contains(f.labels, "target") {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}()
+
+func newProbeSchema(names []string, rtt *family) *probeSchema {
+	s := &probeSchema{names: slices.Clone(names), fams: map[*family]*labelled{}, keys: [][]int{nil}}
+	for _, f := range append(slices.Clone(perTarget), rtt) {
+		// The descriptor's labels sorted, as the exposition's are, so
+		// that the Collect path gives values in one order. Its id is the
+		// described one's (a descriptor's id is its name's).
+		labels := append(slices.Clone(f.labels), names...)
+		slices.Sort(labels)
+		lf := &labelled{f: newFamily(f.name, f.help, f.typ, labels...)}
+		lf.f.bounds, lf.f.textLE, lf.f.omLE = f.bounds, f.textLE, f.omLE
+		var key []int
+		for _, l := range lf.f.labels {
+			k, ok := baseValue[l]
+			if !ok {
+				k = pvExtra + slices.Index(names, l)
+			}
+			lf.perm = append(lf.perm, k)
+			if l < "target" {
+				key = append(key, k)
+			}
+		}
+		lf.order = slices.IndexFunc(s.keys, func(k []int) bool { return slices.Equal(k, key) })
+		if lf.order < 0 {
+			lf.order = len(s.keys)
+			s.keys = append(s.keys, key)
+		}
+		s.fams[f] = lf
+	}
+	return s
+}
+
+// schemaFor returns the schema of names, made anew only when they changed.
+func (c *Prober) schemaFor(names []string) *probeSchema {
+	s := c.schema.Load()
+	if s != nil && slices.Equal(s.names, names) {
+		return s
+	}
+	s = newProbeSchema(names, c.famRTT)
+	c.schema.Store(s)
+	return s
+}
+
+// proberValues are the per-target families' values but the peak's, which
+// has a series per window.
+var proberValues = func() map[*family]func(*prober.TargetStats) float64 {
+	m := map[*family]func(*prober.TargetStats) float64{
+		famProbeJitter:   func(t *prober.TargetStats) float64 { return t.Jitter.Seconds() },
+		famProbeInFlight: func(t *prober.TargetStats) float64 { return float64(t.InFlight) },
+		famProbeTSSource: func(*prober.TargetStats) float64 { return 1 },
+		famProbeTarget:   func(*prober.TargetStats) float64 { return 1 },
+		famProbeFailing:  func(*prober.TargetStats) float64 { return 1 },
+	}
+	for _, c := range proberCounters {
+		m[c.f] = func(t *prober.TargetStats) float64 { return float64(c.v(t)) }
+	}
+	return m
+}()
 
 // peakOrder is prober.PeakWindows' indexes in the order of their label
 // values.
@@ -239,6 +396,28 @@ var peakOrder = func() []int {
 	return o
 }()
 
+// value is target i's value at index k; window is pvWindow's.
+func (st *proberStream) value(i int32, k int, window string) string {
+	if k == pvWindow {
+		return window
+	}
+	if i < 0 {
+		return "" // a histogram without a target: no custom labels
+	}
+	return st.vals[int(i)*st.stride+k]
+}
+
+func (st *proberStream) compare(keys []int) func(a, b int32) int {
+	return func(a, b int32) int {
+		for _, k := range keys {
+			if c := strings.Compare(st.value(a, k, ""), st.value(b, k, "")); c != 0 {
+				return c
+			}
+		}
+		return 0
+	}
+}
+
 func (c *Prober) openStream() familyStream {
 	var st *proberStream
 	select {
@@ -251,114 +430,142 @@ func (c *Prober) openStream() familyStream {
 	if st.have {
 		st.snap = c.src.Snapshot()
 	}
+	st.sch = c.schemaFor(st.snap.LabelNames)
+	names := st.sch.names
 	ts := st.snap.Targets
-	st.vals, st.order = st.vals[:0], st.order[:0]
+	st.stride = pvExtra + len(names)
+	st.vals = st.vals[:0]
+	for len(st.orders) < len(st.sch.keys) {
+		st.orders = append(st.orders, nil)
+	}
+	order := st.orders[0][:0]
 	for i := range ts {
 		t := &ts[i]
-		st.vals = append(st.vals, [5]string{validLabel(t.Name), validLabel(string(t.Source)), validLabel(t.Host), targetAddr(t), validLabel(string(t.Mode))})
-		st.order = append(st.order, int32(i))
+		st.vals = append(st.vals, validLabel(t.Name), validLabel(string(t.Source)), validLabel(t.Host), targetAddr(t),
+			validLabel(string(t.Mode)), validLabel(string(t.Failure.Cause)), "")
+		for _, n := range names {
+			st.vals = append(st.vals, t.Labels[n]) // "" where the target has none
+		}
+		order = append(order, int32(i))
 	}
-	v := st.vals
-	byTarget := func(a, b int32) int { return strings.Compare(v[a][pvTarget], v[b][pvTarget]) }
-	slices.SortFunc(st.order, byTarget)
-	st.order = slices.CompactFunc(st.order, func(a, b int32) bool { return v[a][pvTarget] == v[b][pvTarget] })
+	byTarget := st.compare([]int{pvTarget})
+	slices.SortFunc(order, byTarget)
+	order = slices.CompactFunc(order, func(a, b int32) bool { return byTarget(a, b) == 0 })
+	st.orders[0] = order
 	// The other orders refine the target order (stable), so that equal
-	// first labels keep their targets sorted.
-	st.bySource = append(st.bySource[:0], st.order...)
-	slices.SortStableFunc(st.bySource, func(a, b int32) int { return strings.Compare(v[a][pvSource], v[b][pvSource]) })
-	st.byAddr = append(st.byAddr[:0], st.order...)
-	slices.SortStableFunc(st.byAddr, func(a, b int32) int {
-		for _, k := range [...]int{pvAddr, pvHost, pvMode} {
-			if c := strings.Compare(v[a][k], v[b][k]); c != 0 {
-				return c
-			}
-		}
-		return 0
-	})
-	st.byCause = st.byCause[:0]
-	for _, i := range st.order {
-		if ts[i].Failure.Cause != "" {
-			st.byCause = append(st.byCause, i)
-		}
+	// keys keep their targets sorted.
+	for k := 1; k < len(st.sch.keys); k++ {
+		st.orders[k] = append(st.orders[k][:0], order...)
+		slices.SortStableFunc(st.orders[k], st.compare(st.sch.keys[k]))
 	}
-	slices.SortStableFunc(st.byCause, func(a, b int32) int {
-		return strings.Compare(string(ts[a].Failure.Cause), string(ts[b].Failure.Cause))
-	})
 
 	st.hists = st.hists[:0]
 	c.mu.Lock()
 	for _, t := range c.hists {
-		st.hists = append(st.hists, t)
+		st.hists = append(st.hists, histRef{t, -1})
 	}
 	c.mu.Unlock()
-	slices.SortFunc(st.hists, func(a, b *targetHist) int { return strings.Compare(a.label, b.label) })
-	st.hists = slices.CompactFunc(st.hists, func(a, b *targetHist) bool { return a.label == b.label })
+	rtt := st.sch.fams[c.famRTT]
+	if len(names) > 0 {
+		for j := range st.hists {
+			h := &st.hists[j]
+			if n, ok := slices.BinarySearchFunc(order, h.t.label, func(i int32, l string) int {
+				return strings.Compare(st.value(i, pvTarget, ""), l)
+			}); ok {
+				h.ti = order[n]
+			}
+		}
+	}
+	keys := st.sch.keys[rtt.order]
+	slices.SortFunc(st.hists, func(a, b histRef) int {
+		for _, k := range keys {
+			if c := strings.Compare(st.value(a.ti, k, ""), st.value(b.ti, k, "")); c != 0 {
+				return c
+			}
+		}
+		return strings.Compare(a.t.label, b.t.label)
+	})
+	st.hists = slices.CompactFunc(st.hists, func(a, b histRef) bool { return a.t.label == b.t.label })
+	if len(st.pairs) != len(names) {
+		st.pairs, st.pairVals, st.pairPtrs = make([]dto.LabelPair, len(names)), make([]string, len(names)), make([]*dto.LabelPair, len(names))
+		for j := range st.pairs {
+			st.pairs[j].Value = &st.pairVals[j]
+			st.pairPtrs[j] = &st.pairs[j]
+		}
+	}
+	for j := range st.pairs {
+		st.pairs[j].Name = &st.sch.names[j]
+	}
 	return st
 }
 
 func (st *proberStream) close() {
 	clear(st.hists[:cap(st.hists)])
-	st.snap = prober.Snapshot{}
+	clear(st.vals[:cap(st.vals)])
+	clear(st.pairVals)
+	st.snap, st.sch = prober.Snapshot{}, nil
 	select {
 	case st.c.idle <- st:
 	default:
 	}
 }
 
+// sample writes target i's series of lf, with window for pvWindow.
+func (st *proberStream) sample(e *expoWriter, lf *labelled, v float64, i int32, window string) {
+	st.lv = st.lv[:0]
+	for _, k := range lf.perm {
+		st.lv = append(st.lv, st.value(i, k, window))
+	}
+	e.sample(v, st.lv...)
+}
+
+// extraPairs sets the histogram pairs to target i's custom labels.
+func (st *proberStream) extraPairs(i int32) []*dto.LabelPair {
+	for j := range st.pairVals {
+		st.pairVals[j] = st.value(i, pvExtra+j, "")
+	}
+	return st.pairPtrs
+}
+
 func (st *proberStream) writeFamily(e *expoWriter, f *family) {
 	if f == st.c.famRTT {
-		for _, t := range st.hists {
-			e.histogram(t.h)
+		e.use(st.sch.fams[f].f)
+		for _, h := range st.hists {
+			e.histogram(h.t.h, st.extraPairs(h.ti)...)
 		}
 		return
 	}
 	if !st.have {
 		return
 	}
-	ts, v := st.snap.Targets, st.vals
-	switch f {
-	case famProbeJitter:
-		for _, i := range st.order {
-			e.sample(ts[i].Jitter.Seconds(), v[i][pvTarget])
+	ts := st.snap.Targets
+	lf := st.sch.fams[f]
+	if lf == nil {
+		switch f {
+		case famProbeForeign:
+			e.sample(float64(st.snap.Foreign))
+		case famProbeUnmatched:
+			e.sample(float64(st.snap.Unmatched))
+		case famProbeMalformed:
+			e.sample(float64(st.snap.Malformed))
 		}
-	case famProbeInFlight:
-		for _, i := range st.order {
-			e.sample(float64(ts[i].InFlight), v[i][pvTarget])
-		}
-	case famProbePeak:
-		windows := prober.PeakWindowNames()
-		for _, i := range st.order {
+		return
+	}
+	e.use(lf.f)
+	value := proberValues[f]
+	windows := prober.PeakWindowNames()
+	for _, i := range st.orders[lf.order] {
+		t := &ts[i]
+		switch {
+		case f == famProbePeak:
 			for _, w := range peakOrder {
-				if p := ts[i].Peaks[w]; p > 0 {
-					e.sample(p.Seconds(), v[i][pvTarget], windows[w])
+				if p := t.Peaks[w]; p > 0 {
+					st.sample(e, lf, p.Seconds(), i, windows[w])
 				}
 			}
-		}
-	case famProbeTSSource: // labels: source, target
-		for _, i := range st.bySource {
-			e.sample(1, v[i][pvSource], v[i][pvTarget])
-		}
-	case famProbeTarget: // labels: address, host, mode, target
-		for _, i := range st.byAddr {
-			e.sample(1, v[i][pvAddr], v[i][pvHost], v[i][pvMode], v[i][pvTarget])
-		}
-	case famProbeFailing: // labels: cause, target
-		for _, i := range st.byCause {
-			e.sample(1, validLabel(string(ts[i].Failure.Cause)), v[i][pvTarget])
-		}
-	case famProbeForeign:
-		e.sample(float64(st.snap.Foreign))
-	case famProbeUnmatched:
-		e.sample(float64(st.snap.Unmatched))
-	case famProbeMalformed:
-		e.sample(float64(st.snap.Malformed))
-	default:
-		for _, m := range proberCounters {
-			if m.f == f {
-				for _, i := range st.order {
-					e.sample(float64(m.v(&ts[i])), v[i][pvTarget])
-				}
-			}
+		case f == famProbeFailing && t.Failure.Cause == "":
+		default:
+			st.sample(e, lf, value(t), i, "")
 		}
 	}
 }

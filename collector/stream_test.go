@@ -121,6 +121,18 @@ func streamStep(step int, snaps *fakeSnapshots, probes *fakeProberSource, metric
 		if i == 5 {
 			t.Name = `quo"te\d`
 		}
+		// Custom labels on most steps (not on every target, one value to
+		// escape), none on others: the schema changes between scrapes.
+		if step%3 != 2 {
+			p.LabelNames = []string{"rack", "zone"}
+			t.Labels = map[string]string{"rack": fmt.Sprintf("r%d", i%3)}
+			if i%4 == 0 {
+				t.Labels["zone"] = `z"` + fmt.Sprint(step)
+			}
+			if i == 7 {
+				t.Labels = nil
+			}
+		}
 		p.Targets = append(p.Targets, t)
 		if step == 0 && i%3 != 1 {
 			for k := range 10 {
@@ -182,7 +194,8 @@ func TestStreamMatchesRegistry(t *testing.T) {
 					`netburst_interface_info{device="we\"ird\\5",kind="veth"`, `netburst_probe_target_info{address="",host=`,
 					`netburst_interface_stats_refresh_seconds{`, `netburst_interface_speed_bytes{`, `netburst_qdisc_backlog_peak_bytes{`,
 					`netburst_probe_send_failing{cause=`, `netburst_link_events_total `, `netburst_interface_sampling_interval_seconds{device="eth1"} 1`,
-					`netburst_sampler_configured_slow_interval_seconds 1`, `netburst_probe_rtt_seconds_bucket{target="quo\"te\\d"`,
+					`netburst_sampler_configured_slow_interval_seconds 1`, `netburst_probe_rtt_seconds_bucket{rack="r2",target="quo\"te\\d"`,
+					`netburst_probe_sent_total{rack="r0",target="t00",zone="z\"6"} 60`,
 					`netburst_interface_throughput_bytes_per_second_bucket{device="eth0",direction="receive",le="1000"}`} {
 					if !strings.Contains(got, series) {
 						t.Errorf("no %s...: the test does not cover it", series)

@@ -100,6 +100,10 @@ type Target struct {
 	Size int
 	// Interval overrides Config.Interval for this target when > 0.
 	Interval time.Duration
+	// Labels are custom labels on every series of the target (at most
+	// MaxLabels, none of ReservedLabels). Read, never changed, once
+	// given to SetTargets.
+	Labels map[string]string
 }
 
 // ParseTarget parses "name=addr" or "addr", as --probe.target takes it.
@@ -159,6 +163,12 @@ func (t Target) normalize() (Target, error) {
 	}
 	if len(t.Interface) > 15 {
 		return t, invalid("target %q: interface name %q longer than 15 bytes", t.Name, t.Interface)
+	}
+	if err := checkLabels(t.Name, t.Labels); err != nil {
+		return t, err
+	}
+	if len(t.Labels) == 0 {
+		t.Labels = nil // no labels is one definition, not two
 	}
 	return t, nil
 }

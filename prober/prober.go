@@ -100,6 +100,8 @@ type Result struct {
 type TargetStats struct {
 	Name string
 	Host string
+	// Labels are the target's custom labels (shared: do not modify).
+	Labels map[string]string
 	// Addr is the address probed; invalid while the name does not resolve.
 	Addr netip.Addr
 	// ResolveError is the last resolution error, "" once resolved.
@@ -148,7 +150,11 @@ type SocketInfo struct {
 type Snapshot struct {
 	Time    time.Time
 	Targets []TargetStats
-	Sockets []SocketInfo
+	// LabelNames are the targets' custom label names, sorted (shared: do
+	// not modify). Every target's series carry all of them; a target
+	// without one has it empty.
+	LabelNames []string
+	Sockets    []SocketInfo
 	// Foreign counts echo replies with another echo id or run token:
 	// other processes' pings and replies to an earlier run.
 	Foreign uint64
@@ -169,7 +175,10 @@ type Prober struct {
 	// targets maps a target key to its state; replaced, never mutated,
 	// so the receive path reads it without a lock.
 	targets atomic.Pointer[map[uint16]*targetState]
-	updates chan struct{}
+	// labelNames is the targets' custom label names, sorted (see
+	// labelNames); replaced with targets.
+	labelNames atomic.Pointer[[]string]
+	updates    chan struct{}
 	// wake tells the sender that a counted target may have finished.
 	wake chan struct{}
 	// links tells the sender to re-check the device-bound sockets.
@@ -233,6 +242,7 @@ func New(cfg Config) (*Prober, error) {
 	p.nextKey = uint16(k[0])<<8 | uint16(k[1])
 	empty := map[uint16]*targetState{}
 	p.targets.Store(&empty)
+	p.labelNames.Store(&[]string{})
 	return p, nil
 }
 
@@ -272,6 +282,10 @@ func (p *Prober) SetTargets(ts []Target) error {
 	if len(norm) > 1<<16-1 {
 		return invalid("%d targets, at most 65535", len(norm))
 	}
+	names, err := labelNames(norm)
+	if err != nil {
+		return err
+	}
 	old := *p.targets.Load()
 	byName := map[string]*targetState{}
 	for _, st := range old {
@@ -279,13 +293,14 @@ func (p *Prober) SetTargets(ts []Target) error {
 	}
 	next := make(map[uint16]*targetState, len(norm))
 	for _, t := range norm {
-		if st, ok := byName[t.Name]; ok && st.cfg == t {
+		if st, ok := byName[t.Name]; ok && st.cfg.equal(t) {
 			next[st.key] = st
 			continue
 		}
 		key := p.allocKey(old, next)
 		next[key] = p.newTarget(t, key)
 	}
+	p.labelNames.Store(&names)
 	p.targets.Store(&next)
 	for k, st := range old {
 		if next[k] != st {
@@ -366,6 +381,7 @@ func (p *Prober) Run(ctx context.Context) error {
 func (p *Prober) Snapshot() Snapshot {
 	now := p.mono()
 	s := Snapshot{Time: time.Now(), Foreign: p.foreign.Load(), Unmatched: p.unmatched.Load(), Malformed: p.malformed.Load()}
+	s.LabelNames = *p.labelNames.Load()
 	m := *p.targets.Load()
 	s.Targets = make([]TargetStats, 0, len(m))
 	var lost []Result

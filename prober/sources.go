@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -41,12 +42,16 @@ type TargetConfig struct {
 	TTL       int    `yaml:"ttl"`
 	Size      int    `yaml:"size"`
 	Interval  string `yaml:"interval"`
+	// Labels are custom labels on the target's series.
+	Labels map[string]string `yaml:"labels"`
 }
 
 // Target converts tc. It checks only what the text form can get wrong
-// (the source address, the interval); SetTargets validates the rest.
+// (the source address, the interval) and the label names; SetTargets
+// validates the rest.
 func (tc TargetConfig) Target() (Target, error) {
-	t := Target{Name: tc.Name, Host: tc.Host, Network: tc.Network, Interface: tc.Interface, TOS: tc.TOS, TTL: tc.TTL, Size: tc.Size}
+	t := Target{Name: tc.Name, Host: tc.Host, Network: tc.Network, Interface: tc.Interface, TOS: tc.TOS, TTL: tc.TTL, Size: tc.Size,
+		Labels: maps.Clone(tc.Labels)}
 	if tc.Source != "" {
 		a, err := netip.ParseAddr(tc.Source)
 		if err != nil {
@@ -60,6 +65,14 @@ func (tc TargetConfig) Target() (Target, error) {
 			return t, invalid("target %q: interval %q: want a positive duration", tc.Host, tc.Interval)
 		}
 		t.Interval = d
+	}
+	// Checked here too, so that a bad label name is reported with its file.
+	name := tc.Name
+	if name == "" {
+		name = tc.Host
+	}
+	if err := checkLabels(name, t.Labels); err != nil {
+		return t, err
 	}
 	return t, nil
 }
@@ -115,7 +128,9 @@ type fileSDGroup struct {
 // which is ignored so that lists made for other jobs can be reused; it is
 // also the target's name, unless a single-target group sets the label
 // name. Labels network, source, interface, tos, ttl, size and interval set
-// those options for every target of their group; others are ignored.
+// those options for every target of their group; labels beginning with
+// "__" are dropped, as Prometheus drops them after relabelling; the others
+// are the targets' custom labels.
 func ReadFileSD(path string) ([]Target, error) {
 	ts, err := readFileSD(path)
 	if err != nil {
@@ -123,6 +138,9 @@ func ReadFileSD(path string) ([]Target, error) {
 	}
 	return ts, nil
 }
+
+// fileSDOptions are the file_sd labels that set target options.
+var fileSDOptions = map[string]bool{"name": true, "network": true, "source": true, "interface": true, "tos": true, "ttl": true, "size": true, "interval": true}
 
 func readFileSD(path string) ([]Target, error) {
 	b, err := os.ReadFile(path)
@@ -144,6 +162,14 @@ func readFileSD(path string) ([]Target, error) {
 	var out []Target
 	for gi, g := range groups {
 		tc := TargetConfig{Network: g.Labels["network"], Source: g.Labels["source"], Interface: g.Labels["interface"], Interval: g.Labels["interval"]}
+		for k, v := range g.Labels {
+			if !fileSDOptions[k] && !strings.HasPrefix(k, "__") {
+				if tc.Labels == nil {
+					tc.Labels = map[string]string{}
+				}
+				tc.Labels[k] = v
+			}
+		}
 		for _, k := range []struct {
 			key string
 			v   *int
@@ -256,7 +282,7 @@ func dedupe(ts []Target) ([]Target, error) {
 			name = t.Host
 		}
 		if prev, ok := seen[name]; ok {
-			if prev != t {
+			if !prev.equal(t) {
 				return nil, invalid("probe target name %q defined twice, differently", name)
 			}
 			continue

@@ -29,13 +29,13 @@ func writeFile(t *testing.T, path, content string) {
 func TestSourcesLoad(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "a.json"), `[{"targets": ["198.18.0.1", "198.18.0.2:9100", "[2001:2::1]:80"], "labels": {"size": "100", "tos": "184"}},
-		{"targets": ["198.18.0.3"], "labels": {"name": "three", "interface": "eth0", "interval": "1s"}}]`)
+		{"targets": ["198.18.0.3"], "labels": {"name": "three", "interface": "eth0", "interval": "1s", "rack": "r3", "__meta_dc": "x"}}]`)
 	writeFile(t, filepath.Join(dir, "b.yml"), "- targets: [198.18.0.4]\n  labels: {ttl: \"9\", network: ip4}\n")
 	writeFile(t, filepath.Join(dir, "config.yaml"), `
 probe:
   file_sd: [`+filepath.Join(dir, "*.yml")+`]
   targets:
-    - {name: gw, host: 198.18.0.254, source: 198.18.0.1, tos: 16, ttl: 3, size: 64, interval: 500ms}
+    - {name: gw, host: 198.18.0.254, source: 198.18.0.1, tos: 16, ttl: 3, size: 64, interval: 500ms, labels: {rack: r1, row: 7}}
     - {host: 198.18.0.1, size: 100, tos: 184, name: 198.18.0.1}
 `)
 	lo, err := ParseTarget("lo=127.0.0.1")
@@ -56,24 +56,25 @@ probe:
 		got[tg.Name] = tg
 	}
 	want := map[string]Target{
-		"lo":              {Name: "lo", Host: "127.0.0.1"},
-		"gw":              {Name: "gw", Host: "198.18.0.254", Source: netip.MustParseAddr("198.18.0.1"), TOS: 16, TTL: 3, Size: 64, Interval: 500 * time.Millisecond},
+		"lo": {Name: "lo", Host: "127.0.0.1"},
+		"gw": {Name: "gw", Host: "198.18.0.254", Source: netip.MustParseAddr("198.18.0.1"), TOS: 16, TTL: 3, Size: 64, Interval: 500 * time.Millisecond,
+			Labels: map[string]string{"rack": "r1", "row": "7"}},
 		"198.18.0.1":      {Name: "198.18.0.1", Host: "198.18.0.1", Size: 100, TOS: 184},
 		"198.18.0.2:9100": {Name: "198.18.0.2:9100", Host: "198.18.0.2", Size: 100, TOS: 184},
 		"[2001:2::1]:80":  {Name: "[2001:2::1]:80", Host: "2001:2::1", Size: 100, TOS: 184},
-		"three":           {Name: "three", Host: "198.18.0.3", Interface: "eth0", Interval: time.Second},
+		"three":           {Name: "three", Host: "198.18.0.3", Interface: "eth0", Interval: time.Second, Labels: map[string]string{"rack": "r3"}},
 		"198.18.0.4":      {Name: "198.18.0.4", Host: "198.18.0.4", TTL: 9, Network: "ip4"},
 	}
 	if len(got) != len(want) || len(ts) != len(want) {
 		t.Errorf("got %d targets (%d distinct), want %d: %+v", len(ts), len(got), len(want), ts)
 	}
 	for name, w := range want {
-		if got[name] != w {
+		if !got[name].equal(w) {
 			t.Errorf("%s: got %+v, want %+v", name, got[name], w)
 		}
 	}
 	// The caller's list is not reused for the result.
-	if src.Targets[0] != lo || len(src.Targets) != 1 {
+	if !src.Targets[0].equal(lo) || len(src.Targets) != 1 {
 		t.Errorf("Load modified Sources.Targets: %+v", src.Targets)
 	}
 }
@@ -89,6 +90,12 @@ func TestSourcesLoadErrors(t *testing.T) {
 		{"bad yaml config", "config.yml", "probe: [", "config file"},
 		{"bad source", "config.yml", "probe:\n  targets: [{host: 198.18.0.1, source: nowhere}]\n", "source"},
 		{"bad interval", "config.yml", "probe:\n  targets: [{host: 198.18.0.1, interval: soon}]\n", "interval"},
+		{"label name", "config.yml", "probe:\n  targets: [{host: 198.18.0.1, labels: {rack-id: a}}]\n", `label name "rack-id"`},
+		{"reserved label", "x.json", `[{"targets": ["198.18.0.1"], "labels": {"job": "ping"}}]`, `label name "job" is netburst's or Prometheus' own`},
+		{"reserved prefix", "config.yml", "probe:\n  targets: [{host: 198.18.0.1, labels: {__rack: a}}]\n", "reserved to Prometheus"},
+		{"too many labels", "config.yml", "probe:\n  targets: [{host: 198.18.0.1, labels: {a: 1, b: 2, c: 3, d: 4, e: 5, f: 6, g: 7, h: 8, i: 9}}]\n", "9 custom labels, at most 8"},
+		{"labels not a mapping", "config.yml", "probe:\n  targets: [{host: 198.18.0.1, labels: [rack]}]\n", "want a mapping of strings"},
+		{"same name, other labels", "config.yml", "probe:\n  targets: [{name: a, host: 198.18.0.1, labels: {rack: r1}}, {name: a, host: 198.18.0.1, labels: {rack: r2}}]\n", "defined twice"},
 		{"conflicting names", "config.yml", "probe:\n  targets: [{name: a, host: 198.18.0.1}, {name: a, host: 198.18.0.2}]\n", "defined twice"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,7 +117,8 @@ func TestSourcesLoadErrors(t *testing.T) {
 			}
 			// Every error but the conflict (two sources) names its file.
 			var se *SourceError
-			if errors.As(err, &se) != (tc.name != "conflicting names") || se != nil && se.Path != path {
+			twoSources := tc.name == "conflicting names" || tc.name == "same name, other labels"
+			if errors.As(err, &se) != !twoSources || se != nil && se.Path != path {
 				t.Errorf("load: %#v, want a SourceError for %s", err, path)
 			}
 			if strings.Contains(err.Error(), "\n") {
@@ -156,7 +164,7 @@ func TestLoadFile(t *testing.T) {
 		t.Fatalf("LoadFile: %+v %v %v", fc, ok, err)
 	}
 	tg, err := fc.Targets[0].Target()
-	if err != nil || tg != (Target{Name: "a", Host: "198.18.0.1", Interval: 2 * time.Second, Source: netip.MustParseAddr("198.18.0.9")}) {
+	if err != nil || !tg.equal(Target{Name: "a", Host: "198.18.0.1", Interval: 2 * time.Second, Source: netip.MustParseAddr("198.18.0.9")}) {
 		t.Fatalf("Target: %+v %v", tg, err)
 	}
 	if _, err := (TargetConfig{Host: "h", Interval: "-1s"}).Target(); !errors.Is(err, ErrInvalidConfig) {
@@ -219,7 +227,7 @@ func TestConfigFileMistakes(t *testing.T) {
 		{"misspelt file_sd", "c.yml", "probe:\n  fiel_sd: [a.json]\n",
 			`config file DIR/c.yml: line 2: unknown key "fiel_sd" in the probe section (known: targets, file_sd; did you mean "file_sd"?)`},
 		{"misspelt target key", "c.yml", "probe:\n  targets:\n    - host: 198.18.0.1\n      sise: 64\n",
-			`config file DIR/c.yml: line 4: unknown key "sise" in a target (known: name, host, network, source, interface, tos, ttl, size, interval; did you mean "size"?)`},
+			`config file DIR/c.yml: line 4: unknown key "sise" in a target (known: name, host, network, source, interface, tos, ttl, size, interval, labels; did you mean "size"?)`},
 		{"misspelt section", "c.yml", "prob:\n  targets: []\n",
 			`config file DIR/c.yml: line 1: unknown key "prob" in the top level (known: probe; did you mean "probe"?)`},
 		{"section of the wrong kind", "c.yml", "probe: 5\n",

@@ -224,7 +224,7 @@ func (st *targetState) reply(p *Prober, seq uint16, rx int64, rxKernel bool, now
 
 func (st *targetState) stats(now time.Duration) TargetStats {
 	ts := TargetStats{
-		Name: st.cfg.Name, Host: st.cfg.Host, Addr: st.addr, ResolveError: st.resolveErr,
+		Name: st.cfg.Name, Host: st.cfg.Host, Labels: st.cfg.Labels, Addr: st.addr, ResolveError: st.resolveErr,
 		Sent: st.sent, Replies: st.replies, Lost: st.lost, Late: st.late, Duplicates: st.dups,
 		Reordered: st.reordered, SendErrors: st.sendErrors, ICMPErrors: st.icmpErrors,
 		ResolveErrors: st.resolveErrors, Spikes: st.spikes, InFlight: st.inFlight(),

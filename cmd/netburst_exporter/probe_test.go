@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"syscall"
@@ -40,7 +41,7 @@ func TestProbeSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(src.Targets) != 1 || src.Targets[0] != (prober.Target{Name: "lo", Host: "127.0.0.1"}) || len(src.FileSD) != 1 || src.ConfigFile != "/x/c.yml" {
+	if len(src.Targets) != 1 || !reflect.DeepEqual(src.Targets[0], prober.Target{Name: "lo", Host: "127.0.0.1"}) || len(src.FileSD) != 1 || src.ConfigFile != "/x/c.yml" {
 		t.Errorf("sources %+v", src)
 	}
 	f = &probeFeature{}
@@ -113,23 +114,31 @@ func TestProbeExporterEndToEnd(t *testing.T) {
 		t.Errorf("target cfg gone after a failed reload")
 	}
 
-	// A fixed config with another target, on SIGHUP.
-	writeFile(t, config, "probe:\n  targets:\n    - {name: cfg2, host: 127.0.0.2, size: 200}\n")
+	// A fixed config with another target, on SIGHUP, now with custom labels.
+	writeFile(t, config, "probe:\n  targets:\n    - {name: cfg2, host: 127.0.0.2, size: 200, labels: {rack: r2}}\n")
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	// And a file_sd change, picked up by polling.
-	writeFile(t, sd, `[{"targets": ["::1"], "labels": {"name": "sd6b"}}]`)
+	writeFile(t, sd, `[{"targets": ["::1"], "labels": {"name": "sd6b", "rack": "r6", "__meta_x": "dropped"}}]`)
 	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
 		_, scrape = get(t, client, "/metrics")
-		_, cfg2 := sampleValue(scrape, `netburst_probe_sent_total{target="cfg2"}`)
-		_, sd6b := sampleValue(scrape, `netburst_probe_sent_total{target="sd6b"}`)
-		_, cfg := sampleValue(scrape, `netburst_probe_sent_total{target="cfg"}`)
-		_, sd6 := sampleValue(scrape, `netburst_probe_rtt_seconds_count{target="sd6"}`)
+		_, cfg2 := sampleValue(scrape, `netburst_probe_sent_total{rack="r2",target="cfg2"}`)
+		_, sd6b := sampleValue(scrape, `netburst_probe_rtt_seconds_count{rack="r6",target="sd6b"}`)
+		_, cfg := sampleValue(scrape, `netburst_probe_sent_total{rack="",target="cfg"}`)
+		_, sd6 := sampleValue(scrape, `netburst_probe_rtt_seconds_count{rack="",target="sd6"}`)
 		return cfg2 && sd6b && !cfg && !sd6, fmt.Sprintf("after SIGHUP and a file_sd change: cfg2 %v sd6b %v, cfg still %v, sd6 histogram still %v; logs:\n%s", cfg2, sd6b, cfg, sd6, logs)
 	})
 	if v, _ := sampleValue(scrape, "netburst_probe_config_last_reload_successful"); v != "1" {
 		t.Errorf("last_reload_successful = %q after a good reload, want 1", v)
+	}
+	// A target without the label has it empty (absent to Prometheus);
+	// __-prefixed file_sd labels are dropped.
+	if _, ok := sampleValue(scrape, `netburst_probe_sent_total{rack="",target="lo"}`); !ok {
+		t.Errorf("scrape lacks lo's series with an empty rack label")
+	}
+	if strings.Contains(scrape, "__meta_x") {
+		t.Errorf("a __ label of file_sd reached the scrape")
 	}
 }
 
