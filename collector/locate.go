@@ -57,7 +57,7 @@ func NewLocate() *Locate {
 	return &Locate{
 		delay: prometheus.NewHistogramVec(histogramOpts("segment_delay_seconds",
 			"One-way delay of each ICMP echo packet across the path segment from one capture point to the next (in path order), in the direction it travelled (request or reply); the points share this host's clock.",
-			prometheus.ExponentialBucketsRange(1e-6, 1, 19)), segmentLabels),
+			roundedBuckets(3, prometheus.ExponentialBucketsRange(1e-6, 1, 19))), segmentLabels),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "segment_lost_total",
 			Help: "Echo packets seen at one end of the segment and never at the other (to=\"beyond\": a request left the last point and no reply came back).",

@@ -96,7 +96,7 @@ var proberCounters = []struct {
 // NewProber returns the prober collector; call SetSource before
 // registering it.
 func NewProber() *Prober {
-	buckets := prometheus.ExponentialBucketsRange(50e-6, 10, 18)
+	buckets := roundedBuckets(3, prometheus.ExponentialBucketsRange(50e-6, 10, 18))
 	const help = "Round-trip time of echo replies received within the timeout, from kernel timestamps where available."
 	return &Prober{
 		hists: map[string]*targetHist{},

@@ -145,8 +145,10 @@ func NewSampler(opts SamplerOptions) *Sampler {
 			spacingBuckets = append(spacingBuckets, b)
 		}
 	}
-	throughputBuckets := prometheus.ExponentialBucketsRange(1e3, 1e11, 17)
-	durationBuckets := prometheus.ExponentialBucketsRange(10e-6, 0.1, 13)
+	// The interval's own digits, without the sum's float noise.
+	spacingBuckets = roundedBuckets(12, spacingBuckets)
+	throughputBuckets := roundedBuckets(3, prometheus.ExponentialBucketsRange(1e3, 1e11, 17))
+	durationBuckets := roundedBuckets(3, prometheus.ExponentialBucketsRange(10e-6, 0.1, 13))
 	c := &Sampler{
 		opts:  opts,
 		hists: map[string]*deviceHists{},
