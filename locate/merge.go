@@ -18,19 +18,29 @@ const mergeCheckEvery = 4096
 // their Point), merged by timestamp, which is the order Add needs: the
 // matching table then holds only the echoes in flight (plus the clocks'
 // disagreement), not whole captures. Of observations with the same
-// timestamp, the lower point's comes first. It returns when every stream
-// has ended, with the first stream error, or with ctx's error when ctx is
-// done.
+// timestamp, the lower point's comes first. A stream need not be sorted:
+// each is read ReorderWindow observations ahead and put in timestamp order
+// within that window (a capture merged with mergecap -a, a clock step, one
+// frame with a wild timestamp). It returns when every stream has ended,
+// with the first stream error, or with ctx's error when ctx is done.
 func (a *Analyzer) AddStreams(ctx context.Context, streams []Stream) error {
 	return merge(ctx, streams, a.Add)
 }
 
+// ReorderWindow is how many observations of each stream AddStreams holds
+// to sort it: an observation out of order by up to that many is delivered
+// in its place; one later than the rest of its stream waits in the window
+// to the end, one earlier than the window comes when read. Memory: about
+// 80 bytes per observation and stream.
+const ReorderWindow = 4096
+
 // merge hands add the streams' observations in timestamp order.
 func merge(ctx context.Context, streams []Stream, add func(*Observation)) error {
+	sorted := make([]*reorder, len(streams))
 	heads := make([]Observation, len(streams))
 	live := make([]bool, len(streams))
 	next := func(i int) error {
-		ok, err := streams[i].Next(&heads[i])
+		ok, err := sorted[i].next(&heads[i])
 		if err != nil {
 			return err
 		}
@@ -38,6 +48,7 @@ func merge(ctx context.Context, streams []Stream, add func(*Observation)) error 
 		return nil
 	}
 	for i := range streams {
+		sorted[i] = &reorder{s: streams[i]}
 		if err := next(i); err != nil {
 			return err
 		}
@@ -59,5 +70,81 @@ func merge(ctx context.Context, streams []Stream, add func(*Observation)) error 
 		if err := next(best); err != nil {
 			return err
 		}
+	}
+}
+
+// reorder reads a stream ReorderWindow observations ahead and hands them
+// out earliest first (in read order for equal times): a min-heap on
+// (Time, read index).
+type reorder struct {
+	s    Stream
+	heap []held
+	read uint64
+	done bool
+}
+
+type held struct {
+	o Observation
+	n uint64 // read index, for a stable order
+}
+
+func (h *held) less(o *held) bool {
+	if !h.o.Time.Equal(o.o.Time) {
+		return h.o.Time.Before(o.o.Time)
+	}
+	return h.n < o.n
+}
+
+func (r *reorder) next(o *Observation) (bool, error) {
+	for !r.done && len(r.heap) < ReorderWindow {
+		r.heap = append(r.heap, held{n: r.read})
+		ok, err := r.s.Next(&r.heap[len(r.heap)-1].o)
+		if err != nil || !ok {
+			r.heap = r.heap[:len(r.heap)-1]
+			r.done = true
+			if err != nil {
+				return false, err
+			}
+			break
+		}
+		r.read++
+		r.up(len(r.heap) - 1)
+	}
+	if len(r.heap) == 0 {
+		return false, nil
+	}
+	*o = r.heap[0].o
+	last := len(r.heap) - 1
+	r.heap[0] = r.heap[last]
+	r.heap = r.heap[:last]
+	r.down(0)
+	return true, nil
+}
+
+func (r *reorder) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !r.heap[i].less(&r.heap[p]) {
+			return
+		}
+		r.heap[i], r.heap[p] = r.heap[p], r.heap[i]
+		i = p
+	}
+}
+
+func (r *reorder) down(i int) {
+	for {
+		l, m := 2*i+1, i
+		if l < len(r.heap) && r.heap[l].less(&r.heap[m]) {
+			m = l
+		}
+		if l+1 < len(r.heap) && r.heap[l+1].less(&r.heap[m]) {
+			m = l + 1
+		}
+		if m == i {
+			return
+		}
+		r.heap[i], r.heap[m] = r.heap[m], r.heap[i]
+		i = m
 	}
 }

@@ -94,29 +94,52 @@ type Summary struct {
 	Overflow Overflow `json:"overflow"`
 }
 
+// PeakSlots is how many 100 ms buckets each entry keeps for its peak: a
+// frame up to PeakSlots-1 buckets (300 ms) older than the newest the entry
+// has seen still counts in its own bucket, so the jitter between the CPUs
+// that stamped a capture costs nothing. An older frame counts in the
+// totals but not in the peaks (Aggregator.Late); a caller with a badly
+// unsorted file feeds it in time order instead (netburst top merges the
+// file's sorted runs).
+const PeakSlots = 4
+
 // flowStat is one entry's running counts. Rates are kept as the bytes of the
-// current 100 ms bucket and the largest bucket so far: constant memory per
-// entry, whatever the duration.
+// last PeakSlots 100 ms buckets and the largest bucket so far: constant
+// memory per entry, whatever the duration.
 type flowStat struct {
 	Counter
-	fwd         Counter // conversations: the first sender's direction
-	loFirst     bool    // conversations: the lower endpoint sent first
-	bucket      int64
-	bucketBytes uint64
-	peakBytes   uint64
+	fwd       Counter // conversations: the first sender's direction
+	loFirst   bool    // conversations: the lower endpoint sent first
+	timed     bool    // a frame with a bucket was added: head is set
+	head      int64   // the newest bucket added
+	slots     [PeakSlots]uint64
+	peakBytes uint64
 }
 
-func (s *flowStat) add(bucket int64, n uint64) {
+// count adds a frame of n bytes to the totals.
+func (s *flowStat) count(n uint64) {
 	s.Packets++
 	s.Bytes += n
-	// Out-of-order timestamps (merged captures) count in the current bucket.
-	if bucket > s.bucket {
-		s.bucket, s.bucketBytes = bucket, 0
+}
+
+// addPeak adds n bytes to bucket's slot; it reports false, adding nothing,
+// when the bucket is too old for the slots.
+func (s *flowStat) addPeak(bucket int64, n uint64) bool {
+	switch {
+	case !s.timed || bucket-s.head >= PeakSlots:
+		s.slots, s.head, s.timed = [PeakSlots]uint64{}, bucket, true
+	case bucket > s.head:
+		for b := s.head + 1; b <= bucket; b++ {
+			s.slots[b%PeakSlots] = 0
+		}
+		s.head = bucket
+	case s.head-bucket >= PeakSlots:
+		return false
 	}
-	s.bucketBytes += n
-	if s.bucketBytes > s.peakBytes {
-		s.peakBytes = s.bucketBytes
-	}
+	i := bucket % PeakSlots
+	s.slots[i] += n
+	s.peakBytes = max(s.peakBytes, s.slots[i])
+	return true
 }
 
 func (s *flowStat) peakRate() float64 {
@@ -150,7 +173,7 @@ func (t *table[K]) get(k K, n uint64) (s *flowStat, created bool) {
 		i = int32(len(t.keys))
 		t.index[k] = i
 		t.keys = append(t.keys, k)
-		t.stats = append(t.stats, flowStat{bucket: -1 << 63})
+		t.stats = append(t.stats, flowStat{})
 	}
 	return &t.stats[i], !ok
 }
@@ -180,10 +203,13 @@ type convKey struct {
 // Aggregator accumulates packets into totals and per-port, per-host-pair and
 // per-conversation counts. Its memory is bounded by the number of distinct
 // entries, at most maxFlows per table; traffic that finds a table full is
-// counted in Summary.Overflow. An Aggregator is not safe for concurrent use.
+// counted in Summary.Overflow. A packet whose time is not ValidTime counts
+// everywhere but in the peaks, Start and End. An Aggregator is not safe for
+// concurrent use.
 type Aggregator struct {
 	total      flowStat
 	start, end time.Time
+	late       uint64
 	ports      table[portKey]
 	hosts      table[hostKey]
 	convs      table[convKey]
@@ -195,48 +221,62 @@ func NewAggregator(maxFlows int) *Aggregator {
 	if maxFlows <= 0 {
 		maxFlows = DefaultMaxFlows
 	}
-	a := &Aggregator{
+	return &Aggregator{
 		ports: newTable[portKey](maxFlows),
 		hosts: newTable[hostKey](maxFlows),
 		convs: newTable[convKey](maxFlows),
 	}
-	a.total.bucket = -1 << 63
-	return a
 }
 
 // Reset empties the aggregator, keeping its allocated memory.
 func (a *Aggregator) Reset() {
-	a.total = flowStat{bucket: -1 << 63}
-	a.start, a.end = time.Time{}, time.Time{}
+	a.total = flowStat{}
+	a.start, a.end, a.late = time.Time{}, time.Time{}, 0
 	a.ports.reset()
 	a.hosts.reset()
 	a.convs.reset()
 }
+
+// bucketOf is t's 100 ms bucket since the epoch, for a ValidTime t.
+func bucketOf(t time.Time) int64 { return t.UnixNano() / int64(RateBucket) }
 
 // Add counts one packet. Every frame counts in the totals; IP frames in the
 // host pairs; TCP and UDP frames that carry ports (not later fragments) in
 // the ports and conversations.
 func (a *Aggregator) Add(p *Packet) {
 	n := uint64(p.WireLen)
-	bucket := p.Time.UnixNano() / int64(RateBucket)
-	if a.total.Packets == 0 || p.Time.Before(a.start) {
-		a.start = p.Time
+	timed := ValidTime(p.Time)
+	bucket := int64(0)
+	if timed {
+		bucket = bucketOf(p.Time)
+		if !a.total.timed || p.Time.Before(a.start) {
+			a.start = p.Time
+		}
+		if !a.total.timed || p.Time.After(a.end) {
+			a.end = p.Time
+		}
+		if !a.total.addPeak(bucket, n) {
+			a.late++
+		}
 	}
-	if p.Time.After(a.end) || a.total.Packets == 0 {
-		a.end = p.Time
+	a.total.count(n)
+	add := func(s *flowStat) {
+		s.count(n)
+		if timed {
+			s.addPeak(bucket, n)
+		}
 	}
-	a.total.add(bucket, n)
 	if p.IPVersion == 0 {
 		return
 	}
 	if s, _ := a.hosts.get(hostKey{p.Src, p.Dst}, n); s != nil {
-		s.add(bucket, n)
+		add(s)
 	}
 	if !p.HasPorts || (p.Protocol != 6 && p.Protocol != 17) {
 		return
 	}
 	if s, _ := a.ports.get(portKey{p.Protocol, p.DstPort}, n); s != nil {
-		s.add(bucket, n)
+		add(s)
 	}
 	k := convKey{proto: p.Protocol, lo: p.Src, hi: p.Dst, loPort: p.SrcPort, hiPort: p.DstPort}
 	srcIsLo := true
@@ -251,12 +291,16 @@ func (a *Aggregator) Add(p *Packet) {
 	if created {
 		s.loFirst = srcIsLo
 	}
-	s.add(bucket, n)
+	add(s)
 	if srcIsLo == s.loFirst {
 		s.fwd.Packets++
 		s.fwd.Bytes += n
 	}
 }
+
+// Late returns how many frames came more than PeakSlots-1 buckets behind
+// the newest: they are in the totals and tables but not in the peaks.
+func (a *Aggregator) Late() uint64 { return a.late }
 
 // Packets returns the number of frames added so far.
 func (a *Aggregator) Packets() uint64 { return a.total.Packets }
@@ -277,9 +321,6 @@ func (a *Aggregator) Summary(k int) Summary {
 			Hosts:         a.hosts.overflow,
 			Conversations: a.convs.overflow,
 		},
-	}
-	if a.total.Packets == 0 {
-		s.PeakBytesPerSecond = 0
 	}
 	for i, key := range a.ports.keys {
 		st := &a.ports.stats[i]

@@ -45,7 +45,7 @@ func registerBondHash(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 	cmd.Flag("max-flows", "Distinct flows kept from a capture; packets of further flows count in the slave totals only.").Default("100000").IntVar(&a.maxFlows)
 	cmd.Flag("moves", "Most flow moves suggested to even the slaves out.").Default("5").IntVar(&a.moves)
 	cmd.Arg("input", "FILE.pcap, or one or more FLOWs.").Required().StringsVar(&a.inputs)
-	return cmd, func(ctx context.Context, out io.Writer) error { return runBondHash(ctx, a, out) }
+	return cmd, func(ctx context.Context, out io.Writer, warn warnFunc) error { return runBondHash(ctx, a, out, warn) }
 }
 
 // bondFlowJSON is one entry of the "flows" array.
@@ -98,9 +98,16 @@ type bondHashResult struct {
 	UnlistedPackets uint64          `json:"unlisted_packets"`
 	UnlistedBytes   uint64          `json:"unlisted_bytes"`
 	NonIPPackets    uint64          `json:"non_ip_packets"`
+	// UndecodedPackets counts a capture's frames with neither an Ethernet
+	// nor an IP header decoded (an unsupported link type, a cut header):
+	// nothing to hash, so they are on no slave.
+	UndecodedPackets uint64 `json:"undecoded_packets"`
+	// Warnings are the lines also printed on stderr: what the result leaves
+	// out of the capture.
+	Warnings []string `json:"warnings"`
 }
 
-func runBondHash(ctx context.Context, a *bondHashArgs, out io.Writer) error {
+func runBondHash(ctx context.Context, a *bondHashArgs, out io.Writer, warn warnFunc) error {
 	policy, err := bond.ParsePolicy(a.policy)
 	if err != nil {
 		return usageError{err}
@@ -123,9 +130,17 @@ func runBondHash(ctx context.Context, a *bondHashArgs, out io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
+	var (
+		undecoded uint64
+		warnings  = []string{}
+	)
 	if len(a.inputs) == 1 && looksLikeFile(a.inputs[0]) {
-		if err := addBondFile(ctx, t, a.inputs[0]); err != nil {
+		var err error
+		if undecoded, warnings, err = addBondFile(ctx, t, a.inputs[0]); err != nil {
 			return err
+		}
+		for _, w := range warnings {
+			warn("%s", w)
 		}
 	} else {
 		for _, s := range a.inputs {
@@ -137,6 +152,7 @@ func runBondHash(ctx context.Context, a *bondHashArgs, out io.Writer) error {
 		}
 	}
 	res := bondHashJSON(h, a.slaves, t.Result(a.moves))
+	res.UndecodedPackets, res.Warnings = undecoded, warnings
 	if a.json {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -159,29 +175,51 @@ func looksLikeFile(s string) bool {
 	return false
 }
 
-// addBondFile adds every frame of a capture file to t.
-func addBondFile(ctx context.Context, t *bond.FlowTable, path string) error {
-	r, err := packet.OpenFile(path)
+// addBondFile adds every frame of a capture file to t, except those with
+// nothing to hash, which it counts. It fails when no frame has anything to
+// hash: a link type it cannot decode.
+func addBondFile(ctx context.Context, t *bond.FlowTable, path string) (undecoded uint64, warnings []string, err error) {
+	r, err := openCapture(path)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer r.Close()
-	var p packet.Packet
-	var f bond.Flow
+	var (
+		p      packet.Packet
+		f      bond.Flow
+		frames uint64
+	)
 	for i := 0; ; i++ {
 		if i%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+			return 0, nil, ctx.Err()
 		}
-		err := r.Next(&p)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
+		ok, err := r.next(&p)
 		if err != nil {
-			return err
+			return 0, nil, err
+		}
+		if !ok {
+			break
+		}
+		frames++
+		if !p.HasEthernet && p.IPVersion == 0 {
+			undecoded++
+			continue
 		}
 		bond.FromPacket(&p, &f)
 		t.Add(&f, 1, uint64(p.WireLen))
 	}
+	warnings = r.warnings("")
+	if undecoded > 0 && undecoded == frames {
+		return 0, nil, fmt.Errorf("%s: none of its %s could be decoded (link type %s, %d): bond-hash reads Ethernet, Linux cooked and raw IP captures",
+			path, plural(frames, "frame"), r.LinkType(), uint16(r.LinkType()))
+	}
+	if undecoded > 0 {
+		warnings = append(warnings, fmt.Sprintf("%s: %s could not be decoded (no Ethernet or IP header): they are on no slave", path, plural(undecoded, "frame")))
+	}
+	if warnings == nil {
+		warnings = []string{}
+	}
+	return undecoded, warnings, nil
 }
 
 // bondHashJSON is the JSON document of a Balance.
@@ -259,6 +297,9 @@ func writeBondHashText(out io.Writer, res *bondHashResult, top int) error {
 	}
 	if res.UnlistedPackets > 0 {
 		fmt.Fprintf(out, "(%d packet(s), %d byte(s) beyond --max-flows counted in the totals only)\n", res.UnlistedPackets, res.UnlistedBytes)
+	}
+	if res.UndecodedPackets > 0 {
+		fmt.Fprintf(out, "(%d packet(s) not decoded: on no slave)\n", res.UndecodedPackets)
 	}
 	fmt.Fprintln(out)
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', tabwriter.AlignRight)

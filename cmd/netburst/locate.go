@@ -101,34 +101,47 @@ func (c *locateCmd) parse() ([]pointSpec, error) {
 type pointSource struct {
 	spec     pointSpec
 	point    int
-	r        *packet.FileReader
+	r        *captureFile
 	pkt      packet.Packet
 	frames   int
 	undecode uint64
 }
 
-// Next reads up to the next echo packet.
+// Next reads up to the next echo packet. Frames without a usable time are
+// left out (Notes counts them, for the warnings).
 func (s *pointSource) Next(o *locate.Observation) (bool, error) {
 	if s.r == nil {
-		r, err := packet.OpenFile(s.spec.file)
+		r, err := openCapture(s.spec.file)
 		if err != nil {
 			return false, fmt.Errorf("point %s: %w", s.spec.name, err)
 		}
 		s.r = r
 	}
 	for {
-		err := s.r.Next(&s.pkt)
-		if errors.Is(err, io.EOF) {
-			s.frames, s.undecode = s.r.Frames(), s.r.DecodeErrors()
-			return false, nil
-		}
+		ok, err := s.r.next(&s.pkt)
 		if err != nil {
 			return false, fmt.Errorf("point %s: %w", s.spec.name, err)
 		}
-		if locate.FromPacket(&s.pkt, s.point, o) {
+		if !ok {
+			s.frames, s.undecode = s.r.Frames(), s.r.DecodeErrors()
+			return false, nil
+		}
+		if packet.ValidTime(s.pkt.Time) && locate.FromPacket(&s.pkt, s.point, o) {
 			return true, nil
 		}
 	}
+}
+
+// warnings says what the analysis left out of the point's file.
+func (s *pointSource) warnings() []string {
+	if s.r == nil {
+		return nil
+	}
+	var w []string
+	for _, m := range s.r.warnings("left out (locate needs their time)") {
+		w = append(w, "point "+s.spec.name+": "+m)
+	}
+	return w
 }
 
 // Close closes the file, if it was opened.
@@ -139,7 +152,7 @@ func (s *pointSource) Close() error {
 	return s.r.Close()
 }
 
-func (c *locateCmd) run(ctx context.Context, out io.Writer) error {
+func (c *locateCmd) run(ctx context.Context, out io.Writer, warn warnFunc) error {
 	specs, err := c.parse()
 	if err != nil {
 		return err
@@ -161,7 +174,16 @@ func (c *locateCmd) run(ctx context.Context, out io.Writer) error {
 		streams[i] = srcs[i]
 		defer srcs[i].Close()
 	}
-	if err := an.AddStreams(ctx, streams); err != nil {
+	err = an.AddStreams(ctx, streams)
+	var fileWarnings []string
+	for _, s := range srcs {
+		fileWarnings = append(fileWarnings, s.warnings()...)
+	}
+	// Said even when the analysis fails: a cut or doubtful file may be why.
+	for _, w := range fileWarnings {
+		warn("%s", w)
+	}
+	if err != nil {
 		return err
 	}
 	res, err := an.Result()
@@ -441,7 +463,13 @@ func buildJSON(res *locate.Result, srcs []*pointSource) jsonLocate {
 func writeLocateJSON(out io.Writer, res *locate.Result, srcs []*pointSource) error {
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(buildJSON(res, srcs)); err != nil {
+	doc := buildJSON(res, srcs)
+	for i, s := range srcs {
+		for _, m := range s.warnings() {
+			doc.Warnings = append(doc.Warnings, jsonWarning{Point: &res.Points[i].Name, Kind: "file", Message: m})
+		}
+	}
+	if err := enc.Encode(doc); err != nil {
 		return fmt.Errorf("write JSON: %w", err)
 	}
 	return nil
@@ -575,8 +603,18 @@ func writeLocateText(out io.Writer, res *locate.Result, srcs []*pointSource, all
 	if s := res.Stats; s.Match.DroppedFull > 0 || s.EchoesDropped > 0 {
 		fmt.Fprintf(&b, "\nwarning: %d echoes dropped from a full matching table, %d beyond the echo cap\n", s.Match.DroppedFull, s.EchoesDropped)
 	}
-	_, err := io.WriteString(out, b.String())
+	_, err := io.WriteString(out, trimTrailingSpaces(b.String()))
 	return err
+}
+
+// trimTrailingSpaces removes the padding tabwriter leaves at the end of
+// lines.
+func trimTrailingSpaces(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 func countLost(res *locate.Result) int {

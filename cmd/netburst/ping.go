@@ -50,7 +50,7 @@ func registerPing(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 	cmd.Flag("ipv4", "Resolve the target to IPv4 only.").Short('4').BoolVar(&f.v4)
 	cmd.Flag("ipv6", "Resolve the target to IPv6 only.").Short('6').BoolVar(&f.v6)
 	cmd.Arg("target", "Host name or address to ping.").Required().StringVar(&f.target)
-	return cmd, func(ctx context.Context, out io.Writer) error { return runPing(ctx, out, f) }
+	return cmd, func(ctx context.Context, out io.Writer, _ warnFunc) error { return runPing(ctx, out, f) }
 }
 
 // parseSeconds accepts seconds as iputils does ("0.2") or a Go duration.

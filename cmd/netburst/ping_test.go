@@ -101,7 +101,7 @@ func TestPingBadUsage(t *testing.T) {
 		{"zero timeout", []string{"ping", "-W", "0", "127.0.0.1"}, "timeout"},
 		{"payload too small", []string{"ping", "-s", "8", "127.0.0.1"}, "payload size 8"},
 		{"payload too large", []string{"ping", "-s", "70000", "127.0.0.1"}, "payload size 70000"},
-		{"bad mode", []string{"ping", "--mode", "tcp", "127.0.0.1"}, "auto,datagram,raw"},
+		{"bad mode", []string{"ping", "--mode", "tcp", "127.0.0.1"}, "--mode=tcp: must be one of auto, datagram, raw"},
 		{"both families", []string{"ping", "-4", "-6", "127.0.0.1"}, "exclude"},
 		{"family mismatch", []string{"ping", "-6", "127.0.0.1"}, "not an IPv6 address"},
 		{"bad ttl", []string{"ping", "-t", "300", "127.0.0.1"}, "TTL"},

@@ -27,6 +27,18 @@ type topOutput struct {
 	// Undecoded counts frames in the window whose headers could not be
 	// fully decoded; they count in the totals only.
 	Undecoded uint64 `json:"undecoded_frames"`
+	// SkippedRecords counts records left out because their captured length
+	// exceeds their original length.
+	SkippedRecords uint64 `json:"skipped_records"`
+	// UntimedFrames counts frames timestamped outside 1970 to 2262: in the
+	// totals and tables without a window, in no peak, start or end.
+	UntimedFrames uint64 `json:"untimed_frames"`
+	// EndsInsideRecord is the record the file ends inside (tcpdump still
+	// writing, or killed), 0 when it ends between two records.
+	EndsInsideRecord int `json:"ends_inside_record"`
+	// Warnings are the lines also printed on stderr: what the result leaves
+	// out of the file.
+	Warnings []string `json:"warnings"`
 }
 
 // ctxCheckEvery is how many frames are read between checks for
@@ -45,7 +57,7 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 		maxFlows = cmd.Flag("max-flows", "Bound on entries per table; traffic beyond it is counted as overflow.").Default(strconv.Itoa(packet.DefaultMaxFlows)).Int()
 		file     = cmd.Arg("file", "pcap or pcapng file.").Required().String()
 	)
-	return cmd, func(ctx context.Context, out io.Writer) error {
+	return cmd, func(ctx context.Context, out io.Writer, warn warnFunc) error {
 		var fromT, toT *time.Time
 		if *from != "" {
 			t, err := parseTime(*from)
@@ -74,6 +86,9 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 		if err != nil {
 			return err
 		}
+		for _, w := range res.Warnings {
+			warn("%s", w)
+		}
 		if *asJSON {
 			enc := json.NewEncoder(out)
 			enc.SetIndent("", "  ")
@@ -83,43 +98,198 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 	}
 }
 
-// topFile aggregates the frames of path in [from, to).
+// maxRuns bounds the sorted runs of an unsorted file that topFile merges:
+// the second pass holds one reader (a 256 KiB buffer) per run, and each
+// run's reader reads the file up to the run's start.
+const maxRuns = 16
+
+// topFile aggregates the frames of path in [from, to). A file whose frames
+// go back in time by more than the aggregator's peak slots (mergecap -a of
+// two captures, or one frame with a wild timestamp) is made of sorted runs:
+// a second pass merges them by time, so that every frame counts in its own
+// 100 ms bucket.
 func topFile(ctx context.Context, path string, from, to *time.Time, k, maxFlows int) (*topOutput, error) {
-	r, err := packet.OpenFile(path)
+	f, err := openCapture(path)
 	if err != nil {
 		return nil, err
 	}
-	defer r.Close()
+	defer f.Close()
 	ag := packet.NewAggregator(maxFlows)
 	var (
 		p         packet.Packet
 		undecoded uint64
 		lastErrs  uint64
+		starts    []int // the first record of each run after the first
+		runMax    int64 // newest bucket of the current run
+		timed     bool  // runMax is set
+		tooMany   bool  // more than maxRuns runs
 	)
 	for i := 0; ; i++ {
 		if i%ctxCheckEvery == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		err := r.Next(&p)
-		if err == io.EOF {
-			break
-		}
+		ok, err := f.next(&p)
 		if err != nil {
 			return nil, err
 		}
-		errs := r.DecodeErrors()
+		if !ok {
+			break
+		}
+		errs := f.DecodeErrors()
 		bad := errs != lastErrs
 		lastErrs = errs
-		// Half-open [from, to), as editcap -A and -B cut.
-		if (from != nil && p.Time.Before(*from)) || (to != nil && !p.Time.Before(*to)) {
-			continue
+		if packet.ValidTime(p.Time) {
+			b := p.Time.UnixNano() / int64(packet.RateBucket)
+			switch {
+			case timed && runMax-b >= packet.PeakSlots:
+				if len(starts) < maxRuns-1 {
+					starts = append(starts, f.Frames())
+				} else {
+					tooMany = true
+				}
+				runMax = b
+			case !timed || b > runMax:
+				runMax, timed = b, true
+			}
 		}
-		if bad {
-			undecoded++
+		if inWindow(&p, from, to) {
+			if bad {
+				undecoded++
+			}
+			ag.Add(&p)
 		}
-		ag.Add(&p)
 	}
-	return &topOutput{File: path, From: from, To: to, Summary: ag.Summary(k), Undecoded: undecoded}, nil
+	res := &topOutput{File: path, From: from, To: to, EndsInsideRecord: f.endsInside()}
+	if len(starts) > 0 && !tooMany {
+		ag.Reset()
+		if undecoded, err = mergeRuns(ctx, path, starts, ag, from, to); err != nil {
+			return nil, err
+		}
+	}
+	untimed := "counted without their time (in no peak, start or end)"
+	if from != nil || to != nil {
+		untimed = "left out of the --from/--to window"
+	}
+	res.Warnings = f.warnings(untimed)
+	if tooMany {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s: more than %d sorted runs: %s more than %v behind an earlier one are in no peak (reordercap sorts the file)",
+			path, maxRuns, plural(ag.Late(), "frame"), (packet.PeakSlots-1)*packet.RateBucket))
+	}
+	n := f.Notes()
+	res.Summary, res.Undecoded, res.SkippedRecords, res.UntimedFrames = ag.Summary(k), undecoded, n.Skipped, n.Untimed
+	if res.Warnings == nil {
+		res.Warnings = []string{}
+	}
+	return res, nil
+}
+
+// inWindow reports whether p is in [from, to), half-open as editcap -A and
+// -B cut. With a window, a frame without a usable time is in none.
+func inWindow(p *packet.Packet, from, to *time.Time) bool {
+	if from == nil && to == nil {
+		return true
+	}
+	return packet.ValidTime(p.Time) && (from == nil || !p.Time.Before(*from)) && (to == nil || p.Time.Before(*to))
+}
+
+// runReader reads one sorted run of a file: records from its start up to
+// the next run's start.
+type runReader struct {
+	f       *captureFile
+	end     int // the next run's first record; 0: the end of the file
+	p       packet.Packet
+	ok      bool // p holds the run's next frame
+	bad     bool // p could not be fully decoded
+	lastErr uint64
+}
+
+// read reads the file's next frame, whichever run it is in.
+func (r *runReader) read() (bool, error) {
+	ok, err := r.f.next(&r.p)
+	errs := r.f.DecodeErrors()
+	r.bad, r.lastErr = errs != r.lastErr, errs
+	return ok, err
+}
+
+// advance reads the run's next frame.
+func (r *runReader) advance() error {
+	ok, err := r.read()
+	r.ok = ok && (r.end == 0 || r.f.Frames() < r.end)
+	return err
+}
+
+// mergeRuns adds the frames of path's sorted runs, which start at record 1
+// and at each of starts, to ag in time order, and returns how many of those
+// in the window could not be fully decoded. Frames without a usable time
+// go as they come: they are in no peak.
+func mergeRuns(ctx context.Context, path string, starts []int, ag *packet.Aggregator, from, to *time.Time) (uint64, error) {
+	runs := make([]*runReader, 0, len(starts)+1)
+	defer func() {
+		for _, r := range runs {
+			r.f.Close()
+		}
+	}()
+	for i := range len(starts) + 1 {
+		f, err := openCapture(path)
+		if err != nil {
+			return 0, err
+		}
+		r := &runReader{f: f}
+		runs = append(runs, r)
+		if i < len(starts) {
+			r.end = starts[i]
+		}
+		first := 1
+		if i > 0 {
+			first = starts[i-1]
+		}
+		// Skip the records before the run. Its first is always delivered
+		// (a timed frame started it); the file may have been cut since.
+		for {
+			ok, err := r.read()
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				break
+			}
+			if r.f.Frames() >= first {
+				r.ok = r.end == 0 || r.f.Frames() < r.end
+				break
+			}
+		}
+	}
+	var undecoded uint64
+	for n := 0; ; n++ {
+		if n%ctxCheckEvery == 0 && ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		var next *runReader
+		for _, r := range runs {
+			if !r.ok {
+				continue
+			}
+			if !packet.ValidTime(r.p.Time) {
+				next = r
+				break
+			}
+			if next == nil || r.p.Time.Before(next.p.Time) {
+				next = r
+			}
+		}
+		if next == nil {
+			return undecoded, nil
+		}
+		if inWindow(&next.p, from, to) {
+			if next.bad {
+				undecoded++
+			}
+			ag.Add(&next.p)
+		}
+		if err := next.advance(); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // parseTime reads epoch seconds with an optional fraction (exact to the
@@ -151,8 +321,13 @@ func parseTime(s string) (time.Time, error) {
 func printTop(out io.Writer, res *topOutput, by string) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	s := &res.Summary
+	// Without a frame that has a usable time there is no peak to print.
+	peak := humanBytes
+	if s.Start.IsZero() {
+		peak = func(float64) string { return "-" }
+	}
 	fmt.Fprintf(out, "%s: %d packets, %d bytes", res.File, s.Packets, s.Bytes)
-	if s.Packets > 0 {
+	if !s.Start.IsZero() {
 		dur := s.End.Sub(s.Start)
 		fmt.Fprintf(out, " in %v (%s to %s), peak %s/s over 100 ms", dur.Round(time.Microsecond),
 			s.Start.Format(time.RFC3339Nano), s.End.Format(time.RFC3339Nano), humanBytes(s.PeakBytesPerSecond))
@@ -167,20 +342,20 @@ func printTop(out io.Writer, res *topOutput, by string) error {
 	case "port":
 		fmt.Fprintln(tw, "PROTO\tPORT\tPACKETS\tBYTES\tSHARE\tPEAK/s\t")
 		for _, e := range s.Ports {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t\n", e.Protocol, e.Port, e.Packets, e.Bytes, share(e.Bytes, s.Bytes), humanBytes(e.PeakBytesPerSecond))
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t\n", e.Protocol, e.Port, e.Packets, e.Bytes, share(e.Bytes, s.Bytes), peak(e.PeakBytesPerSecond))
 		}
 		overflow = s.Overflow.Ports
 	case "host":
 		fmt.Fprintln(tw, "SOURCE\tDESTINATION\tPACKETS\tBYTES\tSHARE\tPEAK/s\t")
 		for _, e := range s.Hosts {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t\n", e.Src, e.Dst, e.Packets, e.Bytes, share(e.Bytes, s.Bytes), humanBytes(e.PeakBytesPerSecond))
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t\n", e.Src, e.Dst, e.Packets, e.Bytes, share(e.Bytes, s.Bytes), peak(e.PeakBytesPerSecond))
 		}
 		overflow = s.Overflow.Hosts
 	case "conversation":
 		fmt.Fprintln(tw, "PROTO\tA\t\tB\tPACKETS\tBYTES\tA->B\tB->A\tPEAK/s\t")
 		for _, e := range s.Conversations {
 			fmt.Fprintf(tw, "%s\t%s\t<->\t%s\t%d\t%d\t%d\t%d\t%s\t\n", e.Protocol, joinHostPort(e.Src, e.SrcPort), joinHostPort(e.Dst, e.DstPort),
-				e.Packets, e.Bytes, e.SrcToDst.Bytes, e.DstToSrc.Bytes, humanBytes(e.PeakBytesPerSecond))
+				e.Packets, e.Bytes, e.SrcToDst.Bytes, e.DstToSrc.Bytes, peak(e.PeakBytesPerSecond))
 		}
 		overflow = s.Overflow.Conversations
 	default:
