@@ -74,7 +74,9 @@ type Analyzer struct {
 	pts     []PointResult
 	lastT   []time.Time
 	stepped []bool // a point's timestamps went back (reported once)
-	warn    []Warning
+	// unsorted: AddStreams reported the point's stream out of time order.
+	unsorted []bool
+	warn     []Warning
 }
 
 // NewAnalyzer returns an Analyzer for the points, in path order from the
@@ -92,11 +94,12 @@ func NewAnalyzer(points []Point, opts Options) (*Analyzer, error) {
 		seen[p.Name] = true
 	}
 	a := &Analyzer{
-		points:  slices.Clone(points),
-		opts:    opts,
-		pts:     make([]PointResult, len(points)),
-		lastT:   make([]time.Time, len(points)),
-		stepped: make([]bool, len(points)),
+		points:   slices.Clone(points),
+		opts:     opts,
+		pts:      make([]PointResult, len(points)),
+		lastT:    make([]time.Time, len(points)),
+		stepped:  make([]bool, len(points)),
+		unsorted: make([]bool, len(points)),
 	}
 	m, err := NewMatcher(MatcherConfig{Points: len(points), MaxEntries: opts.MaxEntries, MaxAge: opts.MaxAge}, a.keep)
 	if err != nil {

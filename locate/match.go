@@ -26,6 +26,11 @@ var (
 	// ErrClockJump is a point clock that stepped during the capture; it is
 	// reported as a Warning, since round-trip delays stay valid.
 	ErrClockJump = errors.New("clock jump")
+	// ErrUnsorted is a point's stream whose timestamps go back in its own
+	// order (a merged capture, a clock step, a frame with a wild
+	// timestamp); AddStreams sorts it within ReorderWindow and reports it
+	// as a Warning.
+	ErrUnsorted = errors.New("capture not in time order")
 )
 
 // Observation is one echo request or reply seen at one capture point.

@@ -1,6 +1,10 @@
 package locate
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // Stream is one capture point's observations in its capture order (a pcap
 // file read frame by frame, say).
@@ -23,8 +27,23 @@ const mergeCheckEvery = 4096
 // within that window (a capture merged with mergecap -a, a clock step, one
 // frame with a wild timestamp). It returns when every stream has ended,
 // with the first stream error, or with ctx's error when ctx is done.
+//
+// Where a stream's timestamps go back by more than Options.ClockTolerance
+// in its own order, the Result has an ErrUnsorted warning for its point:
+// the worst step and how often. A clock that stepped shows besides as the
+// echoes' contradiction of the point's offset (ErrClockJump).
 func (a *Analyzer) AddStreams(ctx context.Context, streams []Stream) error {
-	return merge(ctx, streams, a.Add)
+	sorted, err := merge(ctx, streams, a.opts.ClockTolerance, a.Add)
+	for i, r := range sorted {
+		if r == nil || r.back == 0 || a.unsorted[i] {
+			continue
+		}
+		a.unsorted[i] = true
+		a.warn = append(a.warn, Warning{Err: ErrUnsorted, Point: i, Message: fmt.Sprintf(
+			"point %s: timestamps go back %d time(s) in the capture's order, by up to %v (at %s, %s): sorted by time within %d observations",
+			a.points[i].Name, r.back, r.worst, r.worstAt.Time.UTC().Format("15:04:05.000000"), r.worstAt.Key(), ReorderWindow)})
+	}
+	return err
 }
 
 // ReorderWindow is how many observations of each stream AddStreams holds
@@ -34,8 +53,10 @@ func (a *Analyzer) AddStreams(ctx context.Context, streams []Stream) error {
 // 80 bytes per observation and stream.
 const ReorderWindow = 4096
 
-// merge hands add the streams' observations in timestamp order.
-func merge(ctx context.Context, streams []Stream, add func(*Observation)) error {
+// merge hands add the streams' observations in timestamp order; it
+// returns each stream's reorder, which counts the steps back by more than
+// tolerance in the stream's own order.
+func merge(ctx context.Context, streams []Stream, tolerance time.Duration, add func(*Observation)) ([]*reorder, error) {
 	sorted := make([]*reorder, len(streams))
 	heads := make([]Observation, len(streams))
 	live := make([]bool, len(streams))
@@ -48,14 +69,14 @@ func merge(ctx context.Context, streams []Stream, add func(*Observation)) error 
 		return nil
 	}
 	for i := range streams {
-		sorted[i] = &reorder{s: streams[i]}
+		sorted[i] = &reorder{s: streams[i], tolerance: tolerance}
 		if err := next(i); err != nil {
-			return err
+			return sorted, err
 		}
 	}
 	for n := 0; ; n++ {
 		if n%mergeCheckEvery == 0 && ctx.Err() != nil {
-			return ctx.Err()
+			return sorted, ctx.Err()
 		}
 		best := -1
 		for i := range heads {
@@ -64,11 +85,11 @@ func merge(ctx context.Context, streams []Stream, add func(*Observation)) error 
 			}
 		}
 		if best < 0 {
-			return nil
+			return sorted, nil
 		}
 		add(&heads[best])
 		if err := next(best); err != nil {
-			return err
+			return sorted, err
 		}
 	}
 }
@@ -77,10 +98,15 @@ func merge(ctx context.Context, streams []Stream, add func(*Observation)) error 
 // out earliest first (in read order for equal times): a min-heap on
 // (Time, read index).
 type reorder struct {
-	s    Stream
-	heap []held
-	read uint64
-	done bool
+	s         Stream
+	tolerance time.Duration
+	heap      []held
+	read      uint64
+	done      bool
+	prev      time.Time // the last observation read
+	back      int       // steps back by more than tolerance, in read order
+	worst     time.Duration
+	worstAt   Observation // the observation after the worst step
 }
 
 type held struct {
@@ -107,6 +133,14 @@ func (r *reorder) next(o *Observation) (bool, error) {
 			}
 			break
 		}
+		o := &r.heap[len(r.heap)-1].o
+		if d := r.prev.Sub(o.Time); r.read > 0 && d > r.tolerance {
+			r.back++
+			if d > r.worst {
+				r.worst, r.worstAt = d, *o
+			}
+		}
+		r.prev = o.Time
 		r.read++
 		r.up(len(r.heap) - 1)
 	}

@@ -30,7 +30,7 @@ func mergeOrder(t *testing.T, per [][]Observation) []Observation {
 		streams[i] = &sliceStream{obs: per[i]}
 	}
 	var got []Observation
-	if err := merge(context.Background(), streams, func(o *Observation) { got = append(got, *o) }); err != nil {
+	if _, err := merge(context.Background(), streams, 0, func(o *Observation) { got = append(got, *o) }); err != nil {
 		t.Fatal(err)
 	}
 	return got

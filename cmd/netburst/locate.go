@@ -449,8 +449,11 @@ func buildJSON(res *locate.Result, srcs []*pointSource) jsonLocate {
 	}
 	for _, w := range res.Warnings {
 		jw := jsonWarning{Message: w.Message, Kind: "other"}
-		if errors.Is(w, locate.ErrClockJump) {
+		switch {
+		case errors.Is(w, locate.ErrClockJump):
 			jw.Kind = "clock_jump"
+		case errors.Is(w, locate.ErrUnsorted):
+			jw.Kind = "unsorted"
 		}
 		if w.Point >= 0 {
 			jw.Point = &res.Points[w.Point].Name
