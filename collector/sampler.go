@@ -1,6 +1,3 @@
-// Package collector turns the domain packages' snapshots and observation
-// streams into Prometheus metrics. It does no kernel I/O: a scrape copies a
-// snapshot and never waits for a sample.
 package collector
 
 import (

@@ -1,6 +1,3 @@
-// Command netburst is netburst's offline and interactive tool: ping with
-// kernel timestamps, locate the segment that added delay, top talkers of a
-// capture, and the bond slave a flow hashes to.
 package main
 
 import (
