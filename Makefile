@@ -72,9 +72,9 @@ $(PROMTOOL3_BIN):
 # suite again under the race detector: -short skips only the few tests too
 # slow for it (soaks, benchmark-sized tests), each saying why. The rule
 # tests run with promtool 2.x (PATH) and, where built, 3.x (PROMTOOL3).
-test:
-	$(GO) vet ./...
-	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
+# The lint (vet, gofmt, staticcheck, errorlint, misspell, the non-Linux
+# builds) comes first: a finding fails make test.
+test: lint
 	$(GO) test -count=1 -timeout 25m ./...
 	CGO_ENABLED=1 $(GO) test -race -short -count=1 -timeout 20m ./...
 

@@ -3,6 +3,7 @@ package collector
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -353,7 +354,7 @@ func TestStreamDuplicates(t *testing.T) {
 	n := 0
 	for {
 		mf := &dto.MetricFamily{}
-		if err := dec.Decode(mf); err == io.EOF {
+		if err := dec.Decode(mf); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatalf("family %d: %v", n, err)
