@@ -71,7 +71,7 @@ var (
 	captureLastSpikeDesc = prometheus.NewDesc(namespace+"_spike_last_timestamp_seconds",
 		"Time of the latest accepted spike event, by trigger.",
 		[]string{"trigger"}, nil)
-	captureLastPortDesc = prometheus.NewDesc(namespace+"_last_spike_port_bytes",
+	captureLastPortDesc = prometheus.NewDesc(namespace+"_spike_last_port_bytes",
 		"Bytes to each of the top destination ports during the latest spike window of the device (top K only).",
 		[]string{"device", "protocol", "port"}, nil)
 	capturePacketsDesc = prometheus.NewDesc(namespace+"_capture_packets_total",

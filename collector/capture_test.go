@@ -31,9 +31,9 @@ netburst_spikes_total{trigger="rtt"} 2
 # TYPE netburst_spike_last_timestamp_seconds gauge
 netburst_spike_last_timestamp_seconds{trigger="burst"} 1.7000001e+09
 netburst_spike_last_timestamp_seconds{trigger="rtt"} 1.7000000005e+09
-# HELP netburst_last_spike_port_bytes Bytes to each of the top destination ports during the latest spike window of the device (top K only).
-# TYPE netburst_last_spike_port_bytes gauge
-netburst_last_spike_port_bytes{device="eth0",port="7000",protocol="tcp"} 123456
+# HELP netburst_spike_last_port_bytes Bytes to each of the top destination ports during the latest spike window of the device (top K only).
+# TYPE netburst_spike_last_port_bytes gauge
+netburst_spike_last_port_bytes{device="eth0",port="7000",protocol="tcp"} 123456
 # HELP netburst_capture_packets_total Frames the capture read from the kernel.
 # TYPE netburst_capture_packets_total counter
 netburst_capture_packets_total{device="eth0"} 1000

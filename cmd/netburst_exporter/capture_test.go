@@ -125,7 +125,7 @@ func TestCaptureEndToEnd(t *testing.T) {
 		`netburst_spikes_total{trigger="burst"}`,
 		`netburst_capture_packets_total{device="nbe1"}`,
 		`netburst_capture_kernel_drops_total{device="nbe1"} 0`,
-		`netburst_last_spike_port_bytes{device="nbe1",port="7000",protocol="udp"}`,
+		`netburst_spike_last_port_bytes{device="nbe1",port="7000",protocol="udp"}`,
 		`netburst_capture_files_bytes`,
 	} {
 		if !strings.Contains(metrics, want) {

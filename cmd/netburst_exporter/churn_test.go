@@ -97,7 +97,7 @@ func hasLabel(m *dto.Metric, name, v string) bool {
 func devicesIn(fams map[string]*dto.MetricFamily) map[string]bool {
 	out := map[string]bool{}
 	for name, mf := range fams {
-		if !strings.HasPrefix(name, "netburst_") || strings.HasPrefix(name, "netburst_capture_") || strings.HasPrefix(name, "netburst_last_spike_") {
+		if !strings.HasPrefix(name, "netburst_") || strings.HasPrefix(name, "netburst_capture_") || strings.HasPrefix(name, "netburst_spike_last_") {
 			continue
 		}
 		for _, m := range mf.Metric {
