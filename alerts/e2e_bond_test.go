@@ -64,7 +64,7 @@ func TestEndToEndBondSaturation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("delivered: %s", hook.Annotations["description"])
-	r, err := stack.Query(ctx, fmt.Sprintf(`netburst:bond_share_imbalance:ratio60s{instance=%q, bond="bond0", direction="transmit"}`, target))
+	r, err := stack.Query(ctx, fmt.Sprintf(`instance_bond:netburst_bond_share_imbalance:ratio60s{instance=%q, bond="bond0", direction="transmit"}`, target))
 	if err != nil || len(r) != 1 {
 		t.Fatalf("imbalance: %v %v", r, err)
 	}

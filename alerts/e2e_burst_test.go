@@ -140,7 +140,7 @@ func TestEndToEndBurstingRealTraffic(t *testing.T) {
 	if peak[0].Value < 5e6 {
 		t.Errorf("60s peak %.0f B/s is under the burst rate", peak[0].Value)
 	}
-	ratio, err := stack.Query(ctx, `netburst:interface_peak_to_average:ratio1m`+sel)
+	ratio, err := stack.Query(ctx, `instance_device:netburst_interface_peak_to_average:ratio_rate1m`+sel)
 	if err != nil || len(ratio) != 1 {
 		t.Fatalf("peak-to-average: %v %v", ratio, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/netburst/netburst/alerts/promstack"
 	"github.com/netburst/netburst/dashboards"
 	"github.com/netburst/netburst/internal/nstest"
+	"github.com/netburst/netburst/internal/promqlnames"
 )
 
 func TestMain(m *testing.M) { nstest.Main(m) }
@@ -42,14 +43,14 @@ func bundleMetricNames(t *testing.T) []string {
 		}
 		// A coarse but sufficient pick: every "expr" string of the JSON.
 		for i, e := range jsonExprs(string(b)) {
-			exprs[fmt.Sprintf("%s/%d", name, i)] = e
+			exprs[fmt.Sprintf("%s/%d", name, i)] = promqlnames.SubstituteGrafana(e)
 		}
 	}
 	recorded := rules.RecordedNames()
 	own := ExpandNames(nil)
 	set := map[string]bool{}
 	for _, e := range exprs {
-		names, err := MetricNames(e)
+		names, err := promqlnames.MetricNames(e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +126,7 @@ func TestEndToEndRealExporterSampler(t *testing.T) {
 	if v := r[0].Value; math.Abs(v-1) > 0.25 {
 		t.Errorf("(samples + overruns) per second x interval = %.3f, want about 1", v)
 	}
-	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`netburst:sampler_samples:rate1m{instance=%q}`, addr), func(s []promstack.Sample) bool { return s[0].Value > 0 }); err != nil {
+	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`instance:netburst_sampler_samples:rate1m{instance=%q}`, addr), func(s []promstack.Sample) bool { return s[0].Value > 0 }); err != nil {
 		t.Error(err)
 	}
 	alerts, err := stack.Alerts(ctx)

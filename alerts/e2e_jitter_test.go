@@ -74,7 +74,7 @@ func TestEndToEndJitterRealPath(t *testing.T) {
 	for _, name := range []string{"NetburstHighJitter", "NetburstRTTSpikes"} {
 		labels := map[string]string{"alertname": name, "instance": target, "target": "vm-b"}
 		if _, err := stack.WaitAlert(ctx, labels, "firing"); err != nil {
-			for _, q := range []string{`netburst_probe_jitter_seconds`, `netburst:probe_jitter_seconds:avg5m`, `netburst_probe_peak_rtt_seconds`,
+			for _, q := range []string{`netburst_probe_jitter_seconds`, `instance_target:netburst_probe_jitter_seconds:avg_over_time5m`, `netburst_probe_peak_rtt_seconds`,
 				`netburst_probe_spikes_total`, `netburst_probe_sent_total`, `netburst_probe_replies_total`, `netburst_probe_lost_total`,
 				`netburst_interface_peak_bytes_per_second`, `netburst_qdisc_backlog_peak_bytes`} {
 				r, qerr := stack.Query(context.Background(), q+fmt.Sprintf(`{instance=%q}`, target))
@@ -88,7 +88,7 @@ func TestEndToEndJitterRealPath(t *testing.T) {
 		}
 		t.Logf("delivered: %s: %s", name, hook.Annotations["description"])
 	}
-	p99, err := stack.Query(ctx, `netburst:probe_rtt_seconds:p99_5m`+sel)
+	p99, err := stack.Query(ctx, fmt.Sprintf(`instance_target_quantile:netburst_probe_rtt_seconds:histogram_quantile_rate5m{instance=%q, target="vm-b", quantile="0.99"}`, target))
 	if err != nil || len(p99) != 1 {
 		t.Fatalf("p99: %v %v", p99, err)
 	}

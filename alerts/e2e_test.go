@@ -172,7 +172,7 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	approx := func(want, tol float64) func([]promstack.Sample) bool {
 		return func(s []promstack.Sample) bool { return math.Abs(s[0].Value-want) <= tol }
 	}
-	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`netburst:bond_share_imbalance:ratio60s{instance=%q}`, live), approx(1.8, 1e-9)); err != nil {
+	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`instance_bond:netburst_bond_share_imbalance:ratio60s{instance=%q}`, live), approx(1.8, 1e-9)); err != nil {
 		t.Error(err)
 	}
 	// Native histograms are ingested (no classic _bucket series with the
@@ -182,10 +182,10 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	if r, err := stack.Query(ctx, `netburst_probe_rtt_seconds_bucket`); err != nil || len(r) > 0 {
 		t.Logf("classic buckets present too (%d series, err %v): the quantile may come from either form", len(r), err)
 	}
-	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`netburst:probe_rtt_seconds:p99_5m{instance=%q, target="vm-b"}`, live), approx(0.12, 0.012)); err != nil {
+	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`instance_target_quantile:netburst_probe_rtt_seconds:histogram_quantile_rate5m{instance=%q, target="vm-b", quantile="0.99"}`, live), approx(0.12, 0.012)); err != nil {
 		t.Error(err)
 	}
-	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`netburst:sampler_samples:rate1m{instance=%q}`, live), func(s []promstack.Sample) bool { return s[0].Value > 0 }); err != nil {
+	if _, err := stack.WaitQuery(ctx, fmt.Sprintf(`instance:netburst_sampler_samples:rate1m{instance=%q}`, live), func(s []promstack.Sample) bool { return s[0].Value > 0 }); err != nil {
 		t.Error(err)
 	}
 }

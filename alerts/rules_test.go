@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/netburst/netburst/internal/promqlnames"
 )
 
 func loadShipped(t *testing.T) (*Config, *RuleFile) {
@@ -252,7 +255,7 @@ func TestRuleMetricsKnown(t *testing.T) {
 	for n := range rules.RecordedNames() {
 		known[n] = true
 	}
-	if err := CheckMetricNames(rules.Exprs(), known); err != nil {
+	if err := promqlnames.Check(rules.Exprs(), known); err != nil {
 		t.Fatal(err)
 	}
 	// And the check can fail: a contract without the bond metrics rejects
@@ -267,71 +270,29 @@ func TestRuleMetricsKnown(t *testing.T) {
 	for n := range rules.RecordedNames() {
 		known[n] = true
 	}
-	err := CheckMetricNames(rules.Exprs(), known)
-	if !errors.Is(err, ErrUnknownMetric) || !strings.Contains(err.Error(), "netburst_bond_slave_share_ratio") {
-		t.Fatalf("CheckMetricNames without the bond metrics: %v", err)
+	err := promqlnames.Check(rules.Exprs(), known)
+	if !errors.Is(err, promqlnames.ErrUnknownMetric) || !strings.Contains(err.Error(), "netburst_bond_slave_share_ratio") {
+		t.Fatalf("promqlnames.Check without the bond metrics: %v", err)
 	}
 }
 
 func TestRecordingRuleNames(t *testing.T) {
 	_, rules := loadShipped(t)
-	re := regexp.MustCompile(`^netburst:[a-z0-9_]+:[a-z0-9_]+$`)
+	// level:metric:operations, as Prometheus' naming practice and the
+	// mixins write them: the level is the labels that identify a series
+	// (instance, then the device, target or bond), the metric the
+	// exporter's own name without _total, the operations the functions.
+	re := regexp.MustCompile(`^(instance|instance_device|instance_target|instance_target_quantile|instance_bond):(netburst_[a-z0-9_]+):([a-z0-9_]+)$`)
 	for n := range rules.RecordedNames() {
-		if !re.MatchString(n) {
-			t.Errorf("recording rule %q is not named level:metric:operations (netburst:x:y)", n)
-		}
-	}
-}
-
-func TestMetricNames(t *testing.T) {
-	tests := []struct {
-		expr string
-		want []string
-	}{
-		{`up == 0`, []string{"up"}},
-		{`rate(netburst_interface_bytes_total{device=~"eth.*", job="a{b}"}[5m])`, []string{"netburst_interface_bytes_total"}},
-		{`sum by (device, le) (rate(x_bucket[1m])) / ignoring(direction) group_left() (y > 0)`, []string{"x_bucket", "y"}},
-		{`sum(rate(a[5m])) by (instance) and on(instance, job) b unless c offset 5m`, []string{"a", "b", "c"}},
-		{`histogram_quantile(0.99, rate(netburst_probe_rtt_seconds[5m])) or histogram_quantile(0.99, rate(netburst_probe_rtt_seconds_bucket[5m]))`, []string{"netburst_probe_rtt_seconds", "netburst_probe_rtt_seconds_bucket"}},
-		{`label_replace(rate(a[5m]), "bond", "$1", "device", "(.+)")`, []string{"a"}},
-		{`topk by (bond) (1, netburst:share:max) * 1e+06 > 1.5e6`, []string{"netburst:share:max"}},
-		{`{__name__="from_matcher", job="x"} + Inf - NaN`, []string{"from_matcher"}},
-		{`count_values("version", build_info) # a comment naming fake_metric`, []string{"build_info"}},
-		{`vector(1) + time()`, []string{}},
-		{`max_over_time(a[1h30m:1m])`, []string{"a"}},
-	}
-	for _, tt := range tests {
-		got, err := MetricNames(tt.expr)
-		if err != nil {
-			t.Errorf("MetricNames(%q): %v", tt.expr, err)
+		m := re.FindStringSubmatch(n)
+		if m == nil {
+			t.Errorf("recording rule %q is not named level:metric:operations (instance_device:netburst_x:rate5m)", n)
 			continue
 		}
-		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
-			t.Errorf("MetricNames(%q) = %q, want %q", tt.expr, got, tt.want)
+		if strings.HasSuffix(m[2], "_total") {
+			t.Errorf("recording rule %q: the metric part keeps _total (drop it once rate() is applied)", n)
 		}
 	}
-	for _, bad := range []string{`rate(a{job="x}[5m])`, `a{job="x"`, `rate(a[5m)`} {
-		if _, err := MetricNames(bad); !errors.Is(err, ErrPromQL) {
-			t.Errorf("MetricNames(%q) = %v, want ErrPromQL", bad, err)
-		}
-	}
-}
-
-func FuzzMetricNames(f *testing.F) {
-	for _, s := range []string{`up == 0`, `sum by (a) (rate(b{c="d"}[5m]))`, `"unterminated`, `{`, `x[`, `0x1f + 1e+06`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		names, err := MetricNames(s)
-		if err != nil && !errors.Is(err, ErrPromQL) {
-			t.Fatalf("error %v does not wrap ErrPromQL", err)
-		}
-		for _, n := range names {
-			if n == "" || !isIdentStart(n[0]) && !strings.Contains(s, `__name__`) {
-				t.Fatalf("odd name %q from %q", n, s)
-			}
-		}
-	})
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -407,6 +368,72 @@ netburst_probe_rtt_seconds_bucket{target="a",le="+Inf"} 1
 	for _, bad := range []string{"# TYPE x\n", "# TYPE x countr\n"} {
 		if _, err := ParseExposition(strings.NewReader(bad)); !errors.Is(err, ErrExposition) {
 			t.Errorf("ParseExposition(%q) = %v, want ErrExposition", bad, err)
+		}
+	}
+}
+
+// TestRuleGroups holds the layout of the shipped groups: each holds either
+// recording rules or alerts, all recording groups come first, a recording
+// rule that reads another reads one defined earlier in its own group (so it
+// never sees a value an interval old), and every unit test file evaluates
+// the groups in the file's order (group_eval_order), as Prometheus 2.x and
+// 3.x promtool would otherwise order them differently.
+func TestRuleGroups(t *testing.T) {
+	_, rules := loadShipped(t)
+	var names []string
+	seenAlerts := false
+	recordedIn := map[string]string{}
+	for _, g := range rules.Groups {
+		names = append(names, g.Name)
+		var records, alerts int
+		defined := map[string]bool{}
+		for _, r := range g.Rules {
+			if r.Record == "" {
+				alerts++
+				continue
+			}
+			records++
+			read, err := promqlnames.MetricNames(r.Expr)
+			if err != nil {
+				t.Fatalf("%s: %v", r.Record, err)
+			}
+			for _, n := range read {
+				if in, ok := recordedIn[n]; ok && in != g.Name {
+					t.Errorf("group %s: %s reads %s of group %s", g.Name, r.Record, n, in)
+				}
+				if recordedIn[n] == g.Name && !defined[n] {
+					t.Errorf("group %s: %s reads %s, defined after it", g.Name, r.Record, n)
+				}
+			}
+			defined[r.Record] = true
+			recordedIn[r.Record] = g.Name
+		}
+		switch {
+		case records > 0 && alerts > 0:
+			t.Errorf("group %s mixes %d recording rules and %d alerts", g.Name, records, alerts)
+		case records > 0 && seenAlerts:
+			t.Errorf("recording group %s after an alert group", g.Name)
+		case alerts > 0:
+			seenAlerts = true
+		}
+	}
+	files, err := filepath.Glob(filepath.Join("tests", "*.yml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files: %v", err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ut struct {
+			Order []string `yaml:"group_eval_order"`
+		}
+		if err := yaml.Unmarshal(b, &ut); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if !slices.Equal(ut.Order, names) {
+			t.Errorf("%s: group_eval_order %v, want the rule file's groups in order %v", f, ut.Order, names)
 		}
 	}
 }

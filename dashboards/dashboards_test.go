@@ -29,6 +29,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 
 	"github.com/netburst/netburst/alerts"
+	"github.com/netburst/netburst/internal/promqlnames"
 )
 
 // schemaVersion is Grafana 10.4's dashboard schema, the oldest Grafana the
@@ -101,7 +102,7 @@ var builtinVars = map[string]bool{
 }
 
 // varRefRE finds $x, ${x}, ${x:format} and [[x]] references.
-var varRefRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}|\$([A-Za-z_][A-Za-z0-9_]*)|\[\[([A-Za-z_][A-Za-z0-9_]*)(?::[^\]]*)?\]\]`)
+var varRefRE = promqlnames.GrafanaVarRef
 
 func isDatasourceVar(ds *common.DataSourceRef) bool {
 	return ds != nil && ds.Type != nil && *ds.Type == "prometheus" && ds.Uid != nil &&
@@ -216,23 +217,6 @@ func variableQuery(v dashboard.VariableModel) (string, error) {
 		return strings.TrimSuffix(strings.TrimPrefix(q, "query_result("), ")"), nil
 	}
 	return "", fmt.Errorf("unsupported variable query %q", q)
-}
-
-// substitute replaces Grafana variables in an expression: interval
-// variables by a duration, every other variable by a regexp that matches
-// anything. A variable used where PromQL wants neither then fails to parse.
-func substitute(expr string) string {
-	return varRefRE.ReplaceAllStringFunc(expr, func(ref string) string {
-		m := varRefRE.FindStringSubmatch(ref)
-		name := m[1] + m[2] + m[3]
-		switch name {
-		case "__rate_interval", "__interval", "__range":
-			return "5m"
-		case "__interval_ms", "__range_ms", "__range_s":
-			return "300000"
-		}
-		return ".+"
-	})
 }
 
 // allStrings appends every string of a JSON document to out.
@@ -366,7 +350,7 @@ func check(raw []byte) (*dashboard.Dashboard, []error) {
 			if p.Type != "heatmap" {
 				continue
 			}
-			ms, _ := alerts.MetricNames(q.Expr) // a broken expression is TestExpressionsParse's
+			ms, _ := promqlnames.MetricNames(promqlnames.SubstituteGrafana(q.Expr)) // a broken expression is TestExpressionsParse's
 			for _, m := range ms {
 				if base, ok := strings.CutSuffix(m, "_bucket"); ok {
 					classic[base] = name
@@ -515,7 +499,7 @@ func dashboardExprs(t *testing.T) map[string]string {
 			t.Fatal(err)
 		}
 		for k, v := range ex {
-			all[k] = substitute(v)
+			all[k] = promqlnames.SubstituteGrafana(v)
 		}
 	}
 	if len(all) == 0 {
@@ -583,7 +567,7 @@ func knownMetrics(t *testing.T) map[string]bool {
 }
 
 func TestMetricNamesKnown(t *testing.T) {
-	if err := alerts.CheckMetricNames(dashboardExprs(t), knownMetrics(t)); err != nil {
+	if err := promqlnames.Check(dashboardExprs(t), knownMetrics(t)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -593,7 +577,7 @@ func TestMetricNamesKnown(t *testing.T) {
 func TestEveryContractMetricShown(t *testing.T) {
 	shown := map[string]bool{}
 	for _, e := range dashboardExprs(t) {
-		names, err := alerts.MetricNames(e)
+		names, err := promqlnames.MetricNames(e)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -105,3 +105,25 @@ func TestOnlyTheExporterImportsTheLiveCapture(t *testing.T) {
 		}
 	}
 }
+
+// The Prometheus server's module (its PromQL parser, for the tests of the
+// rules and dashboards through internal/promqlnames) never enters a
+// netburst binary: the commands do not depend on it, and no package but
+// tests imports internal/promqlnames.
+func TestBinariesHaveNoPrometheusServer(t *testing.T) {
+	for _, cmd := range []string{"cmd/netburst_exporter", "cmd/netburst"} {
+		for _, dep := range goList(t, "{{.ImportPath}}", module+cmd, true) {
+			if strings.HasPrefix(dep, "github.com/prometheus/prometheus/") || dep == module+"internal/promqlnames" {
+				t.Errorf("%s depends on %s", cmd, dep)
+			}
+		}
+	}
+	for _, line := range goList(t, `{{.ImportPath}}|{{join .Imports ","}}`, module+"...", false) {
+		pkg, imps, _ := strings.Cut(line, "|")
+		for _, imp := range strings.Split(imps, ",") {
+			if imp == module+"internal/promqlnames" {
+				t.Errorf("%s imports internal/promqlnames outside its tests", pkg)
+			}
+		}
+	}
+}
