@@ -45,7 +45,7 @@ lint:
 	$(LINTBIN)/go-errorlint -errorf ./...
 	$(LINTBIN)/misspell -error -locale UK -source go -i $(MISSPELL_GO) $$(git ls-files '*.go')
 	$(LINTBIN)/misspell -error -locale UK -i $(MISSPELL_TXT) \
-		$$(git ls-files '*.md' '*.yml' '*.yaml' '*.tmpl' '*.sh' '*.json' 'deploy/*' '.ci/run' ':!*.go')
+		$$(git ls-files '*.md' '*.yml' '*.yaml' '*.tmpl' '*.libsonnet' '*.sh' '*.json' 'deploy/*' '.ci/run' ':!*.go')
 
 # promtool 3.x for the rule tests, beside Debian's 2.x in PATH: users run
 # both, and they round rates differently. Built once from the module proxy

@@ -4,57 +4,57 @@ package alerts
 
 import (
 	"bytes"
-	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
-	"text/template"
 
+	"github.com/google/go-jsonnet"
 	"gopkg.in/yaml.v3"
 )
 
 // Files of the bundle, relative to this package's directory.
 const (
-	ConfigFile   = "config.yml"
-	TemplateFile = "netburst-rules.yml.tmpl"
-	RulesFile    = "netburst-rules.yml"
+	// ConfigFile is the rules' knobs, the mixin's default _config.
+	ConfigFile = "config.libsonnet"
+	// RulesSource holds the rules as functions of a config.
+	RulesSource = "rules.libsonnet"
+	// MixinFile is the monitoring mixin at the module's root.
+	MixinFile = "../mixin.libsonnet"
+	// RulesFile is the rendered rules, for Prometheus' rule_files.
+	RulesFile = "netburst-rules.yml"
 )
 
-//go:embed netburst-rules.yml.tmpl
-var templateFS embed.FS
-
-// ErrConfig is wrapped by every error about the contents of config.yml.
+// ErrConfig is wrapped by every error about a rules config.
 var ErrConfig = errors.New("invalid rules config")
 
-// Config is the contents of config.yml: the knobs of the rules.
+// Config is the mixin's _config (alerts/config.libsonnet): the knobs of
+// the rules.
 type Config struct {
 	// Selector holds the label matchers (without braces) added to every
 	// netburst series the rules read, e.g. `job="netburst"`.
-	Selector string `yaml:"selector"`
+	Selector string `json:"selector"`
 	// RunbookURL is the runbook's address; alerts link to RunbookURL#anchor.
-	RunbookURL string `yaml:"runbook_url"`
+	RunbookURL string `json:"runbook_url"`
 	// Alerts maps an alert's name to its settings.
-	Alerts map[string]AlertConfig `yaml:"alerts"`
+	Alerts map[string]AlertConfig `json:"alerts"`
 }
 
 // AlertConfig holds the settings of one alert.
 type AlertConfig struct {
 	// For is how long the condition must hold, a Prometheus duration.
-	For string `yaml:"for"`
+	For string `json:"for"`
 	// Severity is the severity label: critical, warning or info.
-	Severity string `yaml:"severity"`
+	Severity string `json:"severity"`
 	// Threshold is the number the alert's value is compared with.
-	Threshold float64 `yaml:"threshold"`
+	Threshold float64 `json:"threshold"`
 	// Selector holds extra label matchers (without braces) for this alert
 	// only, e.g. `device=~"eth.*"`; empty for none.
-	Selector string `yaml:"selector"`
+	Selector string `json:"selector,omitempty"`
 	// Params holds extra numbers some alerts need, by name.
-	Params map[string]float64 `yaml:"params"`
+	Params map[string]float64 `json:"params,omitempty"`
 }
 
 // durationRE matches Prometheus' duration syntax (units from largest to
@@ -64,21 +64,23 @@ var durationRE = regexp.MustCompile(`^(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9
 // severities are the accepted values of the severity label.
 var severities = map[string]bool{"critical": true, "warning": true, "info": true}
 
-// LoadConfig reads and validates a config file.
+// LoadConfig evaluates a config file (jsonnet, as alerts/config.libsonnet)
+// and validates it.
 func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
+	vm := jsonnet.MakeVM()
+	out, err := vm.EvaluateFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("rules config: %w", err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
 	}
-	defer f.Close()
-	return ParseConfig(f)
+	return ParseConfig([]byte(out))
 }
 
-// ParseConfig decodes and validates a config; unknown keys are errors so
-// that a misspelt knob is not silently ignored.
-func ParseConfig(r io.Reader) (*Config, error) {
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
+// ParseConfig decodes a config from JSON (what a _config evaluates to) and
+// validates it; unknown keys are errors so that a misspelt knob is not
+// silently ignored.
+func ParseConfig(b []byte) (*Config, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
 	var c Config
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -89,7 +91,7 @@ func ParseConfig(r io.Reader) (*Config, error) {
 	return &c, nil
 }
 
-// Validate checks the values that the template cannot check itself.
+// Validate checks the values the rules cannot check themselves.
 func (c *Config) Validate() error {
 	if strings.TrimSpace(c.Selector) == "" {
 		return fmt.Errorf("%w: selector must not be empty (use 'job!=\"\"' to match every job)", ErrConfig)
@@ -111,111 +113,120 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// alertView is what the template sees inside `with alert "Name"`.
-type alertView struct {
-	name string
-	cfg  AlertConfig
-	base string
-	used map[string]bool
-}
-
-// For returns the alert's `for` duration.
-func (a alertView) For() string { return a.cfg.For }
-
-// Severity returns the alert's severity label.
-func (a alertView) Severity() string { return a.cfg.Severity }
-
-// Threshold returns the threshold as a PromQL number literal.
-func (a alertView) Threshold() string { return formatNumber(a.cfg.Threshold) }
-
-// Sel returns the alert's own matchers in braces, or "" when it has none,
-// for appending to a recorded series' name.
-func (a alertView) Sel() string {
-	if a.cfg.Selector == "" {
-		return ""
-	}
-	return "{" + a.cfg.Selector + "}"
-}
-
-// AndSel returns ", " and the alert's own matchers, or "" when it has none,
-// for appending inside an existing selector's braces.
-func (a alertView) AndSel() string {
-	if a.cfg.Selector == "" {
-		return ""
-	}
-	return ", " + a.cfg.Selector
-}
-
-// RunbookURL returns the address of the alert's runbook entry.
-func (a alertView) RunbookURL() string { return a.base + "#" + RunbookAnchor(a.name) }
-
-// Param returns a named extra parameter; a missing one fails the rendering.
-func (a alertView) Param(name string) (string, error) {
-	v, ok := a.cfg.Params[name]
-	if !ok {
-		return "", fmt.Errorf("%w: alert %s: missing params.%s", ErrConfig, a.name, name)
-	}
-	a.used[a.name+"."+name] = true
-	return formatNumber(v), nil
-}
-
 // RunbookAnchor returns the anchor of an alert's entry in docs/runbook.md:
 // the heading "## NetburstX" gets the anchor "netburstx" on common Markdown
-// renderers.
+// renderers (rules.libsonnet links the same way).
 func RunbookAnchor(alertName string) string { return strings.ToLower(alertName) }
 
-// formatNumber prints f as the shortest PromQL literal that reads back as f.
-func formatNumber(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+// rulesHeader opens the rendered rules file.
+const rulesHeader = `# netburst recording and alerting rules.
+#
+# GENERATED by ` + "`go generate ./alerts`" + ` from the monitoring mixin (mixin.libsonnet):
+# the rules are alerts/rules.libsonnet, their knobs alerts/config.libsonnet.
+# Edit those, not this file (or edit this file and stop regenerating it).
+# Tests: alerts/tests/, run by ` + "`go test ./alerts`" + `.
+#
+# Metric names are the collectors' own (alerts/metrics.go checks them).
+# Histograms are read both ways, native (histogram_quantile on the bare name)
+# ` + "`or`" + ` classic (_bucket), so the rules work whether Prometheus ingests
+# native histograms or not.
+#
+# Groups: the recording rules of each source (sampler, probe, capture, bond; a
+# recording rule that reads another is in its group, after it), then the
+# alerts, a group per domain. Recording rules are named
+# level:metric:operations: the level names the labels that identify a series
+# (instance_device, instance_target, instance_bond), the metric is the
+# exporter's, the operations the functions applied. An alert reads recording
+# rules of other groups, which Prometheus evaluates on their own schedule: a
+# value up to one evaluation interval old, which the alerts' ` + "`for`" + ` absorb.
+`
 
-// Render renders the embedded template with c. Every alert the template
-// names must be configured, and every configured alert and parameter used.
-func Render(c *Config) ([]byte, error) {
-	src, err := templateFS.ReadFile(TemplateFile)
+// PrometheusRuleFile is the same rules as a prometheus-operator
+// PrometheusRule, relative to this package's directory.
+const PrometheusRuleFile = "../deploy/kubernetes/prometheusrule.yaml"
+
+// prometheusRuleHeader opens the rendered PrometheusRule.
+const prometheusRuleHeader = `# prometheus-operator: netburst's recording and alerting rules as a PrometheusRule.
+#   kubectl apply -n monitoring -f deploy/kubernetes/prometheusrule.yaml
+# GENERATED by ` + "`go generate ./alerts`" + ` from mixin.libsonnet, as alerts/netburst-rules.yml
+# is; the rules select job="netburst", which podmonitor.yaml and servicemonitor.yaml set.
+# Your Prometheus custom resource must select it (ruleSelector: recent kube-prometheus
+# selects every PrometheusRule of its namespaces; older setups match the labels
+# prometheus: k8s and role: alert-rules, set below).
+`
+
+// RenderPrometheusRule renders the rules as Render does, wrapped in a
+// prometheus-operator PrometheusRule resource.
+func RenderPrometheusRule(c *Config, moduleRoot string) ([]byte, error) {
+	f, err := renderRules(c, moduleRoot)
 	if err != nil {
-		return nil, fmt.Errorf("read embedded template: %w", err)
+		return nil, err
 	}
-	return RenderTemplate(string(src), c)
+	type meta struct {
+		Name   string            `yaml:"name"`
+		Labels map[string]string `yaml:"labels"`
+	}
+	doc := struct {
+		APIVersion string    `yaml:"apiVersion"`
+		Kind       string    `yaml:"kind"`
+		Metadata   meta      `yaml:"metadata"`
+		Spec       *RuleFile `yaml:"spec"`
+	}{"monitoring.coreos.com/v1", "PrometheusRule",
+		meta{"netburst", map[string]string{"app.kubernetes.io/name": "netburst-exporter", "prometheus": "k8s", "role": "alert-rules"}}, f}
+	return encodeYAML(prometheusRuleHeader, doc)
 }
 
-// RenderTemplate is Render with the template's text given.
-func RenderTemplate(src string, c *Config) ([]byte, error) {
+// Render renders the mixin's rules (recording groups, then alert groups)
+// with config c as its _config, as the YAML of a Prometheus rules file.
+// moduleRoot is the directory of mixin.libsonnet. The rules check what c
+// cannot say itself: every alert they define is configured and every
+// configured alert defined, every param they read given.
+func Render(c *Config, moduleRoot string) ([]byte, error) {
+	f, err := renderRules(c, moduleRoot)
+	if err != nil {
+		return nil, err
+	}
+	return encodeYAML(rulesHeader, f)
+}
+
+// renderRules evaluates the mixin's rules with config c.
+func renderRules(c *Config, moduleRoot string) (*RuleFile, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	used := map[string]bool{}
-	funcs := template.FuncMap{
-		"alert": func(name string) (alertView, error) {
-			a, ok := c.Alerts[name]
-			if !ok {
-				return alertView{}, fmt.Errorf("%w: the template uses alert %s, not in the config", ErrConfig, name)
-			}
-			used[name] = true
-			return alertView{name: name, cfg: a, base: c.RunbookURL, used: used}, nil
-		},
-	}
-	// [[ ]] delimiters: the rules themselves contain Prometheus' {{ }} templates.
-	t, err := template.New(TemplateFile).Delims("[[", "]]").Option("missingkey=error").Funcs(funcs).Parse(src)
+	cfg, err := json.Marshal(c)
 	if err != nil {
-		return nil, fmt.Errorf("parse rules template: %w", err)
+		return nil, fmt.Errorf("encode rules config: %w", err)
 	}
+	vm := jsonnet.MakeVM()
+	vm.Importer(&jsonnet.FileImporter{JPaths: []string{moduleRoot}})
+	vm.ExtCode("config", string(cfg))
+	const snippet = `local m = (import 'mixin.libsonnet') + { _config:: std.extVar('config') };
+{ groups: m.prometheusRules.groups + m.prometheusAlerts.groups }`
+	out, err := vm.EvaluateAnonymousSnippet(filepath.Join(moduleRoot, "render.jsonnet"), snippet)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var f RuleFile
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("decode the mixin's rules: %w", err)
+	}
+	return &f, nil
+}
+
+// encodeYAML writes header and v as YAML indented by 2.
+func encodeYAML(header string, v any) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := t.Execute(&buf, c); err != nil {
-		return nil, fmt.Errorf("render rules template: %w", err)
+	buf.WriteString(header)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode rules: %w", err)
 	}
-	var unused []string
-	for name, a := range c.Alerts {
-		if !used[name] {
-			unused = append(unused, name)
-		}
-		for p := range a.Params {
-			if !used[name+"."+p] {
-				unused = append(unused, name+".params."+p)
-			}
-		}
-	}
-	if len(unused) > 0 {
-		sort.Strings(unused)
-		return nil, fmt.Errorf("%w: configured but not used by the template: %s", ErrConfig, strings.Join(unused, ", "))
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("encode rules: %w", err)
 	}
 	return buf.Bytes(), nil
 }

@@ -28,7 +28,7 @@ func shortForRules(t *testing.T) (*Config, string) {
 		a.For = "2s"
 		cfg.Alerts[name] = a
 	}
-	rules, err := Render(cfg)
+	rules, err := Render(cfg, "..")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -30,11 +31,11 @@ func loadShipped(t *testing.T) (*Config, *RuleFile) {
 	return cfg, rules
 }
 
-// TestRulesUpToDate fails when netburst-rules.yml is not what config.yml
-// and the template render: run `go generate ./alerts`.
+// TestRulesUpToDate fails when netburst-rules.yml is not what the mixin
+// renders with config.libsonnet: run `go generate ./alerts`.
 func TestRulesUpToDate(t *testing.T) {
 	cfg, _ := loadShipped(t)
-	want, err := Render(cfg)
+	want, err := Render(cfg, "..")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +45,32 @@ func TestRulesUpToDate(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%s is stale: run `go generate ./alerts` and commit the result", RulesFile)
+	}
+	want, err = RenderPrometheusRule(cfg, "..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = os.ReadFile(PrometheusRuleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s is stale: run `go generate ./alerts` and commit the result", PrometheusRuleFile)
+	}
+	// The resource holds exactly the rules file's groups.
+	var pr struct {
+		Kind string   `yaml:"kind"`
+		Spec RuleFile `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(got, &pr); err != nil {
+		t.Fatal(err)
+	}
+	shipped, err := LoadRules(RulesFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Kind != "PrometheusRule" || !reflect.DeepEqual(pr.Spec.Groups, shipped.Groups) {
+		t.Errorf("%s: kind %q, or its groups differ from %s", PrometheusRuleFile, pr.Kind, RulesFile)
 	}
 }
 
@@ -295,50 +322,48 @@ func TestRecordingRuleNames(t *testing.T) {
 	}
 }
 
+// TestConfigErrors renders the shipped rules with a config broken in each
+// way a user can break it: Validate refuses what the rules cannot check,
+// the rules themselves (jsonnet asserts and lookups) the rest.
 func TestConfigErrors(t *testing.T) {
-	base := func() *Config {
-		return &Config{
-			Selector:   `job="netburst"`,
-			RunbookURL: "https://example.invalid/runbook.md",
-			Alerts: map[string]AlertConfig{
-				"A": {For: "5m", Severity: "warning", Threshold: 0.5, Params: map[string]float64{"p": 1e6}},
-			},
-		}
-	}
-	const tmpl = `[[ with alert "A" ]]x > [[ .Threshold ]] and y > [[ .Param "p" ]] for [[ .For ]] [[ .RunbookURL ]][[ end ]]`
-	out, err := RenderTemplate(tmpl, base())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "x > 0.5 and y > 1e+06 for 5m https://example.invalid/runbook.md#a"; string(out) != want {
-		t.Fatalf("rendered %q, want %q", out, want)
-	}
 	tests := []struct {
 		name   string
 		mutate func(*Config)
-		tmpl   string
+		want   string
 	}{
-		{"empty selector", func(c *Config) { c.Selector = " " }, tmpl},
-		{"no runbook", func(c *Config) { c.RunbookURL = "" }, tmpl},
-		{"bad for", func(c *Config) { a := c.Alerts["A"]; a.For = "5 minutes"; c.Alerts["A"] = a }, tmpl},
-		{"empty for", func(c *Config) { a := c.Alerts["A"]; a.For = ""; c.Alerts["A"] = a }, tmpl},
-		{"bad severity", func(c *Config) { a := c.Alerts["A"]; a.Severity = "page"; c.Alerts["A"] = a }, tmpl},
-		{"unused alert", func(c *Config) { c.Alerts["B"] = AlertConfig{For: "1m", Severity: "info"} }, tmpl},
-		{"unused param", func(c *Config) { c.Alerts["A"].Params["q"] = 1 }, tmpl},
-		{"missing param", func(*Config) {}, `[[ with alert "A" ]][[ .Param "nope" ]][[ end ]]`},
-		{"unknown alert", func(*Config) {}, tmpl + `[[ with alert "Z" ]][[ end ]]`},
+		{"empty selector", func(c *Config) { c.Selector = " " }, "selector must not be empty"},
+		{"no runbook", func(c *Config) { c.RunbookURL = "" }, "runbook_url must not be empty"},
+		{"bad for", func(c *Config) {
+			a := c.Alerts["NetburstHighJitter"]
+			a.For = "5 minutes"
+			c.Alerts["NetburstHighJitter"] = a
+		}, "is not a Prometheus duration"},
+		{"empty for", func(c *Config) { a := c.Alerts["NetburstHighJitter"]; a.For = ""; c.Alerts["NetburstHighJitter"] = a }, "is not a Prometheus duration"},
+		{"bad severity", func(c *Config) {
+			a := c.Alerts["NetburstHighJitter"]
+			a.Severity = "page"
+			c.Alerts["NetburstHighJitter"] = a
+		}, "is not critical, warning or info"},
+		{"alert the rules do not define", func(c *Config) { c.Alerts["NetburstNope"] = AlertConfig{For: "1m", Severity: "info"} }, `configured but not defined: ["NetburstNope"]`},
+		{"alert not configured", func(c *Config) { delete(c.Alerts, "NetburstExporterDown") }, "NetburstExporterDown"},
+		{"missing param", func(c *Config) {
+			a := c.Alerts["NetburstBondImbalance"]
+			a.Params = nil
+			c.Alerts["NetburstBondImbalance"] = a
+		}, "min_bytes_per_second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := base()
+			c, _ := loadShipped(t)
 			tt.mutate(c)
-			if _, err := RenderTemplate(tt.tmpl, c); !errors.Is(err, ErrConfig) {
-				t.Fatalf("err = %v, want ErrConfig", err)
+			_, err := Render(c, "..")
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrConfig saying %q", err, tt.want)
 			}
 		})
 	}
-	if _, err := ParseConfig(strings.NewReader("selector: x\nthreshold: 1\n")); !errors.Is(err, ErrConfig) {
-		t.Fatalf("unknown key: err = %v, want ErrConfig", err)
+	if _, err := ParseConfig([]byte(`{"selector": "x", "threshold": 1}`)); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "threshold") {
+		t.Fatalf("unknown key: err = %v, want ErrConfig naming it", err)
 	}
 }
 

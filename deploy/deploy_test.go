@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/netburst/netburst/alerts"
 )
 
 // unit parses a systemd unit file into section -> key -> values (a key may
@@ -234,22 +236,16 @@ func equalYAML(a, b any) bool {
 	return bytes.Equal(ab, bb)
 }
 
-// rulesSelectorJob is the job the rules select by default (alerts/config.yml).
+// rulesSelectorJob is the job the rules select by default (alerts/config.libsonnet).
 func rulesSelectorJob(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "alerts", "config.yml"))
+	c, err := alerts.LoadConfig(filepath.Join("..", "alerts", alerts.ConfigFile))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var c struct {
-		Selector string `yaml:"selector"`
-	}
-	if err := yaml.Unmarshal(b, &c); err != nil {
 		t.Fatal(err)
 	}
 	m := regexp.MustCompile(`job="([^"]+)"`).FindStringSubmatch(c.Selector)
 	if m == nil {
-		t.Fatalf("alerts/config.yml selector %q names no job", c.Selector)
+		t.Fatalf("alerts/%s: selector %q names no job", alerts.ConfigFile, c.Selector)
 	}
 	return m[1]
 }

@@ -3,6 +3,8 @@ package deploy
 import (
 	"path/filepath"
 	"testing"
+
+	"github.com/netburst/netburst/alerts"
 )
 
 type k8sMonitor struct {
@@ -31,13 +33,16 @@ type k8sEndpoint struct {
 	Relabelings []struct {
 		SourceLabels []string `yaml:"sourceLabels"`
 		TargetLabel  string   `yaml:"targetLabel"`
+		Replacement  string   `yaml:"replacement"`
 	} `yaml:"relabelings"`
 }
 
 // TestOperatorMonitors: the PodMonitor and the ServiceMonitor (with its
 // Service) select the DaemonSet's pods and scrape the port it names, at
-// the metrics path, naming each instance after its node.
+// the metrics path, naming each instance after its node and the job as the
+// shipped rules select it.
 func TestOperatorMonitors(t *testing.T) {
+	job := rulesSelectorJob(t)
 	ds := readK8s[struct {
 		Spec struct {
 			Template struct {
@@ -80,8 +85,10 @@ func TestOperatorMonitors(t *testing.T) {
 		if _, ok := ports[ep.Port]; !ok || ep.Path != "/metrics" || ep.Interval == "" {
 			t.Errorf("%s scrapes port %q path %q every %q; the pods' ports are %v", what, ep.Port, ep.Path, ep.Interval, ports)
 		}
-		if len(ep.Relabelings) != 1 || ep.Relabelings[0].TargetLabel != "instance" || len(ep.Relabelings[0].SourceLabels) != 1 || ep.Relabelings[0].SourceLabels[0] != "__meta_kubernetes_pod_node_name" {
-			t.Errorf("%s: relabelings %+v, want instance from the node name", what, ep.Relabelings)
+		r := ep.Relabelings
+		if len(r) != 2 || r[0].TargetLabel != "instance" || len(r[0].SourceLabels) != 1 || r[0].SourceLabels[0] != "__meta_kubernetes_pod_node_name" ||
+			r[1].TargetLabel != "job" || len(r[1].SourceLabels) != 0 || r[1].Replacement != job {
+			t.Errorf("%s: relabelings %+v, want instance from the node name and job %q, the rules' (alerts/%s)", what, r, job, alerts.ConfigFile)
 		}
 	}
 	pm := readK8s[k8sMonitor](t, filepath.Join("kubernetes", "podmonitor.yaml"), "PodMonitor")

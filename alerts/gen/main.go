@@ -19,12 +19,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	out, err := alerts.Render(cfg)
+	out, err := alerts.Render(cfg, "..")
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(alerts.RulesFile, out, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", alerts.RulesFile, err)
+	}
+	pr, err := alerts.RenderPrometheusRule(cfg, "..")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(alerts.PrometheusRuleFile, pr, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", alerts.PrometheusRuleFile, err)
 	}
 	return nil
 }
