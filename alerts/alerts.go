@@ -36,6 +36,9 @@ type Config struct {
 	// Selector holds the label matchers (without braces) added to every
 	// netburst series the rules read, e.g. `job="netburst"`.
 	Selector string `json:"selector"`
+	// ProbeSelector, if set, replaces Selector for the probe series (the
+	// targets of a /probe scrape job too).
+	ProbeSelector string `json:"probe_selector,omitempty"`
 	// RunbookURL is the runbook's address; alerts link to RunbookURL#anchor.
 	RunbookURL string `json:"runbook_url"`
 	// Alerts maps an alert's name to its settings.

@@ -14,6 +14,12 @@
   // empty; use 'job!=""' to match every job.
   selector: 'job="netburst"',
 
+  // Optional: the matchers of the probe series the rules read instead of
+  // selector, e.g. 'job=~"netburst|netburst-probe"' to take in the targets
+  // Prometheus drives through /probe (docs/prober.md); the exporter's other
+  // rules (up, the sampler) must not read the /probe job.
+  // probe_selector: 'job=~"netburst|netburst-probe"',
+
   // Where the runbook lives; each alert links to runbook_url#<alertname in lower case>.
   runbook_url: 'https://github.com/netburst/netburst/blob/main/docs/runbook.md',
 

@@ -153,3 +153,22 @@ func TestMixinReadmeExample(t *testing.T) {
 		t.Errorf("the example's jitter threshold is not in its alerts")
 	}
 }
+
+// TestMixinProbeSelector: probe_selector widens the probe rules alone (to
+// take in a /probe scrape job), never up or the sampler's rules.
+func TestMixinProbeSelector(t *testing.T) {
+	rules, alerts, _ := evalMixin(t, `{ _config+:: { probe_selector: 'job=~"netburst|netburst-probe"' } }`)
+	for _, g := range append(rules.Groups, alerts.Groups...) {
+		for _, r := range g.Rules {
+			probe := strings.Contains(r.Expr, "netburst_probe_") || strings.Contains(r.Expr, ":netburst_probe_")
+			wide := strings.Contains(r.Expr, `job=~"netburst|netburst-probe"`)
+			reads := strings.Contains(r.Expr, "{")
+			switch {
+			case wide && !probe:
+				t.Errorf("%s%s reads the probe selector but no probe series: %s", r.Record, r.Alert, r.Expr)
+			case probe && reads && strings.Contains(r.Expr, `job="netburst"`):
+				t.Errorf("%s%s reads probe series with the exporter's selector: %s", r.Record, r.Alert, r.Expr)
+			}
+		}
+	}
+}

@@ -2,7 +2,8 @@
 // (config.libsonnet, or a mixin user's _config): mixin.libsonnet calls them,
 // `go generate ./alerts` renders them into alerts/netburst-rules.yml.
 //
-// Strings are formats: %(sel)s is the config's selector, %(andsel)s the
+// Strings are formats: %(sel)s is the config's selector (%(psel)s its
+// probe_selector, for the probe series), %(andsel)s the
 // alert's own matchers after a comma, %(asel)s them in braces, %(threshold)s,
 // %(for)s and the alert's params its numbers (%% is a literal %).
 local text(s) = std.rstripChars(s, '\n');
@@ -14,7 +15,7 @@ local num(x) = '%g' % x;
 {
   // records(c) is the recording rule groups for config c.
   records(c)::
-    local v = { sel: c.selector };
+    local v = { sel: c.selector, psel: std.get(c, 'probe_selector', c.selector) };
     [
     {
       name: 'netburst-sampler.rules',
@@ -74,27 +75,27 @@ local num(x) = '%g' % x;
         {
           record: 'instance_target:netburst_probe_loss:ratio_rate5m',
           expr: text(|||
-            rate(netburst_probe_lost_total{%(sel)s}[5m])
-            / (rate(netburst_probe_sent_total{%(sel)s}[5m]) > 0)
+            rate(netburst_probe_lost_total{%(psel)s}[5m])
+            / (rate(netburst_probe_sent_total{%(psel)s}[5m]) > 0)
           |||) % v,
         },
-        { record: 'instance_target:netburst_probe_jitter_seconds:avg_over_time5m', expr: 'avg_over_time(netburst_probe_jitter_seconds{%(sel)s}[5m])' % v },
-        { record: 'instance_target:netburst_probe_spikes:rate10m', expr: 'rate(netburst_probe_spikes_total{%(sel)s}[10m])' % v },
+        { record: 'instance_target:netburst_probe_jitter_seconds:avg_over_time5m', expr: 'avg_over_time(netburst_probe_jitter_seconds{%(psel)s}[5m])' % v },
+        { record: 'instance_target:netburst_probe_spikes:rate10m', expr: 'rate(netburst_probe_spikes_total{%(psel)s}[10m])' % v },
         // RTT quantiles, one series per quantile label (as kube-prometheus
         // records histogram_quantile).
         {
           record: 'instance_target_quantile:netburst_probe_rtt_seconds:histogram_quantile_rate5m',
           expr: text(|||
-            histogram_quantile(0.5, rate(netburst_probe_rtt_seconds{%(sel)s}[5m]))
-            or histogram_quantile(0.5, rate(netburst_probe_rtt_seconds_bucket{%(sel)s}[5m]))
+            histogram_quantile(0.5, rate(netburst_probe_rtt_seconds{%(psel)s}[5m]))
+            or histogram_quantile(0.5, rate(netburst_probe_rtt_seconds_bucket{%(psel)s}[5m]))
           |||) % v,
           labels: {quantile: '0.5' },
         },
         {
           record: 'instance_target_quantile:netburst_probe_rtt_seconds:histogram_quantile_rate5m',
           expr: text(|||
-            histogram_quantile(0.99, rate(netburst_probe_rtt_seconds{%(sel)s}[5m]))
-            or histogram_quantile(0.99, rate(netburst_probe_rtt_seconds_bucket{%(sel)s}[5m]))
+            histogram_quantile(0.99, rate(netburst_probe_rtt_seconds{%(psel)s}[5m]))
+            or histogram_quantile(0.99, rate(netburst_probe_rtt_seconds_bucket{%(psel)s}[5m]))
           |||) % v,
           labels: {quantile: '0.99' },
         },
@@ -152,6 +153,7 @@ local num(x) = '%g' % x;
       local own = std.get(a, 'selector', '');
       local v = {
         sel: c.selector,
+        psel: std.get(c, 'probe_selector', c.selector),
         andsel: if own == '' then '' else ', ' + own,
         asel: if own == '' then '' else '{' + own + '}',
         threshold: num(a.threshold),
@@ -262,7 +264,7 @@ local num(x) = '%g' % x;
           ),
           alert(
             'NetburstProbeCannotSend',
-            'netburst_probe_send_failing{%(sel)s%(andsel)s} == 1',
+            'netburst_probe_send_failing{%(psel)s%(andsel)s} == 1',
             'netburst on {{ $labels.instance }} cannot send probes to {{ $labels.target }} ({{ $labels.cause }})',
             |||
               Probes to {{ $labels.target }} from {{ $labels.instance }} have been failing to leave

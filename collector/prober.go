@@ -161,7 +161,29 @@ func (c *Prober) Collect(ch chan<- prometheus.Metric) {
 	if c.streamed.Load() {
 		return
 	}
-	st := c.openStream().(*proberStream)
+	c.collectFrom(ch, c.src, true)
+}
+
+// ForSource returns a collector of c's per-target families, with the
+// series of the targets src's snapshots list (their RTT histograms
+// included) and none of the prober-wide counters: the answer to a
+// /probe?target= scrape, with src the prober's snapshot cut down to that
+// target. It is not streamed: it serves few series.
+func (c *Prober) ForSource(src ProberSource) prometheus.Collector { return proberView{c, src} }
+
+type proberView struct {
+	c   *Prober
+	src ProberSource
+}
+
+func (v proberView) Describe(ch chan<- *prometheus.Desc) { v.c.Describe(ch) }
+
+func (v proberView) Collect(ch chan<- prometheus.Metric) { v.c.collectFrom(ch, v.src, false) }
+
+// collectFrom sends src's families through a registry; global says whether
+// the prober-wide counters go too.
+func (c *Prober) collectFrom(ch chan<- prometheus.Metric, src ProberSource, global bool) {
+	st := c.openStreamFrom(src)
 	defer st.close()
 	rtt := st.sch.fams[c.famRTT]
 	for _, h := range st.hists {
@@ -182,8 +204,10 @@ func (c *Prober) Collect(ch chan<- prometheus.Metric) {
 	for _, f := range proberFamilies {
 		lf := st.sch.fams[f]
 		if lf == nil {
-			v := map[*family]uint64{famProbeForeign: st.snap.Foreign, famProbeUnmatched: st.snap.Unmatched, famProbeMalformed: st.snap.Malformed}[f]
-			ch <- prometheus.MustNewConstMetric(f.desc, valueType(f), float64(v))
+			if global {
+				v := map[*family]uint64{famProbeForeign: st.snap.Foreign, famProbeUnmatched: st.snap.Unmatched, famProbeMalformed: st.snap.Malformed}[f]
+				ch <- prometheus.MustNewConstMetric(f.desc, valueType(f), float64(v))
+			}
 			continue
 		}
 		send := func(v float64, i int32, window string) {
@@ -418,17 +442,20 @@ func (st *proberStream) compare(keys []int) func(a, b int32) int {
 	}
 }
 
-func (c *Prober) openStream() familyStream {
+func (c *Prober) openStream() familyStream { return c.openStreamFrom(c.src) }
+
+// openStreamFrom is openStream with the snapshot from src.
+func (c *Prober) openStreamFrom(src ProberSource) *proberStream {
 	var st *proberStream
 	select {
 	case st = <-c.idle:
 	default:
 		st = &proberStream{c: c}
 	}
-	st.have = c.src != nil
+	st.have = src != nil
 	st.snap = prober.Snapshot{}
 	if st.have {
-		st.snap = c.src.Snapshot()
+		st.snap = src.Snapshot()
 	}
 	st.sch = c.schemaFor(st.snap.LabelNames)
 	names := st.sch.names
@@ -466,15 +493,20 @@ func (c *Prober) openStream() familyStream {
 	}
 	c.mu.Unlock()
 	rtt := st.sch.fams[c.famRTT]
-	if len(names) > 0 {
-		for j := range st.hists {
-			h := &st.hists[j]
+	// A histogram is served with its target: one the snapshot does not
+	// list (a view of some targets, a target removed but not yet
+	// Retained) is left out.
+	if st.have {
+		kept := st.hists[:0]
+		for _, h := range st.hists {
 			if n, ok := slices.BinarySearchFunc(order, h.t.label, func(i int32, l string) int {
 				return strings.Compare(st.value(i, pvTarget, ""), l)
 			}); ok {
 				h.ti = order[n]
+				kept = append(kept, h)
 			}
 		}
+		st.hists = kept
 	}
 	keys := st.sch.keys[rtt.order]
 	slices.SortFunc(st.hists, func(a, b histRef) int {

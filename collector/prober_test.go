@@ -102,3 +102,48 @@ func TestProberCollector(t *testing.T) {
 	}
 	t.Fatal("no netburst_probe_rtt_seconds in the gather")
 }
+
+// TestProberForSource: the /probe view of one target serves that target's
+// series and RTT histogram only, without the prober-wide counters; and a
+// source that hides a target (the exporter's /metrics hides the
+// scrape-driven ones) hides its histogram too.
+func TestProberForSource(t *testing.T) {
+	all := prober.Snapshot{Targets: []prober.TargetStats{
+		{Name: "configured", Host: "198.18.0.1", Sent: 5, Source: prober.SourceKernel},
+		{Name: "198.18.0.2", Host: "198.18.0.2", Sent: 7, Source: prober.SourceKernel},
+	}, Foreign: 3}
+	c := NewProber()
+	c.SetSource(fakeProberSource{prober.Snapshot{Targets: all.Targets[:1], Foreign: 3}})
+	c.ObserveRTT("configured", time.Millisecond)
+	c.ObserveRTT("198.18.0.2", 2*time.Millisecond)
+	gather := func(col prometheus.Collector) string {
+		t.Helper()
+		reg := prometheus.NewPedanticRegistry()
+		reg.MustRegister(col)
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, mf := range mfs {
+			for _, m := range mf.Metric {
+				b.WriteString(mf.GetName())
+				for _, l := range m.Label {
+					b.WriteString(" " + l.GetName() + "=" + l.GetValue())
+				}
+				b.WriteString("\n")
+			}
+		}
+		return b.String()
+	}
+	main := gather(c)
+	if !strings.Contains(main, "netburst_probe_rtt_seconds target=configured") || strings.Contains(main, "198.18.0.2") ||
+		!strings.Contains(main, "netburst_probe_foreign_replies_total\n") {
+		t.Errorf("/metrics view:\n%s\nwant configured's series and histogram, the global counters, nothing of 198.18.0.2", main)
+	}
+	view := gather(c.ForSource(fakeProberSource{prober.Snapshot{Targets: all.Targets[1:]}}))
+	if !strings.Contains(view, "netburst_probe_rtt_seconds target=198.18.0.2") || !strings.Contains(view, "netburst_probe_sent_total target=198.18.0.2") ||
+		strings.Contains(view, "configured") || strings.Contains(view, "foreign") {
+		t.Errorf("/probe view:\n%s\nwant 198.18.0.2's series and histogram only", view)
+	}
+}

@@ -31,6 +31,7 @@ var configTypes = map[string]struct {
 	"[]prober.TargetConfig":  {"a list of targets", nil},
 	"prober.fileSDGroup":     {"a target group", reflect.TypeFor[fileSDGroup]()},
 	"[]prober.fileSDGroup":   {"a list of target groups", nil},
+	"prober.Modules":         {"the modules (a mapping of module names to target options)", nil},
 	"[]string":               {"a list of strings", nil},
 	"map[string]string":      {"a mapping of strings", nil},
 	"string":                 {"a string", nil},
@@ -52,7 +53,7 @@ var (
 
 // decodeYAML decodes b into v, refusing keys v does not have, and words
 // errors in the file's terms on one line: "line 2: unknown key
-// "intervall" in the probe section (known: targets, file_sd; did you mean
+// "intervall" in the probe section (known: targets, file_sd, modules; did you mean
 // "interval"?)". An empty document leaves v as it is.
 func decodeYAML(b []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))

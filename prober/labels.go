@@ -88,3 +88,23 @@ func (t Target) equal(u Target) bool {
 func (p *Prober) LabelNames() []string {
 	return slices.Clone(*p.labelNames.Load())
 }
+
+// Same reports whether t and u define the same target once defaults are
+// filled in (the size, the network), labels included.
+func (t Target) Same(u Target) bool {
+	nt, err1 := t.normalize()
+	nu, err2 := u.normalize()
+	if err1 != nil || err2 != nil {
+		return t.equal(u)
+	}
+	return nt.equal(nu)
+}
+
+// DisplayName is the name the target's series carry: its Name, or its
+// Host when it has none.
+func (t Target) DisplayName() string {
+	if t.Name == "" {
+		return t.Host
+	}
+	return t.Name
+}

@@ -28,6 +28,8 @@ type FileConfig struct {
 	Targets []TargetConfig `yaml:"targets"`
 	// FileSD are glob patterns of Prometheus file_sd files.
 	FileSD []string `yaml:"file_sd"`
+	// Modules are the option sets /probe?module= picks.
+	Modules Modules `yaml:"modules"`
 }
 
 // TargetConfig is one target as the configuration file spells it: the
@@ -223,6 +225,8 @@ type Loaded struct {
 	// a file_sd pattern (even one that matches nothing yet) or a probe
 	// section. Without one there is nothing to probe, ever.
 	Configured bool
+	// Modules are the configuration file's modules, for /probe.
+	Modules Modules
 }
 
 // Load reads every source, now: it is both the load at start and every
@@ -233,6 +237,7 @@ func (s Sources) Load() (Loaded, error) {
 	ts := append([]Target(nil), s.Targets...)
 	patterns := append([]string(nil), s.FileSD...)
 	configured := len(ts) > 0 || len(patterns) > 0
+	var modules Modules
 	if s.ConfigFile != "" {
 		fc, ok, err := LoadFile(s.ConfigFile)
 		if err != nil {
@@ -247,6 +252,10 @@ func (s Sources) Load() (Loaded, error) {
 			ts = append(ts, t)
 		}
 		patterns = append(patterns, fc.FileSD...)
+		if err := checkModules(fc.Modules); err != nil {
+			return Loaded{}, &SourceError{Kind: "config file", Path: s.ConfigFile, Err: fmt.Errorf("probe: %w", err)}
+		}
+		modules = fc.Modules
 	}
 	var files []string
 	for _, p := range patterns {
@@ -268,7 +277,7 @@ func (s Sources) Load() (Loaded, error) {
 	if err != nil {
 		return Loaded{}, err
 	}
-	return Loaded{Targets: ts, Files: files, Configured: configured}, nil
+	return Loaded{Targets: ts, Files: files, Configured: configured, Modules: modules}, nil
 }
 
 // dedupe drops exact repeats (the same target listed by two sources) and

@@ -39,6 +39,10 @@ type Options struct {
 	RuleFiles []string
 	// Interval is the scrape and evaluation interval (default 1s).
 	Interval time.Duration
+	// Scrape holds more fields of the job's scrape config (metrics_path,
+	// params, file_sd_configs, relabel_configs, ...), set over the
+	// defaults; without Targets there is no static_configs.
+	Scrape map[string]any
 }
 
 // Stack is a running Prometheus and Alertmanager.
@@ -170,9 +174,12 @@ func Start(t testing.TB, opts Options) *Stack {
 // a field older versions reject, so the version decides.
 func scrapeConfig(t testing.TB, promBin string, opts Options) map[string]any {
 	t.Helper()
-	sc := map[string]any{
-		"job_name":       opts.Job,
-		"static_configs": []any{map[string]any{"targets": opts.Targets}},
+	sc := map[string]any{"job_name": opts.Job}
+	if len(opts.Targets) > 0 {
+		sc["static_configs"] = []any{map[string]any{"targets": opts.Targets}}
+	}
+	for k, v := range opts.Scrape {
+		sc[k] = v
 	}
 	out, err := exec.Command(promBin, "--version").CombinedOutput()
 	if err != nil {

@@ -27,6 +27,8 @@ type probeFeature struct {
 	spikeThreshold time.Duration
 	spikeFactor    float64
 	mode           string
+	scrapeTargets  int
+	scrapeTTL      time.Duration
 }
 
 func newProbeFeature(app *kingpin.Application) feature {
@@ -38,7 +40,9 @@ func newProbeFeature(app *kingpin.Application) feature {
 	app.Flag("probe.spike-threshold", "RTT at or above which (and at or above k x the rolling median) a reply is a spike.").Default("10ms").SetValue(&durationValue{"probe.spike-threshold", &f.spikeThreshold})
 	app.Flag("probe.spike-factor", "k: an RTT must also reach k x the target's rolling median to be a spike.").Default("5").SetValue(&floatValue{"probe.spike-factor", &f.spikeFactor})
 	app.Flag("probe.mode", "ICMP socket kind: auto (datagram where net.ipv4.ping_group_range allows, else raw), datagram or raw.").Default("auto").EnumVar(&f.mode, "auto", "datagram", "raw")
-	app.Flag("config.file", "YAML configuration file (its probe section lists targets and file_sd files); re-read on SIGHUP and POST /-/reload.").Default("").StringVar(&f.configFile)
+	app.Flag("config.file", "YAML configuration file (its probe section lists targets, file_sd files and /probe modules); re-read on SIGHUP and POST /-/reload.").Default("").StringVar(&f.configFile)
+	app.Flag("probe.scrape-targets", "Most targets /probe?target=HOST&module=NAME may add (Prometheus-driven targets, as blackbox_exporter's multi-target pattern; each probed continuously while scraped); 0 turns /probe off.").Default("0").IntVar(&f.scrapeTargets)
+	app.Flag("probe.scrape-target-ttl", "How long a /probe target is still probed after its last scrape.").Default("10m").SetValue(&durationValue{"probe.scrape-target-ttl", &f.scrapeTTL})
 	return f
 }
 
@@ -75,6 +79,12 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	if f.spikeFactor < 1 {
 		return nil, usageError{fmt.Errorf("--probe.spike-factor=%v must be 1 or more", f.spikeFactor)}
 	}
+	if f.scrapeTargets < 0 {
+		return nil, usageError{fmt.Errorf("--probe.scrape-targets=%d must be 0 (no /probe) or more", f.scrapeTargets)}
+	}
+	if f.scrapeTTL <= 0 {
+		return nil, usageError{fmt.Errorf("--probe.scrape-target-ttl=%v must be above 0", f.scrapeTTL)}
+	}
 	mode, err := prober.ParseMode(f.mode)
 	if err != nil {
 		return nil, usageError{err}
@@ -90,7 +100,7 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	if err != nil {
 		return nil, usageError{err}
 	}
-	if !loaded.Configured {
+	if !loaded.Configured && f.scrapeTargets == 0 {
 		return nil, nil // no probe target unless configured
 	}
 	logger := env.logger.With("feature", "probe")
@@ -100,11 +110,19 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--probe.*: %w", err)}
 	}
-	if err := p.SetTargets(loaded.Targets); err != nil {
+	set := &probeTargets{p: p, metrics: metrics}
+	if f.scrapeTargets > 0 {
+		set.demand = prober.NewDemand(f.scrapeTargets, f.scrapeTTL)
+	}
+	if err := set.setConfigured(loaded); err != nil {
 		return nil, usageError{err}
 	}
-	metrics.SetSource(p)
+	metrics.SetSource(visible{set})
 	env.registry.MustRegister(metrics)
+	if set.demand != nil {
+		env.mux.Handle("/probe", probeHandler(set, newScrapeStatus(env.registry, set.demand), logger))
+		logger.Info("/probe: Prometheus-driven targets", "max", f.scrapeTargets, "ttl", f.scrapeTTL)
+	}
 	// Not ready only when the prober cannot work at all (no ICMP socket
 	// may be opened); one unreachable target or a vif between two VMs is
 	// the prober's business to report, not a reason to restart it.
@@ -126,14 +144,13 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 			// SetTargets also has the prober re-check its device-bound
 			// sockets, and a reload re-checks them even when it failed:
 			// SIGHUP is what a user tries first when a vif came back.
-			err = p.SetTargets(loaded.Targets)
+			err = set.setConfigured(loaded)
 		}
 		p.LinkChanged()
 		if err != nil {
 			st.failed()
 			return fmt.Errorf("probe targets (%s): %w", why, err)
 		}
-		metrics.Retain(p.Targets())
 		st.succeeded()
 		logger.Info("probe targets reloaded", "why", why, "targets", len(loaded.Targets), fileSDAttr(loaded.Files))
 		return nil
@@ -141,6 +158,13 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	env.reloaders = append(env.reloaders, func() error { return reload("reload") })
 	return func(ctx context.Context) error {
 		var wg sync.WaitGroup
+		if set.demand != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				expireScrapeTargets(ctx, set, f.scrapeTTL, logger)
+			}()
+		}
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
@@ -158,6 +182,27 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 		wg.Wait()
 		return err
 	}, nil
+}
+
+// expireScrapeTargets drops the /probe targets no scrape asked for in ttl,
+// checking a few times per ttl, until ctx ends.
+func expireScrapeTargets(ctx context.Context, set *probeTargets, ttl time.Duration, logger *slog.Logger) {
+	tick := time.NewTicker(max(ttl/4, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			gone, err := set.expire(now)
+			if len(gone) > 0 {
+				logger.Info("/probe targets no longer scraped: dropped", "targets", strings.Join(gone, ","), "ttl", ttl)
+			}
+			if err != nil {
+				logger.Error("setting the probe targets after dropping /probe targets", "err", err)
+			}
+		}
+	}
 }
 
 // followLinks hands the sampler's link-change signal to the prober until
