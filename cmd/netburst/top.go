@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +16,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/netburst/netburst/packet"
+	"github.com/netburst/netburst/plot"
 )
 
 // topOutput is `netburst top --json`: the summary plus where it came from.
@@ -55,6 +58,7 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 		by       = cmd.Flag("by", "Table to print in text mode: port, host or conversation.").Default("port").Enum("port", "host", "conversation")
 		n        = cmd.Flag("n", "Entries per table (0 for all).").Short('n').Default("10").Int()
 		maxFlows = cmd.Flag("max-flows", "Bound on entries per table; traffic beyond it is counted as overflow.").Default(strconv.Itoa(packet.DefaultMaxFlows)).Int()
+		svg      = cmd.Flag("svg", "Also write the throughput over time as an SVG picture to this file: 10 ms bins (wider for long files, at most 2,000), the top 5 destination ports stacked, as the exporter's spike pages draw it.").PlaceHolder("FILE").String()
 		file     = cmd.Arg("file", "pcap or pcapng file.").Required().String()
 	)
 	return cmd, func(ctx context.Context, out io.Writer, warn warnFunc) error {
@@ -82,9 +86,21 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 		if *maxFlows <= 0 {
 			return usageError{fmt.Errorf("--max-flows must be positive, got %d", *maxFlows)}
 		}
-		res, err := topFile(ctx, *file, fromT, toT, *n, *maxFlows)
+		var tl *packet.TimelineBuilder
+		if *svg != "" {
+			tl = packet.NewTimelineBuilder(0, 0)
+			if fromT != nil && toT != nil {
+				tl.Span(*fromT, *toT)
+			}
+		}
+		res, err := topFile(ctx, *file, fromT, toT, *n, *maxFlows, tl)
 		if err != nil {
 			return err
+		}
+		if tl != nil {
+			if err := writeSVG(*svg, tl.Timeline(svgPorts), filepath.Base(*file)); err != nil {
+				return err
+			}
 		}
 		for _, w := range res.Warnings {
 			warn("%s", w)
@@ -98,6 +114,26 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 	}
 }
 
+// svgPorts is how many destination ports top --svg stacks.
+const svgPorts = 5
+
+// writeSVG writes the timeline's picture to path, titled with the file's
+// name.
+func writeSVG(path string, t packet.Timeline, title string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--svg: %w", err)
+	}
+	if err := plot.SVG(f, t, plot.Options{Title: title}); err != nil {
+		f.Close()
+		return fmt.Errorf("--svg=%s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--svg: %w", err)
+	}
+	return nil
+}
+
 // maxRuns bounds the sorted runs of an unsorted file that topFile merges:
 // the second pass holds one reader (a 256 KiB buffer) per run, and each
 // run's reader reads the file up to the run's start.
@@ -108,7 +144,7 @@ const maxRuns = 16
 // two captures, or one frame with a wild timestamp) is made of sorted runs:
 // a second pass merges them by time, so that every frame counts in its own
 // 100 ms bucket.
-func topFile(ctx context.Context, path string, from, to *time.Time, k, maxFlows int) (*topOutput, error) {
+func topFile(ctx context.Context, path string, from, to *time.Time, k, maxFlows int, tl *packet.TimelineBuilder) (*topOutput, error) {
 	f, err := openCapture(path)
 	if err != nil {
 		return nil, err
@@ -157,6 +193,9 @@ func topFile(ctx context.Context, path string, from, to *time.Time, k, maxFlows 
 				undecoded++
 			}
 			ag.Add(&p)
+			if tl != nil {
+				tl.Add(&p) // in any order: the timeline needs no second pass
+			}
 		}
 	}
 	res := &topOutput{File: path, From: from, To: to, EndsInsideRecord: f.endsInside()}

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -661,5 +663,47 @@ func TestTopJSONSchema(t *testing.T) {
 				t.Errorf("%s entry lacks %q", table, k)
 			}
 		}
+	}
+}
+
+// TestTopSVG: --svg writes the file's throughput over time as SVG, every
+// byte of the summary in one of its bins, the top port in its legend.
+func TestTopSVG(t *testing.T) {
+	fixture := filepath.Join("..", "..", "testdata", "pcap", "synthetic.pcapng")
+	tl := packet.NewTimelineBuilder(0, 0)
+	res, err := topFile(context.Background(), fixture, nil, nil, 10, packet.DefaultMaxFlows, tl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	timeline := tl.Timeline(svgPorts)
+	var sum uint64
+	for _, v := range timeline.Total {
+		sum += v
+	}
+	if sum != res.Bytes || len(timeline.Series) == 0 {
+		t.Fatalf("timeline holds %d bytes in %d series, the summary %d", sum, len(timeline.Series), res.Bytes)
+	}
+	svg := filepath.Join(t.TempDir(), "top.svg")
+	code, _, errs := runNetburst(t, "top", "--svg", svg, fixture)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := xml.NewDecoder(bytes.NewReader(b))
+	for {
+		if _, err := dec.Token(); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("not XML: %v", err)
+		}
+	}
+	if top := timeline.Series[0].Label(); !strings.Contains(string(b), top) || !strings.Contains(string(b), "synthetic.pcapng") {
+		t.Errorf("the SVG names neither the top port %s nor the file", top)
+	}
+	if code, _, errs := runNetburst(t, "top", "--svg", filepath.Join(t.TempDir(), "no", "such", "dir.svg"), fixture); code != 1 || !strings.Contains(errs, "--svg") {
+		t.Errorf("--svg into a missing directory: exit %d, %q", code, errs)
 	}
 }
