@@ -166,6 +166,16 @@ func TestBasicAuthProbes(t *testing.T) {
 	if code, err := get("/metrics", h); err != nil || code != http.StatusOK {
 		t.Errorf("GET /metrics as prometheus: %d, %v; want 200", code, err)
 	}
+	// The pages and the JSON API (spike pcaps hold who talks to whom) sit
+	// behind the same authentication.
+	for _, path := range []string{"/spikes", "/api/v1/spikes", "/metrics"} {
+		if code, err := get(path, http.Header{}); err != nil || code != http.StatusUnauthorized {
+			t.Errorf("GET %s without credentials: %d, %v; want 401", path, code, err)
+		}
+	}
+	if code, err := get("/spikes", h); err != nil || code != http.StatusOK {
+		t.Errorf("GET /spikes as prometheus: %d, %v; want 200", code, err)
+	}
 	if strings.Contains(stderr.String(), "level=ERROR") {
 		t.Errorf("exporter logged errors:\n%s", stderr.String())
 	}

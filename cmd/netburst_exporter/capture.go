@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/collector"
+	"github.com/netburst/netburst/webui"
 )
 
 // spikesPath serves the in-memory spike reports.
@@ -63,6 +66,11 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 		// The API still answers, with an empty list, so clients need not
 		// know whether capture is configured.
 		env.mux.HandleFunc(spikesPath, func(w http.ResponseWriter, r *http.Request) { serveSpikes(w, r, nil) })
+		if env.ui {
+			pages := webui.Handler(func() []webui.Spike { return nil }, nil)
+			env.mux.Handle("/spikes", pages)
+			env.mux.Handle("/spikes/", pages)
+		}
 		return nil, nil
 	}
 	switch {
@@ -157,6 +165,12 @@ func (f *captureFeature) start(env *exporterEnv) (func(context.Context) error, e
 	env.registry.MustRegister(collector.NewCapture(captureSnapshotter{c}))
 	env.mux.HandleFunc(spikesPath, func(w http.ResponseWriter, r *http.Request) { serveSpikes(w, r, c.Reports()) })
 	env.links = append(env.links, web.LandingLinks{Address: spikesPath, Text: "Spike reports (JSON)"})
+	if env.ui {
+		pages := webui.Handler(func() []webui.Spike { return spikePages(c.Reports()) }, func(w http.ResponseWriter, r *http.Request, id string) { servePcap(w, r, c.Reports(), id) })
+		env.mux.Handle("/spikes", pages)
+		env.mux.Handle("/spikes/", pages)
+		env.links = append(env.links, web.LandingLinks{Address: "/spikes", Text: "Spikes"})
+	}
 	env.logger.Info("spike capture started", "devices", f.devices, "dir", f.dir, "pre", f.pre, "post", f.post, "memory", f.memory, "snaplen", f.snaplen, "filter", f.filter)
 	return func(ctx context.Context) error {
 		defer releaseAll()
@@ -178,6 +192,49 @@ func serveSpikes(w http.ResponseWriter, r *http.Request, reports []capture.Repor
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(reports)
+}
+
+// spikePages turns the capture's reports into the pages' view.
+func spikePages(reports []capture.Report) []webui.Spike {
+	out := make([]webui.Spike, len(reports))
+	for i, r := range reports {
+		trig := make([]string, len(r.Triggers))
+		for j, t := range r.Triggers {
+			trig[j] = string(t)
+		}
+		out[i] = webui.Spike{
+			ID: r.ID, Time: r.Time, Trigger: string(r.Trigger), Triggers: trig, Target: r.Target,
+			Value: r.Value, Threshold: r.Threshold, Device: r.Device, WindowStart: r.WindowStart, WindowEnd: r.WindowEnd,
+			HasPcap: r.File != "", FileError: r.FileError, Dropped: r.Dropped, Summary: r.Summary, Timeline: r.Timeline,
+		}
+	}
+	return out
+}
+
+// servePcap sends the pcap of report id as a download, if the retention
+// of --capture.dir kept it.
+func servePcap(w http.ResponseWriter, r *http.Request, reports []capture.Report, id string) {
+	for _, rep := range reports {
+		if rep.ID != id || rep.File == "" {
+			continue
+		}
+		f, err := os.Open(rep.File)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("pcap of %s: %v (--capture.max-files and --capture.max-bytes remove the oldest)", id, err), http.StatusNotFound)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
+		w.Header().Set("Content-Disposition", `attachment; filename="`+filepath.Base(rep.File)+`"`)
+		http.ServeContent(w, r, filepath.Base(rep.File), st.ModTime(), f)
+		return
+	}
+	http.Error(w, fmt.Sprintf("no pcap for spike report %q", id), http.StatusNotFound)
 }
 
 // captureSnapshotter adapts the capture's counters and latest reports to the

@@ -120,6 +120,20 @@ func TestCaptureEndToEnd(t *testing.T) {
 	if info, err := os.Stat(rep.File); err != nil || info.Mode().Perm() != 0o600 {
 		t.Errorf("pcap %q: %v", rep.File, err)
 	}
+	// The pages (--web.ui, on by default): the list links the report, its
+	// page shows the picture and the top port, and the pcap downloads as
+	// the file written.
+	if code, list := get(t, client, "/spikes"); code != 200 || !strings.Contains(list, `href="/spikes/`+rep.ID+`"`) {
+		t.Errorf("/spikes: %d, no link to %s", code, rep.ID)
+	}
+	if code, page := get(t, client, "/spikes/"+rep.ID); code != 200 || !strings.Contains(page, "<svg") || !strings.Contains(page, "udp/7000") {
+		t.Errorf("/spikes/%s: %d, want the SVG and udp/7000", rep.ID, code)
+	}
+	if code, pcap := get(t, client, "/spikes/"+rep.ID+".pcap"); code != 200 {
+		t.Errorf("pcap download: %d", code)
+	} else if want, err := os.ReadFile(rep.File); err != nil || pcap != string(want) {
+		t.Errorf("pcap download differs from %s (%d bytes, want %d): %v", rep.File, len(pcap), len(want), err)
+	}
 	_, metrics := get(t, client, "/metrics")
 	for _, want := range []string{
 		`netburst_spikes_total{trigger="burst"}`,

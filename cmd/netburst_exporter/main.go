@@ -67,6 +67,8 @@ type exporterEnv struct {
 	watchLinks func() (<-chan struct{}, func())
 	// links are added to the landing page.
 	links []web.LandingLinks
+	// ui says whether the exporter serves its own pages (--web.ui).
+	ui bool
 	// readiness checks say why a configured feature cannot work at all
 	// (not merely degraded: a device between VMs is not that): /-/ready
 	// answers 503 with their reasons while any returns an error.
@@ -91,6 +93,7 @@ type options struct {
 	metricsPath    string
 	maxRequests    int
 	pprof          bool
+	ui             bool
 	interval       time.Duration
 	include        string
 	exclude        string
@@ -119,6 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o.web = webflag.AddFlags(app, defaultListen)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
 	app.Flag("web.max-requests", "Most scrapes of the metrics path served at once; more get 503 until one ends. 0: no limit.").Default("40").IntVar(&o.maxRequests)
+	app.Flag("web.ui", "Serve netburst's own pages: the spike list at /spikes and a page per spike (/spikes/ID: throughput in 10 ms bins with the top ports, the tables, the pcap). --no-web.ui serves the JSON API only.").Default("true").BoolVar(&o.ui)
 	app.Flag("web.enable-pprof", "Serve Go profiles under /debug/pprof/ (CPU, heap, goroutines), for diagnosing the exporter itself.").Default("false").BoolVar(&o.pprof)
 	app.Flag("sampler.interval", fmt.Sprintf("Sampling interval (%v..%v).", sampler.MinInterval, sampler.MaxInterval)).Default("100ms").SetValue(&durationValue{"sampler.interval", &o.interval})
 	app.Flag("sampler.device-include", "Regexp of device names to sample (default: all).").Default("").StringVar(&o.include)
@@ -295,7 +299,7 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	mux := http.NewServeMux()
 	env := &exporterEnv{
 		logger: logger, registry: registry, mux: mux, spikes: bus, sampler: smp,
-		sysfs: o.sysfs, procfs: o.procfs, watchLinks: sources.watchLinks,
+		sysfs: o.sysfs, procfs: o.procfs, watchLinks: sources.watchLinks, ui: o.ui,
 		links: []web.LandingLinks{{Address: o.metricsPath, Text: "Metrics"}},
 	}
 	var runs []func(context.Context) error

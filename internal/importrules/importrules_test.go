@@ -127,3 +127,15 @@ func TestBinariesHaveNoPrometheusServer(t *testing.T) {
 		}
 	}
 }
+
+// webui renders pages from plain reports: it imports none of the packages
+// that watch the kernel (the capture, the sampler, the prober).
+func TestWebUIImportsNoCapture(t *testing.T) {
+	for _, dep := range goList(t, "{{.ImportPath}}", module+"webui", true) {
+		for _, banned := range []string{module + "capture", module + "sampler", module + "prober", "github.com/vishvananda/netlink"} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
+				t.Errorf("webui depends on %s", dep)
+			}
+		}
+	}
+}
