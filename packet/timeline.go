@@ -21,7 +21,7 @@ const timelinePorts = 256
 
 // Timeline is throughput over time in fixed bins, the top destination
 // ports stacked: Total[i] = sum of the Series' Bytes[i] + Other[i]. It is
-// the picture of a spike window (/spikes/ID, schema in docs/liveview.md)
+// the picture of a spike window (/spikes/ID, schema in docs/capture.md)
 // and of `netburst top --svg`.
 type Timeline struct {
 	// Start is the start of bin 0; Bin is every bin's width.

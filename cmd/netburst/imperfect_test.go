@@ -190,7 +190,7 @@ func TestCommandLine(t *testing.T) {
 		{"help", []string{"--help"}, 0, []string{"usage: netburst", "Exit status: 0 done", "bond-hash"}, 1, ""},
 		{"help top", []string{"help", "top"}, 0, []string{"usage: netburst top"}, 1, ""},
 		{"version", []string{"--version"}, 0, []string{"netburst, version"}, 0, ""},
-		{"no command", nil, 2, nil, 0, "netburst: error: no command given: one of ping, top, bond-hash, locate (try --help)\n"},
+		{"no command", nil, 2, nil, 0, "netburst: error: no command given: one of ping, top, bond-hash, locate, spikes (try --help)\n"},
 		{"unknown command", []string{"frob"}, 2, nil, 0, "netburst: error: expected command but got \"frob\" (try --help)\n"},
 		{"unknown flag", []string{"top", "--frob", "x.pcap"}, 2, nil, 0, "netburst: error: unknown long flag '--frob' (try --help)\n"},
 	}

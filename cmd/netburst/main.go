@@ -27,7 +27,7 @@ type warnFunc func(format string, args ...any)
 type registrar func(app *kingpin.Application) (*kingpin.CmdClause, runFunc)
 
 // subcommands lists every subcommand; each lives in a file of its own.
-var subcommands = []registrar{registerPing, registerTop, registerBondHash, registerLocate}
+var subcommands = []registrar{registerPing, registerTop, registerBondHash, registerLocate, registerSpikes}
 
 // usageError marks an error in what the user asked for (exit status 2), as
 // opposed to a failure while doing it (exit status 1).

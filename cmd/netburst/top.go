@@ -358,13 +358,7 @@ func parseTime(s string) (time.Time, error) {
 }
 
 func printTop(out io.Writer, res *topOutput, by string) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	s := &res.Summary
-	// Without a frame that has a usable time there is no peak to print.
-	peak := humanBytes
-	if s.Start.IsZero() {
-		peak = func(float64) string { return "-" }
-	}
 	fmt.Fprintf(out, "%s: %d packets, %d bytes", res.File, s.Packets, s.Bytes)
 	if !s.Start.IsZero() {
 		dur := s.End.Sub(s.Start)
@@ -376,6 +370,18 @@ func printTop(out io.Writer, res *topOutput, by string) error {
 		fmt.Fprintf(out, "%d frames could not be fully decoded (counted in the totals only)\n", res.Undecoded)
 	}
 	fmt.Fprintln(out)
+	return printTable(out, s, by)
+}
+
+// printTable prints one of the summary's tables: port, host or
+// conversation.
+func printTable(out io.Writer, s *packet.Summary, by string) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	// Without a frame that has a usable time there is no peak to print.
+	peak := humanBytes
+	if s.Start.IsZero() {
+		peak = func(float64) string { return "-" }
+	}
 	var overflow packet.Counter
 	switch by {
 	case "port":
