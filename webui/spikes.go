@@ -87,6 +87,25 @@ func Handler(reports Reports, pcap func(w http.ResponseWriter, r *http.Request, 
 
 type listView struct{ Spikes []Spike }
 
+// Link is one link of the live page's header (the landing page's links).
+type Link struct{ Address, Text string }
+
+// Live serves the live page at /: the landing page's links and version,
+// the chosen devices' rates and the targets' RTTs as they stream from
+// /api/v1/stream, and the spike list.
+func Live(version string, links []Link) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		render(w, "live.html", struct {
+			Version string
+			Links   []Link
+		}{version, links})
+	})
+}
+
 type spikeView struct {
 	Spike
 	SVG template.HTML

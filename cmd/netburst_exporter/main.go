@@ -29,8 +29,10 @@ import (
 	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/netburst/netburst/collector"
+	"github.com/netburst/netburst/live"
 	"github.com/netburst/netburst/sampler"
 	"github.com/netburst/netburst/spike"
+	"github.com/netburst/netburst/webui"
 )
 
 // defaultListen is netburst's port: 9917.
@@ -67,8 +69,12 @@ type exporterEnv struct {
 	watchLinks func() (<-chan struct{}, func())
 	// links are added to the landing page.
 	links []web.LandingLinks
-	// ui says whether the exporter serves its own pages (--web.ui).
-	ui bool
+	// ui says whether the exporter serves its own pages (--web.ui); hub
+	// streams the live page's data then (nil otherwise), and probeTargets,
+	// set by the probe feature, names the targets for its hello.
+	ui           bool
+	hub          *live.Hub
+	probeTargets func() []string
 	// readiness checks say why a configured feature cannot work at all
 	// (not merely degraded: a device between VMs is not that): /-/ready
 	// answers 503 with their reasons while any returns an error.
@@ -122,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	o.web = webflag.AddFlags(app, defaultListen)
 	app.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&o.metricsPath)
 	app.Flag("web.max-requests", "Most scrapes of the metrics path served at once; more get 503 until one ends. 0: no limit.").Default("40").IntVar(&o.maxRequests)
-	app.Flag("web.ui", "Serve netburst's own pages: the spike list at /spikes and a page per spike (/spikes/ID: throughput in 10 ms bins with the top ports, the tables, the pcap). --no-web.ui serves the JSON API only.").Default("true").BoolVar(&o.ui)
+	app.Flag("web.ui", "Serve netburst's own pages: the live page at / (rates at the sampler's resolution, RTTs, spikes; streamed from /api/v1/stream), the spike list at /spikes and a page per spike (/spikes/ID). --no-web.ui serves the JSON API and the plain landing page only.").Default("true").BoolVar(&o.ui)
 	app.Flag("web.enable-pprof", "Serve Go profiles under /debug/pprof/ (CPU, heap, goroutines), for diagnosing the exporter itself.").Default("false").BoolVar(&o.pprof)
 	app.Flag("sampler.interval", fmt.Sprintf("Sampling interval (%v..%v).", sampler.MinInterval, sampler.MaxInterval)).Default("100ms").SetValue(&durationValue{"sampler.interval", &o.interval})
 	app.Flag("sampler.device-include", "Regexp of device names to sample (default: all).").Default("").StringVar(&o.include)
@@ -277,13 +283,27 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	if o.allFast {
 		slowDevices = nil
 	}
-	smp, err := sampler.New(sampler.Config{
+	// The live page's stream sits between the sampler and its metrics;
+	// with no browser connected it only forwards.
+	var hub *live.Hub
+	var samplerObserver sampler.Observer = metrics
+	var smp *sampler.Sampler
+	env := &exporterEnv{}
+	if o.ui {
+		hub = live.NewHub(live.Config{
+			Default: func(d string) bool { return slowDevices == nil || !slowDevices.MatchString(d) },
+			Hello:   func() live.Hello { return liveHello(smp, o, env.probeTargets) },
+		})
+		samplerObserver = hub.Sampler(metrics)
+		bus.Subscribe(hub)
+	}
+	smp, err = sampler.New(sampler.Config{
 		Interval: o.interval, DeviceInclude: res[0], DeviceExclude: res[1],
 		BurstThreshold: o.burstThreshold, BurstRate: o.burstRate,
 		SlowDevices: slowDevices, SlowInterval: o.slowInterval,
 		QdiscEvery: o.qdiscEvery, MaxRefresh: o.maxRefresh,
 		Stats: sources.stats, Links: sources.links, Qdiscs: sources.qdiscs,
-		Observer: metrics, Spikes: bus, Logger: logger,
+		Observer: samplerObserver, Spikes: bus, Logger: logger,
 	})
 	if err != nil {
 		return usageError{err}
@@ -297,10 +317,19 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	}
 
 	mux := http.NewServeMux()
-	env := &exporterEnv{
+	*env = exporterEnv{
 		logger: logger, registry: registry, mux: mux, spikes: bus, sampler: smp,
-		sysfs: o.sysfs, procfs: o.procfs, watchLinks: sources.watchLinks, ui: o.ui,
+		sysfs: o.sysfs, procfs: o.procfs, watchLinks: sources.watchLinks, ui: o.ui, hub: hub,
 		links: []web.LandingLinks{{Address: o.metricsPath, Text: "Metrics"}},
+	}
+	if hub != nil {
+		mux.Handle(streamPath, hub.Handler())
+		registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "netburst_live_clients", Help: "Browsers (or other clients) streaming " + streamPath + " now."},
+				func() float64 { return float64(hub.Clients()) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "netburst_live_clients_dropped_total", Help: "Clients of " + streamPath + " dropped for falling behind (their queue of samples was full)."},
+				func() float64 { return float64(hub.Dropped()) }),
+		)
 	}
 	var runs []func(context.Context) error
 	if r := startMemoryLimit(o.memoryLimit, hostCgroups(), logger); r != nil {
@@ -365,7 +394,15 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 		}
 		fmt.Fprintln(w, "Reloaded")
 	})
-	if o.metricsPath != "/" {
+	switch {
+	case o.metricsPath == "/":
+	case o.ui:
+		links := make([]webui.Link, len(env.links))
+		for i, l := range env.links {
+			links[i] = webui.Link{Address: l.Address, Text: l.Text}
+		}
+		mux.Handle("/", webui.Live(version.Info(), links))
+	default:
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "netburst exporter",
 			Description: "Sub-second network sampler: interface peaks and bursts, qdisc backlog, probes, bonds and spike captures.",
@@ -444,4 +481,31 @@ func serve(ctx context.Context, o *options, feats []feature, logger *slog.Logger
 	_ = srv.Shutdown(shutdownCtx)
 	wg.Wait()
 	return result
+}
+
+// streamPath serves the live page's server-sent events.
+const streamPath = "/api/v1/stream"
+
+// liveHello is what a live client is told first: the sampler's intervals
+// and thresholds, the link speeds, the probe targets.
+func liveHello(smp *sampler.Sampler, o *options, targets func() []string) live.Hello {
+	h := live.Hello{
+		IntervalSeconds: o.interval.Seconds(), SlowIntervalSeconds: o.interval.Seconds(),
+		BurstThreshold: o.burstThreshold, BurstRate: o.burstRate,
+		Speeds: map[string]float64{}, Targets: []string{},
+	}
+	if smp != nil {
+		var snap sampler.Snapshot
+		smp.Snapshot(&snap)
+		h.SlowIntervalSeconds = snap.SlowInterval.Seconds()
+		for _, d := range snap.Devices {
+			if d.SpeedBytes > 0 {
+				h.Speeds[d.Name] = d.SpeedBytes
+			}
+		}
+	}
+	if targets != nil {
+		h.Targets = targets()
+	}
+	return h
 }

@@ -106,11 +106,15 @@ func (f *probeFeature) start(env *exporterEnv) (func(context.Context) error, err
 	logger := env.logger.With("feature", "probe")
 	metrics := collector.NewProber()
 	cfg.Observer, cfg.Spikes, cfg.Logger = metrics, env.spikes, logger
+	if env.hub != nil {
+		cfg.Observer = env.hub.Prober(metrics) // the live page's stream, then the metrics
+	}
 	p, err := prober.New(cfg)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("--probe.*: %w", err)}
 	}
 	set := &probeTargets{p: p, metrics: metrics}
+	env.probeTargets = p.Targets
 	if f.scrapeTargets > 0 {
 		set.demand = prober.NewDemand(f.scrapeTargets, f.scrapeTTL)
 	}
