@@ -3,11 +3,9 @@ package alerts
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,9 +37,6 @@ func shortForRules(t *testing.T) (*Config, string) {
 	return cfg, path
 }
 
-// proxyInto listens on the test's loopback and forwards each connection to
-// addr inside the namespace, so that Prometheus, outside, scrapes an
-// exporter that samples only the namespace's devices.
 // exporterStack runs the exporter in ns on the namespace's 127.0.0.1:9917
 // with args, waits until it is ready, and starts a Prometheus and
 // Alertmanager that scrape it (through a proxy from the test's namespace)
@@ -50,48 +45,9 @@ func shortForRules(t *testing.T) (*Config, string) {
 func exporterStack(t *testing.T, ns *nstest.NS, args ...string) (string, *promstack.Stack) {
 	t.Helper()
 	e := nstest.StartExporter(t, ns, nstest.Launch{}, args...)
-	target := proxyInto(t, ns, e.Addr)
+	target := nstest.Proxy(t, ns, e.Addr)
 	_, rulesPath := shortForRules(t)
 	return target, promstack.Start(t, promstack.Options{Targets: []string{target}, RuleFiles: []string{rulesPath}})
-}
-
-func proxyInto(t *testing.T, ns *nstest.NS, addr string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				var up net.Conn
-				if err := ns.Do(func() error {
-					var err error
-					up, err = net.DialTimeout("tcp", addr, 2*time.Second)
-					return err
-				}); err != nil {
-					return
-				}
-				defer up.Close()
-				done := make(chan struct{})
-				go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite(); close(done) }()
-				io.Copy(c, up)
-				<-done
-			}()
-		}
-	}()
-	return l.Addr().String()
 }
 
 // TestEndToEndBurstingRealTraffic is the Overview story end to end: the

@@ -26,7 +26,7 @@ func TestEndToEndProbeScrapeTargets(t *testing.T) {
 	}
 	e := nstest.StartExporter(t, ns, nstest.Launch{}, "--probe.interval=50ms",
 		"--probe.scrape-targets=10", "--probe.scrape-target-ttl=3s")
-	exporter := proxyInto(t, ns, e.Addr)
+	exporter := nstest.Proxy(t, ns, e.Addr)
 	sd := filepath.Join(t.TempDir(), "targets.json")
 	writeSD := func(body string) {
 		t.Helper()
