@@ -14,6 +14,7 @@
 #   NE_DURATION=0 bash bench/...                        # no node_exporter
 #   FLOOR_DURATION=0 bash bench/...                     # no floor
 #   NB_ARGS="--sampler.all-fast" bash bench/...         # extra exporter flags
+#   LIVE_CLIENTS=5 bash bench/...                       # 5 clients streaming the live page's data
 #   NB_ENV=GOMAXPROCS=1 bash bench/...                  # exporter environment
 #
 # Namespaces (MODE):
@@ -49,6 +50,7 @@ NB_ARGS=${NB_ARGS:-}                   # extra netburst_exporter flags
 NB_BIN=${NB_BIN:-}                     # a prebuilt netburst_exporter; default: build it
 NB_ENV=${NB_ENV:-}                     # environment of netburst_exporter, e.g. GOMAXPROCS=1
 SCRAPE_EVERY=${SCRAPE_EVERY:-15}       # seconds between scrapes of netburst; 0: none
+LIVE_CLIENTS=${LIVE_CLIENTS:-0}        # clients streaming /api/v1/stream (the live page's data) during the run
 SCRAPE_ACCEPT=${SCRAPE_ACCEPT:-text}   # text: what Prometheus asks by default; proto: protobuf
 LINKS_UP=${LINKS_UP:-1}
 NODE_EXPORTER=${NODE_EXPORTER:-prometheus-node-exporter}
@@ -249,7 +251,11 @@ if [ "$SCRAPE_EVERY" -gt 0 ]; then
 	( while sleep "$SCRAPE_EVERY" && [ -e "$WORK/run" ]; do in_ns curl -s -o /dev/null -H "Accept: $ACCEPT" http://127.0.0.1:9917/metrics || true; done ) &
 	PIDS+=($!)
 fi
-echo "netburst_exporter: defaults, scraped every ${SCRAPE_EVERY} s (0: never, Accept: $SCRAPE_ACCEPT), extra flags: ${NB_ARGS:-none}, environment: ${NB_ENV:-as is}"
+for ((c = 0; c < LIVE_CLIENTS; c++)); do
+	in_ns curl -sN -o /dev/null http://127.0.0.1:9917/api/v1/stream &
+	PIDS+=($!)
+done
+echo "netburst_exporter: defaults, scraped every ${SCRAPE_EVERY} s (0: never, Accept: $SCRAPE_ACCEPT), ${LIVE_CLIENTS} live clients, extra flags: ${NB_ARGS:-none}, environment: ${NB_ENV:-as is}"
 measure "$nb" netburst "$DURATION"
 echo "netburst GC cycles in the window: $((gc1 - gc0)) ($(awk -v n=$((gc1 - gc0)) -v d="$DURATION" 'BEGIN { printf "%.1f", 60 * n / d }') a minute)"
 unset GCLOG

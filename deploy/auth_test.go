@@ -168,7 +168,7 @@ func TestBasicAuthProbes(t *testing.T) {
 	}
 	// The pages and the JSON API (spike pcaps hold who talks to whom) sit
 	// behind the same authentication.
-	for _, path := range []string{"/spikes", "/api/v1/spikes", "/metrics"} {
+	for _, path := range []string{"/", "/spikes", "/api/v1/spikes", "/api/v1/stream", "/metrics"} {
 		if code, err := get(path, http.Header{}); err != nil || code != http.StatusUnauthorized {
 			t.Errorf("GET %s without credentials: %d, %v; want 401", path, code, err)
 		}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,7 +109,13 @@ type Hub struct {
 	rates    map[string]*[2]float64 // this sample's, by device
 	seen     []string               // devices with a rate in this sample
 	inSample map[string]bool
-	probe    map[string]*probeAcc
+	// Per sample, reused: the default set, the others sorted by rate, each
+	// filter's message; the JSON of each name.
+	isDefault map[string]bool
+	rest      []string
+	encoded   map[string][]byte
+	names     map[string][]byte
+	probe     map[string]*probeAcc
 
 	// Stats.
 	dropped atomic.Uint64
@@ -122,6 +130,7 @@ type probeAcc struct {
 type client struct {
 	devices map[string]bool // nil: the default set and the busiest
 	targets map[string]bool // nil: every target
+	key     string          // the filters, for sharing one encoding
 	ch      chan []byte
 	gone    chan struct{} // closed when the hub dropped the client
 }
@@ -137,7 +146,8 @@ func NewHub(cfg Config) *Hub {
 	if cfg.Busiest <= 0 {
 		cfg.Busiest = DefaultBusiest
 	}
-	return &Hub{cfg: cfg, subs: map[*client]struct{}{}, rates: map[string]*[2]float64{}, inSample: map[string]bool{}, probe: map[string]*probeAcc{}}
+	return &Hub{cfg: cfg, subs: map[*client]struct{}{}, rates: map[string]*[2]float64{}, inSample: map[string]bool{}, probe: map[string]*probeAcc{},
+		isDefault: map[string]bool{}, encoded: map[string][]byte{}, names: map[string][]byte{}}
 }
 
 // Clients is the number of streams served now.
@@ -161,71 +171,120 @@ func (h *Hub) rate(device string, dir int, v float64) {
 	h.mu.Unlock()
 }
 
-// flush broadcasts the current sample and starts the next.
+// flush broadcasts the current sample and starts the next. The message is
+// encoded once per distinct client filter (every default client shares
+// one), by hand: a sample of 1,000 devices to 5 clients costs one encoding.
 func (h *Hub) flush(now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	defer clear(h.inSample)
-	if len(h.subs) == 0 {
-		clear(h.rates)
+	if len(h.subs) == 0 || len(h.seen) == 0 && len(h.probe) == 0 {
+		for _, d := range h.seen {
+			*h.rates[d] = [2]float64{}
+		}
 		h.seen = h.seen[:0]
 		clear(h.probe)
-		return
+		return // nobody to tell, or nothing moved: no event
 	}
-	all := Sample{Time: now.UnixMilli(), Devices: make(map[string][2]float64, len(h.seen))}
+	h.markDefault()
+	clear(h.encoded)
+	for c := range h.subs {
+		key := c.key
+		msg, ok := h.encoded[key]
+		if !ok {
+			msg = h.encode(now, c)
+			h.encoded[key] = msg
+		}
+		select {
+		case c.ch <- msg:
+		default:
+			h.drop(c)
+		}
+	}
 	for _, d := range h.seen {
-		all.Devices[d] = *h.rates[d]
 		*h.rates[d] = [2]float64{}
 	}
 	h.seen = h.seen[:0]
+	clear(h.probe)
+}
+
+// encode writes the sample event for c's filter.
+func (h *Hub) encode(now time.Time, c *client) []byte {
+	b := make([]byte, 0, 64+48*len(h.seen))
+	b = append(b, "event: sample\ndata: {\"t\":"...)
+	b = strconv.AppendInt(b, now.UnixMilli(), 10)
+	b = append(b, `,"devices":{`...)
+	first := true
+	for _, d := range h.seen {
+		if c.devices == nil && !h.isDefault[d] || c.devices != nil && !c.devices[d] {
+			continue
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		r := h.rates[d]
+		b = append(b, h.jsonName(d)...)
+		b = append(b, ":["...)
+		b = strconv.AppendFloat(b, r[0], 'g', -1, 64)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, r[1], 'g', -1, 64)
+		b = append(b, ']')
+	}
+	b = append(b, '}')
 	if len(h.probe) > 0 {
-		all.Probes = make(map[string]Probe, len(h.probe))
+		b = append(b, `,"probes":{`...)
+		first = true
 		for t, a := range h.probe {
+			if c.targets != nil && !c.targets[t] {
+				continue
+			}
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
 			p := a.Probe
 			if a.has {
 				v := a.max
 				p.RTT = &v
 			}
-			all.Probes[t] = p
+			pj, _ := json.Marshal(p)
+			b = append(append(append(b, h.jsonName(t)...), ':'), pj...)
 		}
-		clear(h.probe)
+		b = append(b, '}')
 	}
-	if len(all.Devices) == 0 && len(all.Probes) == 0 {
-		return // nothing moved: no event
-	}
-	def := h.defaultDevices(all.Devices)
-	for c := range h.subs {
-		s := Sample{Time: all.Time, Devices: map[string][2]float64{}}
-		for d, r := range all.Devices {
-			if c.devices == nil && def[d] || c.devices[d] {
-				s.Devices[d] = r
-			}
-		}
-		if all.Probes != nil {
-			s.Probes = map[string]Probe{}
-			for t, p := range all.Probes {
-				if c.targets == nil || c.targets[t] {
-					s.Probes[t] = p
-				}
-			}
-		}
-		h.send(c, "sample", s)
-	}
+	return append(b, "}\n\n"...)
 }
 
-// defaultDevices is the default set's devices of a sample and the busiest
-// of the others.
-func (h *Hub) defaultDevices(ds map[string][2]float64) map[string]bool {
-	out := make(map[string]bool, len(ds))
-	var rest []string
-	for d := range ds {
+// jsonName is s as a JSON string, kept per name (names come from devices
+// and targets that exist, and leave with them).
+func (h *Hub) jsonName(s string) []byte {
+	if b, ok := h.names[s]; ok {
+		return b
+	}
+	b, _ := json.Marshal(s)
+	if len(h.names) < maxNames {
+		h.names[s] = b
+	}
+	return b
+}
+
+// maxNames bounds the JSON names kept.
+const maxNames = 16384
+
+// markDefault sets isDefault for this sample's devices: the default set
+// and the busiest of the others.
+func (h *Hub) markDefault() {
+	clear(h.isDefault)
+	rest := h.rest[:0]
+	for _, d := range h.seen {
 		if h.cfg.Default == nil || h.cfg.Default(d) {
-			out[d] = true
+			h.isDefault[d] = true
 		} else {
 			rest = append(rest, d)
 		}
 	}
-	busy := func(d string) float64 { return max(ds[d][0], ds[d][1]) }
+	busy := func(d string) float64 { r := h.rates[d]; return max(r[0], r[1]) }
 	slices.SortFunc(rest, func(a, b string) int {
 		if c := cmp.Compare(busy(b), busy(a)); c != 0 {
 			return c
@@ -234,10 +293,10 @@ func (h *Hub) defaultDevices(ds map[string][2]float64) map[string]bool {
 	})
 	for _, d := range rest[:min(h.cfg.Busiest, len(rest))] {
 		if busy(d) > 0 {
-			out[d] = true
+			h.isDefault[d] = true
 		}
 	}
-	return out
+	h.rest = rest
 }
 
 // send queues one event for c; a full queue drops the client. The caller
@@ -318,8 +377,9 @@ func (h *Hub) Handler() http.Handler {
 			http.Error(w, "streaming unsupported", http.StatusInternalServerError)
 			return
 		}
+		q := r.URL.Query()
 		c := &client{ch: make(chan []byte, h.cfg.Queue), gone: make(chan struct{}),
-			devices: list(r.URL.Query().Get("devices")), targets: list(r.URL.Query().Get("targets"))}
+			devices: list(q.Get("devices")), targets: list(q.Get("targets")), key: filterKey(q.Get("devices"), q.Get("targets"))}
 		h.mu.Lock()
 		if len(h.subs) >= h.cfg.MaxClients {
 			h.mu.Unlock()
@@ -370,6 +430,13 @@ func (h *Hub) Handler() http.Handler {
 			}
 		}
 	})
+}
+
+// filterKey names a client's filters: clients with equal keys get one
+// encoding of each sample.
+func filterKey(devices, targets string) string {
+	d, t := slices.Sorted(maps.Keys(list(devices))), slices.Sorted(maps.Keys(list(targets)))
+	return strings.Join(d, ",") + "|" + strings.Join(t, ",")
 }
 
 // list splits a comma-separated query value; nil when empty.

@@ -3,6 +3,7 @@ package live
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -198,5 +199,41 @@ func TestHubDropsSlowClients(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the dropped client's handler did not return")
+	}
+}
+
+// BenchmarkHubSample is one 100 ms sample of 1,000 moving devices streamed
+// to 5 clients that keep up (each client the default: every device here),
+// the live page's worst case on a hypervisor: its time per op, times 10
+// samples a second, is the CPU the stream adds.
+func BenchmarkHubSample(b *testing.B) {
+	for _, clients := range []int{0, 5} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			h := NewHub(Config{Queue: 1 << 20, MaxClients: 8})
+			obs := h.Sampler(&nopObserver{})
+			rates := make([][2]sampler.RateObserver, 1000)
+			for i := range rates {
+				rates[i][0], rates[i][1] = obs.DeviceAdded(fmt.Sprintf("eth%d", i))
+			}
+			var cs []*client
+			for range clients {
+				c := &client{ch: make(chan []byte, 4), gone: make(chan struct{})}
+				h.subs[c] = struct{}{}
+				h.clients.Add(1)
+				cs = append(cs, c)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range rates {
+					rates[j][0].Observe(float64(i + j))
+					rates[j][1].Observe(float64(i))
+				}
+				obs.SampleDone(0.1, 0.001)
+				for _, c := range cs {
+					<-c.ch
+				}
+			}
+		})
 	}
 }
