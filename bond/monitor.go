@@ -97,6 +97,11 @@ type satState struct {
 	// events spaces the saturation's spike events (see spike.Limiter).
 	events spike.Limiter
 	active bool
+	// held says the condition held at the previous update: a saturation
+	// counts from its second consecutive sample on, so that traffic
+	// ramping up through the band (a slave's first, partial interval of a
+	// blast that then fills the whole bond) is not one.
+	held bool
 }
 
 // Share is a slave's share of its bond's bytes in one direction and window.
@@ -256,12 +261,16 @@ func (m *Monitor) saturation(now time.Time, b *Bond, d int, rates []DeviceRates,
 		}
 		sp := slaveSpeed(s, rates[i], known[i])
 		if !known[i] || sp <= 0 {
-			st.active = false
+			st.active, st.held = false, false
 			continue
 		}
 		util := rates[i].dir(d).Peak[0] / sp
 		if util < m.cfg.SaturationThreshold || bondUtil > m.cfg.IdleThreshold {
-			st.active = false
+			st.active, st.held = false, false
+			continue
+		}
+		if !st.held {
+			st.held = true // counted from the next sample on, if it lasts
 			continue
 		}
 		if now.Sub(st.lastCounted) >= time.Second {

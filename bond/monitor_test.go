@@ -88,16 +88,23 @@ func TestMonitorSaturation(t *testing.T) {
 		count  uint64
 		events int
 	}{
-		{0, busy, 1, 1},                      // first saturated sample: counted, event
-		{100 * time.Millisecond, busy, 1, 1}, // same second: not counted again, no event
-		{time.Second, busy, 2, 1},            // next second counted; event rate-limited
-		{10 * time.Second, busy, 3, 2},       // EventInterval passed: a second event
+		{0, busy, 0, 0},                        // first saturated sample: held, not counted yet
+		{100 * time.Millisecond, busy, 1, 1},   // the second in a row: counted, event
+		{200 * time.Millisecond, busy, 1, 1},   // same second: not counted again, no event
+		{1100 * time.Millisecond, busy, 2, 1},  // next second counted; event rate-limited
+		{10100 * time.Millisecond, busy, 3, 2}, // EventInterval passed: a second event
 		// eth1 busy too: bond at 0.96, not idle: nothing.
-		{11 * time.Second, fakeRates{"eth0": tx(120e6, 120e6, 120e6), "eth1": tx(120e6, 120e6, 120e6)}, 3, 2},
-		// eth0 alone again: a new saturation raises an event at once.
-		{12 * time.Second, busy, 4, 3},
+		{11100 * time.Millisecond, fakeRates{"eth0": tx(120e6, 120e6, 120e6), "eth1": tx(120e6, 120e6, 120e6)}, 3, 2},
+		// eth0 alone again: held one sample, then a new saturation raises
+		// an event at once.
+		{12100 * time.Millisecond, busy, 3, 2},
+		{12200 * time.Millisecond, busy, 4, 3},
 		// eth0 at 0.8: below 0.9.
-		{13 * time.Second, fakeRates{"eth0": tx(100e6, 100e6, 100e6), "eth1": tx(0, 0, 0)}, 4, 3},
+		{13200 * time.Millisecond, fakeRates{"eth0": tx(100e6, 100e6, 100e6), "eth1": tx(0, 0, 0)}, 4, 3},
+		// Traffic ramping up through the band: one sample of eth0 alone at
+		// 0.96, then the whole bond busy: no saturation.
+		{14200 * time.Millisecond, busy, 4, 3},
+		{14300 * time.Millisecond, fakeRates{"eth0": tx(120e6, 120e6, 120e6), "eth1": tx(120e6, 120e6, 120e6)}, 4, 3},
 	}
 	for _, st := range steps {
 		m.Update(t0.Add(st.at), st.rates)
@@ -117,7 +124,7 @@ func TestMonitorSaturation(t *testing.T) {
 		}
 	}
 	e := sink.events[0]
-	if e.Trigger != spike.TriggerBond || e.Device != "eth0" || e.Value != 120e6/125e6 || e.Threshold != 0.9 || !e.Time.Equal(t0) {
+	if e.Trigger != spike.TriggerBond || e.Device != "eth0" || e.Value != 120e6/125e6 || e.Threshold != 0.9 || !e.Time.Equal(t0.Add(100*time.Millisecond)) {
 		t.Errorf("event %+v", e)
 	}
 }
