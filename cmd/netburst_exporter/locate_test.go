@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -16,6 +19,7 @@ import (
 
 	"github.com/netburst/netburst/capture"
 	"github.com/netburst/netburst/internal/nstest"
+	"github.com/netburst/netburst/locate"
 	"github.com/netburst/netburst/packet"
 	"github.com/netburst/netburst/spike"
 )
@@ -195,4 +199,70 @@ func TestLocateLive(t *testing.T) {
 		t.Errorf("no segment spike report on vif: %+v", reports)
 	}
 	t.Logf("%v echoes: reply delay vif<-eth0 sums %.6f s (tcpdump %.6f s, worst %.6f s), request %.6f s (tcpdump %.6f s)", nRep, gotRep, wantRep, maxRep, gotReq, wantReq)
+
+	// The same observations, served for another host's netburst locate:
+	// every echo packet tcpdump saw at each point, in path order.
+	code, body := get(t, client, "/api/v1/echoes?since=0&limit=100000")
+	b, err := locate.ParseEchoBatch([]byte(body))
+	if code != 200 || err != nil {
+		t.Fatalf("/api/v1/echoes: %d, %v", code, err)
+	}
+	perPoint := [2]int{}
+	for _, o := range b.Echoes {
+		perPoint[o.Point]++
+	}
+	if !slices.Equal(b.Points, []string{"vif", "eth0"}) || perPoint[0] != len(reqV)+len(repV) || perPoint[1] != len(reqE)+len(repE) || b.Missed != 0 || b.More {
+		t.Errorf("/api/v1/echoes: points %v, %v observations per point (tcpdump %d and %d), missed %d, more %v",
+			b.Points, perPoint, len(reqV)+len(repV), len(reqE)+len(repE), b.Missed, b.More)
+	}
+}
+
+// TestEchoesHandler holds /api/v1/echoes' contract on a small ring: the
+// observations after the cursor, at most limit with more set, the missed
+// count after an overrun, a cursor of another run, refusals.
+func TestEchoesHandler(t *testing.T) {
+	ring := locate.NewEchoRing(8)
+	h := echoesHandler(ring, []string{"vif", "eth0"})
+	add := func(n int) {
+		for i := range n {
+			ring.Add(&locate.Observation{Point: i % 2, Time: time.Unix(1700000000, int64(i)), Src: netip.MustParseAddr("198.18.1.2"), Dst: netip.MustParseAddr("198.18.2.2"), ID: 7, Seq: uint16(i)})
+		}
+	}
+	batch := func(query string) *locate.EchoBatch {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/echoes"+query, nil))
+		if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/json" {
+			t.Fatalf("%s: %d %s", query, rec.Code, rec.Body)
+		}
+		b, err := locate.ParseEchoBatch(rec.Body.Bytes())
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", query, err, rec.Body)
+		}
+		return b
+	}
+	add(5)
+	if b := batch(""); len(b.Echoes) != 5 || b.Next != 5 || b.More || b.Missed != 0 || b.Run != ring.Run() {
+		t.Errorf("all: %d echoes, next %d, more %v, missed %d", len(b.Echoes), b.Next, b.More, b.Missed)
+	}
+	if b := batch("?since=2&limit=2"); len(b.Echoes) != 2 || b.Echoes[0].Seq != 2 || b.Next != 4 || !b.More {
+		t.Errorf("since 2, limit 2: %d echoes (first seq %d), next %d, more %v", len(b.Echoes), b.Echoes[0].Seq, b.Next, b.More)
+	}
+	if b := batch("?since=5"); len(b.Echoes) != 0 || b.Next != 5 || b.More {
+		t.Errorf("nothing new: %d echoes, next %d", len(b.Echoes), b.Next)
+	}
+	add(10) // 15 in all, the ring holds the last 8 (cursors 8..15)
+	if b := batch("?since=5"); b.Missed != 2 || len(b.Echoes) != 8 || b.Next != 15 {
+		t.Errorf("after an overrun: missed %d, %d echoes, next %d; want 2, 8, 15", b.Missed, len(b.Echoes), b.Next)
+	}
+	if b := batch("?since=999"); len(b.Echoes) != 0 || b.Next != 15 {
+		t.Errorf("a cursor of another run: %d echoes, next %d; want none and this run's 15", len(b.Echoes), b.Next)
+	}
+	for _, q := range []string{"?since=-1", "?since=x", "?limit=0", "?limit=100001"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/echoes"+q, nil))
+		if rec.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", q, rec.Code)
+		}
+	}
 }
