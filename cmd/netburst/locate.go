@@ -27,6 +27,12 @@ type locateCmd struct {
 	maxEchoes  int
 	all        bool
 	points     []string
+	exporters  []string
+	user       string
+	pwFile     string
+	timeout    time.Duration
+	follow     bool
+	window     time.Duration
 }
 
 func registerLocate(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
@@ -40,21 +46,49 @@ func registerLocate(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 	cmd.Flag("max-pending", "Most echoes waiting for their other packets at once; older ones are dropped and counted.").Default("262144").IntVar(&c.maxPending)
 	cmd.Flag("max-echoes", "Most echoes analysed (about 1 KiB of memory each); later ones are counted and skipped.").Default("262144").IntVar(&c.maxEchoes)
 	cmd.Flag("all", "Text output: list every echo, not only the slow and lost ones.").BoolVar(&c.all)
-	cmd.Arg("points", "NAME=FILE for each capture point, in path order from the pinging side (at least two).").Required().StringsVar(&c.points)
+	cmd.Flag("exporter", "NAME=URL of a netburst_exporter with --locate.points (repeatable, in path order, after the NAME=... arguments): its points join the path as NAME/IFNAME, in its own order, on one clock; their echoes come from its /api/v1/echoes.").StringsVar(&c.exporters)
+	cmd.Flag("exporter-user", "Basic auth user for the exporters (their --web.config.file).").StringVar(&c.user)
+	cmd.Flag("exporter-password-file", "File holding the exporters' basic auth password (its first line).").PlaceHolder("FILE").StringVar(&c.pwFile)
+	cmd.Flag("timeout", "How long to wait for an exporter.").Default("10s").DurationVar(&c.timeout)
+	cmd.Flag("follow", "With exporters only: analyse each --window of new echoes and print its verdict, until interrupted.").BoolVar(&c.follow)
+	cmd.Flag("window", "--follow: the echoes of each verdict.").Default("10s").DurationVar(&c.window)
+	cmd.Arg("points", "NAME=FILE for each capture point, or NAME=http(s)://HOST:PORT for an exporter's points, in path order from the pinging side (at least two points in all).").StringsVar(&c.points)
 	return cmd, c.run
 }
 
-// pointSpec is one NAME=FILE argument.
+// pointSpec is one point: a NAME=FILE argument, or one point of an
+// exporter (url set: its echoes are remote).
 type pointSpec struct {
 	name, file, clock string
+	// url is the exporter's address for a remote point; exporter and
+	// index name it and its place in the exporter's points.
+	url      string
+	exporter string
+	index    int
 }
 
+// isURL says whether a NAME=VALUE argument names an exporter.
+func isURL(v string) bool { return strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") }
+
 func (c *locateCmd) parse() ([]pointSpec, error) {
-	if len(c.points) < 2 {
-		return nil, usageError{fmt.Errorf("need at least two capture points NAME=FILE, got %d", len(c.points))}
+	args := append(append([]string(nil), c.points...), c.exporters...)
+	remote := 0
+	for _, a := range args {
+		if _, v, _ := strings.Cut(a, "="); isURL(v) {
+			remote++
+		}
 	}
-	if len(c.points) > locate.MaxPoints {
-		return nil, usageError{fmt.Errorf("at most %d capture points, got %d", locate.MaxPoints, len(c.points))}
+	if len(args) < 2 && remote == 0 {
+		return nil, usageError{fmt.Errorf("need at least two capture points NAME=FILE (or exporters NAME=URL), got %d", len(args))}
+	}
+	if len(args) > locate.MaxPoints {
+		return nil, usageError{fmt.Errorf("at most %d capture points, got %d", locate.MaxPoints, len(args))}
+	}
+	if c.follow && remote != len(args) {
+		return nil, usageError{errors.New("--follow reads exporters only: a file has no new echoes")}
+	}
+	if c.follow && c.window < time.Second {
+		return nil, usageError{fmt.Errorf("--window=%v: at least 1s", c.window)}
 	}
 	if c.threshold < 0 {
 		return nil, usageError{fmt.Errorf("--threshold %v is negative", c.threshold)}
@@ -64,15 +98,29 @@ func (c *locateCmd) parse() ([]pointSpec, error) {
 	}
 	specs := make([]pointSpec, 0, len(c.points))
 	index := map[string]int{}
-	for _, a := range c.points {
+	for i, a := range args {
 		name, file, ok := strings.Cut(a, "=")
 		if !ok || name == "" || file == "" {
+			if i >= len(c.points) {
+				return nil, usageError{fmt.Errorf("--exporter=%s: want NAME=http(s)://HOST:PORT", a)}
+			}
 			return nil, usageError{fmt.Errorf("capture point %q: want NAME=FILE", a)}
+		}
+		if i >= len(c.points) && !isURL(file) {
+			return nil, usageError{fmt.Errorf("--exporter=%s: want NAME=http(s)://HOST:PORT", a)}
+		}
+		if strings.Contains(name, "/") {
+			return nil, usageError{fmt.Errorf("point or exporter name %q: no / (an exporter's points are named NAME/IFNAME)", name)}
 		}
 		if _, dup := index[name]; dup {
 			return nil, usageError{fmt.Errorf("capture point name %q given twice", name)}
 		}
 		index[name] = len(specs)
+		if isURL(file) {
+			// Expanded into its points once its echoes are read.
+			specs = append(specs, pointSpec{name: name, url: strings.TrimRight(file, "/"), exporter: name})
+			continue
+		}
 		specs = append(specs, pointSpec{name: name, file: file})
 	}
 	for _, group := range c.sameClock {
@@ -99,8 +147,10 @@ func (c *locateCmd) parse() ([]pointSpec, error) {
 // at the first read, so that the points' files are opened and first read
 // in path order.
 type pointSource struct {
-	spec     pointSpec
-	point    int
+	spec  pointSpec
+	point int
+	// remote holds an exporter point's echoes (then there is no file).
+	remote   []locate.Observation
 	r        *captureFile
 	pkt      packet.Packet
 	frames   int
@@ -110,6 +160,14 @@ type pointSource struct {
 // Next reads up to the next echo packet. Frames without a usable time are
 // left out (Notes counts them, for the warnings).
 func (s *pointSource) Next(o *locate.Observation) (bool, error) {
+	if s.spec.url != "" {
+		if len(s.remote) == 0 {
+			return false, nil
+		}
+		*o, s.remote = s.remote[0], s.remote[1:]
+		o.Point = s.point
+		return true, nil
+	}
 	if s.r == nil {
 		r, err := openCapture(s.spec.file)
 		if err != nil {
@@ -157,6 +215,38 @@ func (c *locateCmd) run(ctx context.Context, out io.Writer, warn warnFunc) error
 	if err != nil {
 		return err
 	}
+	rc, err := c.remoteClient()
+	if err != nil {
+		return err
+	}
+	if c.follow {
+		return c.runFollow(ctx, out, warn, specs, rc)
+	}
+	// Every exporter's echoes, all its ring holds, read once.
+	fetched := map[string]*remoteEchoes{}
+	for _, s := range specs {
+		if s.url == "" {
+			continue
+		}
+		e, err := rc.fetch(ctx, s.exporter, s.url, nil)
+		if err != nil {
+			warn("%v: its points are left out", err)
+			continue
+		}
+		if e.missed > 0 {
+			warn("exporter %s: %d observations had already left its ring (--locate.echo-ring): a gap in the oldest echoes", s.exporter, e.missed)
+		}
+		fetched[s.exporter] = e
+	}
+	specs, err = expandRemote(specs, fetched)
+	if err != nil {
+		return err
+	}
+	return c.analyze(ctx, out, warn, specs, fetched)
+}
+
+// analyze runs the analysis over the points and prints it.
+func (c *locateCmd) analyze(ctx context.Context, out io.Writer, warn warnFunc, specs []pointSpec, fetched map[string]*remoteEchoes) error {
 	pts := make([]locate.Point, len(specs))
 	for i, s := range specs {
 		pts[i] = locate.Point{Name: s.name, Clock: s.clock}
@@ -171,6 +261,9 @@ func (c *locateCmd) run(ctx context.Context, out io.Writer, warn warnFunc) error
 	streams := make([]locate.Stream, len(specs))
 	for i, s := range specs {
 		srcs[i] = &pointSource{spec: s, point: i}
+		if s.url != "" {
+			srcs[i].remote = fetched[s.exporter].of(s.index)
+		}
 		streams[i] = srcs[i]
 		defer srcs[i].Close()
 	}
@@ -191,6 +284,9 @@ func (c *locateCmd) run(ctx context.Context, out io.Writer, warn warnFunc) error
 		if errors.Is(err, locate.ErrNoEchoes) {
 			for _, s := range srcs {
 				if strings.Contains(err.Error(), "point "+s.spec.name+":") {
+					if s.spec.url != "" {
+						return fmt.Errorf("%w (exporter %s at %s: no echo crossed its point %s in what its ring holds)", err, s.spec.exporter, s.spec.url, s.spec.name)
+					}
 					return fmt.Errorf("%w (file %s: %d frames, link type %s, %d not decodable; capture with a filter such as 'icmp or icmp6')",
 						err, s.spec.file, s.frames, s.r.LinkType(), s.undecode)
 				}
@@ -377,8 +473,10 @@ func buildJSON(res *locate.Result, srcs []*pointSource) jsonLocate {
 			Name: p.Name, Clock: p.Clock, Requests: p.Requests, Replies: p.Replies, First: p.First.UTC(), Last: p.Last.UTC(),
 			Offset: jsonOffset{Method: string(p.Offset.Method), Uncertainty: secs(p.Offset.Uncertainty), DriftPPM: p.Offset.Drift * 1e6, Samples: p.Offset.Samples, Consistent: p.Offset.Consistent},
 		}
-		if srcs != nil {
+		if srcs != nil && srcs[i].r != nil {
 			jp.File, jp.LinkType, jp.Frames, jp.DecodeErrors = srcs[i].spec.file, srcs[i].r.LinkType().String(), srcs[i].frames, srcs[i].undecode
+		} else if srcs != nil {
+			jp.File, jp.LinkType = srcs[i].spec.file, "exporter"
 		}
 		if p.Offset.Method != locate.OffsetNone {
 			v := secs(p.Offset.Value)
