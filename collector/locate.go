@@ -36,6 +36,7 @@ type LocatePointSource interface {
 // the capture goroutines) and a prometheus.Collector.
 type Locate struct {
 	delay  *prometheus.HistogramVec
+	rtt    *prometheus.HistogramVec
 	lost   *prometheus.CounterVec
 	src    LocateStatsSource
 	points LocatePointSource
@@ -58,6 +59,9 @@ func NewLocate() *Locate {
 		delay: prometheus.NewHistogramVec(histogramOpts("segment_delay_seconds",
 			"One-way delay of each ICMP echo packet across the path segment from one capture point to the next (in path order), in the direction it travelled (request or reply); the points share this host's clock.",
 			roundedBuckets(3, prometheus.ExponentialBucketsRange(1e-6, 1, 19))), segmentLabels),
+		rtt: prometheus.NewHistogramVec(histogramOpts("locate_round_trip_seconds",
+			"Round trip of each complete ICMP echo at each live locate point, its reply's time minus its request's on this host's clock; side is near when the pinger is on the first point's side of the path, far otherwise. Along a path (across hosts too) the round trip only shrinks from one point to the next: where it drops, the delay was added.",
+			roundedBuckets(3, prometheus.ExponentialBucketsRange(50e-6, 10, 18))), []string{"point", "side"}),
 		lost: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "segment_lost_total",
 			Help: "Echo packets seen at one end of the segment and never at the other (to=\"beyond\": a request left the last point and no reply came back).",
@@ -76,6 +80,15 @@ func (c *Locate) ObserveSegment(from, to string, dir locate.Direction, d time.Du
 	c.delay.WithLabelValues(from, to, string(dir)).Observe(d.Seconds())
 }
 
+// ObserveRoundTrip implements locate.RoundTripObserver.
+func (c *Locate) ObserveRoundTrip(point string, nearSide bool, d time.Duration) {
+	side := "far"
+	if nearSide {
+		side = "near"
+	}
+	c.rtt.WithLabelValues(point, side).Observe(d.Seconds())
+}
+
 // ObserveLoss implements locate.Observer.
 func (c *Locate) ObserveLoss(from, to string, dir locate.Direction) {
 	c.lost.WithLabelValues(from, to, string(dir)).Inc()
@@ -84,6 +97,7 @@ func (c *Locate) ObserveLoss(from, to string, dir locate.Direction) {
 // Describe implements prometheus.Collector.
 func (c *Locate) Describe(ch chan<- *prometheus.Desc) {
 	c.delay.Describe(ch)
+	c.rtt.Describe(ch)
 	c.lost.Describe(ch)
 	for _, d := range []*prometheus.Desc{descLocEchoes, descLocPending, descLocDup, descLocNeg, descLocSpikes, descLocUp, descLocReopens} {
 		ch <- d
@@ -93,6 +107,7 @@ func (c *Locate) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *Locate) Collect(ch chan<- prometheus.Metric) {
 	c.delay.Collect(ch)
+	c.rtt.Collect(ch)
 	c.lost.Collect(ch)
 	if c.points != nil {
 		for _, p := range c.points.LocatePoints() {

@@ -50,7 +50,26 @@ func TestLocateCollector(t *testing.T) {
 	}
 	got := map[string]float64{}
 	series := map[string]float64{}
+	rtt := map[string][2]float64{} // count, sum by point
 	for _, mf := range mfs {
+		if mf.GetName() == "netburst_locate_round_trip_seconds" {
+			for _, m := range mf.GetMetric() {
+				var point, side string
+				for _, l := range m.GetLabel() {
+					switch l.GetName() {
+					case "point":
+						point = l.GetValue()
+					case "side":
+						side = l.GetValue()
+					}
+				}
+				if side != "near" {
+					t.Errorf("round trip at %s on side %q, want near (pinged from vif1's side)", point, side)
+				}
+				rtt[point] = [2]float64{float64(m.GetHistogram().GetSampleCount()), m.GetHistogram().GetSampleSum()}
+			}
+			continue
+		}
 		if mf.GetName() != "netburst_segment_delay_seconds" {
 			for _, m := range mf.GetMetric() {
 				k := mf.GetName()
@@ -94,6 +113,13 @@ func TestLocateCollector(t *testing.T) {
 	} {
 		if got, ok := series[k]; !ok || got != v {
 			t.Errorf("%s = %v (present %v), want %v", k, got, ok, v)
+		}
+	}
+	// Round trips: seq 1 at vif1 31 ms and at eth0 980 µs; seq 2 (its reply
+	// lost before vif1) at eth0 980 µs only.
+	for p, want := range map[string][2]float64{"vif1": {1, 0.031}, "eth0": {2, 0.00196}} {
+		if g := rtt[p]; g[0] != want[0] || g[1]-want[1] > 1e-12 || want[1]-g[1] > 1e-12 {
+			t.Errorf("round trip at %s: count %v sum %v, want %v", p, g[0], g[1], want)
 		}
 	}
 	if len(series) != 12 {

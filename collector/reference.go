@@ -31,6 +31,7 @@ var histogramFamilies = map[string]bool{
 	"netburst_sampler_duration_seconds":              true,
 	"netburst_probe_rtt_seconds":                     true,
 	"netburst_segment_delay_seconds":                 true,
+	"netburst_locate_round_trip_seconds":             true,
 }
 
 var descRE = regexp.MustCompile(`^Desc\{fqName: "([^"]+)", help: "((?:[^"\\]|\\.)*)",(?: unit: "[^"]*",)? constLabels: \{[^}]*\}, variableLabels: \{([^}]*)\}\}$`)

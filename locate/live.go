@@ -24,6 +24,17 @@ type Observer interface {
 	ObserveLoss(from, to string, dir Direction)
 }
 
+// RoundTripObserver may be implemented by an Observer to receive, for each
+// complete echo, its round trip at each point that saw both its request and
+// its reply: the point's own clock, so exact on any host. nearSide says the
+// pinger is on the first point's side of the path (the echo met the points
+// in path order); a far-side pinger's echoes have their own distribution.
+// Along a path the round trip can only shrink from one point to the next:
+// where it drops is where the delay was added.
+type RoundTripObserver interface {
+	ObserveRoundTrip(point string, nearSide bool, d time.Duration)
+}
+
 // LiveConfig configures a Live matcher.
 type LiveConfig struct {
 	// Points names the capture points in path order (e.g. a VM's vif, then
@@ -170,6 +181,15 @@ func (l *Live) record(r *Record) {
 	l.oneWay(r, r.Request[:n], r.RequestSeen, forward, DirRequest)
 	l.oneWay(r, r.Reply[:n], r.ReplySeen, !forward, DirReply)
 	l.losses(r, forward)
+	if ro, ok := l.cfg.Observer.(RoundTripObserver); ok {
+		for p := range n {
+			if r.HasRequest(p) && r.HasReply(p) {
+				if d := time.Duration(r.Reply[p] - r.Request[p]); d >= 0 {
+					ro.ObserveRoundTrip(l.cfg.Points[p], forward, d)
+				}
+			}
+		}
+	}
 }
 
 // oneWay observes the delays of one packet (request or reply) between

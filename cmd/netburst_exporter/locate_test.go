@@ -200,6 +200,19 @@ func TestLocateLive(t *testing.T) {
 	}
 	t.Logf("%v echoes: reply delay vif<-eth0 sums %.6f s (tcpdump %.6f s, worst %.6f s), request %.6f s (tcpdump %.6f s)", nRep, gotRep, wantRep, maxRep, gotReq, wantReq)
 
+	// Round trips per point: the vif's includes the eth0's plus the
+	// replies' queueing at the vif, so it is the larger, echo for echo.
+	num := func(series string) float64 {
+		v, _ := sampleValue(scrape, series)
+		f, _ := strconv.ParseFloat(v, 64)
+		return f
+	}
+	vifN, vifSum := num(`netburst_locate_round_trip_seconds_count{point="vif",side="near"}`), num(`netburst_locate_round_trip_seconds_sum{point="vif",side="near"}`)
+	ethN, ethSum := num(`netburst_locate_round_trip_seconds_count{point="eth0",side="near"}`), num(`netburst_locate_round_trip_seconds_sum{point="eth0",side="near"}`)
+	if vifN < nRep || ethN < vifN || vifSum-ethSum < 0.9*wantRep {
+		t.Errorf("round trips: vif %v echoes summing %.6f s, eth0 %v summing %.6f s; want >= %v echoes at vif and the difference near the replies' vif delay %.6f s", vifN, vifSum, ethN, ethSum, nRep, wantRep)
+	}
+
 	// The same observations, served for another host's netburst locate:
 	// every echo packet tcpdump saw at each point, in path order.
 	code, body := get(t, client, "/api/v1/echoes?since=0&limit=100000")
