@@ -357,7 +357,7 @@ func (s *Sampler) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 		t0 := time.Now()
-		s.Sample(t0)
+		s.sample(t0, time.Now)
 		d := time.Since(t0)
 		if s.cfg.Observer != nil && !prevStart.IsZero() {
 			s.cfg.Observer.SampleDone(t0.Sub(prevStart).Seconds(), d.Seconds())
@@ -398,7 +398,14 @@ const batchShare = 4
 // reading in as taken at now. Benchmarks call it directly. A sample is slow
 // (every device) when the slow interval has passed since the previous slow
 // one, else fast (the fast set only).
-func (s *Sampler) Sample(now time.Time) {
+func (s *Sampler) Sample(now time.Time) { s.sample(now, nil) }
+
+// sample is Sample; with restamp (Run's time.Now), the reading is folded in
+// as taken when the kernel answered rather than at the deadline's wake-up:
+// a sampling goroutine preempted between the two under load would
+// otherwise put more bytes in an interval than its length says (a 20 ms
+// delay reads a shaped 40 Mbit/s as 48).
+func (s *Sampler) sample(now time.Time, restamp func() time.Time) {
 	t := s.mono(now)
 	var links []Link
 	var ver uint64
@@ -428,6 +435,9 @@ func (s *Sampler) Sample(now time.Time) {
 	default:
 		kind = readFastDump
 		stats, err = s.cfg.Stats.Read(s.stats)
+	}
+	if restamp != nil && err == nil {
+		now = restamp()
 	}
 	s.stats = stats[:0]
 	qstats, qkind, qerr := s.readQdiscs(slow)
