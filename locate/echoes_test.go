@@ -125,3 +125,49 @@ func FuzzParseEchoBatch(f *testing.F) {
 		}
 	})
 }
+
+// benchEchoes is one second at 1,000 echoes a second crossing 4 points: a
+// request and a reply at each, 8,000 observations.
+func benchEchoes() []Observation {
+	obs := make([]Observation, 8000)
+	src, dst := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.14")
+	for i := range obs {
+		obs[i] = Observation{Point: i % 4, Reply: i%8 >= 4, ID: 7, Seq: uint16(i / 8), Src: src, Dst: dst, Time: time.Unix(1700000000, int64(i)*125000)}
+	}
+	return obs
+}
+
+// BenchmarkEchoRing is the exporter's side of a second of 1,000 echoes a
+// second over 4 points: the capture goroutines adding them to the ring and
+// one client reading them as one answer.
+func BenchmarkEchoRing(b *testing.B) {
+	obs := benchEchoes()
+	r := NewEchoRing(65536)
+	var buf []byte
+	var out []Observation
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		cursor := r.next - 1
+		for j := range obs {
+			r.Add(&obs[j])
+		}
+		var next, missed uint64
+		out, next, missed = r.Since(out[:0], cursor, 10000)
+		batch := EchoBatch{Run: r.Run(), Points: []string{"a", "b", "c", "d"}, Echoes: out, Next: next, Missed: missed}
+		buf = batch.AppendJSON(buf[:0])
+	}
+	b.SetBytes(int64(len(buf)))
+}
+
+// BenchmarkParseEchoBatch is the client's side of the same second.
+func BenchmarkParseEchoBatch(b *testing.B) {
+	batch := EchoBatch{Run: "r", Points: []string{"a", "b", "c", "d"}, Echoes: benchEchoes(), Next: 8000}
+	data := batch.AppendJSON(nil)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := ParseEchoBatch(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

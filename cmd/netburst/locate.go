@@ -30,6 +30,7 @@ type locateCmd struct {
 	exporters  []string
 	user       string
 	pwFile     string
+	caFile     string
 	timeout    time.Duration
 	follow     bool
 	window     time.Duration
@@ -46,7 +47,8 @@ func registerLocate(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 	cmd.Flag("max-pending", "Most echoes waiting for their other packets at once; older ones are dropped and counted.").Default("262144").IntVar(&c.maxPending)
 	cmd.Flag("max-echoes", "Most echoes analysed (about 1 KiB of memory each); later ones are counted and skipped.").Default("262144").IntVar(&c.maxEchoes)
 	cmd.Flag("all", "Text output: list every echo, not only the slow and lost ones.").BoolVar(&c.all)
-	cmd.Flag("exporter", "NAME=URL of a netburst_exporter with --locate.points (repeatable, in path order, after the NAME=... arguments): its points join the path as NAME/IFNAME, in its own order, on one clock; their echoes come from its /api/v1/echoes.").StringsVar(&c.exporters)
+	cmd.Flag("exporter", "NAME=URL of a netburst_exporter with --locate.points (repeatable, in path order, after the NAME=... arguments): its points join the path as NAME/IFNAME, in its own order, on one clock; their echoes come from its /api/v1/echoes. Or a Prometheus file_sd file (.json, .yml) listing exporters, in path order.").StringsVar(&c.exporters)
+	cmd.Flag("exporter-ca-file", "PEM CA certificates to verify https exporters with (default: the system's).").PlaceHolder("FILE").StringVar(&c.caFile)
 	cmd.Flag("exporter-user", "Basic auth user for the exporters (their --web.config.file).").StringVar(&c.user)
 	cmd.Flag("exporter-password-file", "File holding the exporters' basic auth password (its first line).").PlaceHolder("FILE").StringVar(&c.pwFile)
 	cmd.Flag("timeout", "How long to wait for an exporter.").Default("10s").DurationVar(&c.timeout)
@@ -71,7 +73,20 @@ type pointSpec struct {
 func isURL(v string) bool { return strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") }
 
 func (c *locateCmd) parse() ([]pointSpec, error) {
-	args := append(append([]string(nil), c.points...), c.exporters...)
+	args := append([]string(nil), c.points...)
+	var exporters []string
+	for _, e := range c.exporters {
+		if !strings.Contains(e, "=") {
+			more, err := exportersFromFileSD(e)
+			if err != nil {
+				return nil, err
+			}
+			exporters = append(exporters, more...)
+			continue
+		}
+		exporters = append(exporters, e)
+	}
+	args = append(args, exporters...)
 	remote := 0
 	for _, a := range args {
 		if _, v, _ := strings.Cut(a, "="); isURL(v) {

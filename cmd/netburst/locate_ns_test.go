@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +16,7 @@ import (
 	"time"
 
 	"github.com/netburst/netburst/internal/nstest"
+	"github.com/netburst/netburst/locate"
 )
 
 // pathBed is the seed's path rebuilt from namespaces, routed hop by hop
@@ -346,6 +350,32 @@ func TestLocateAcrossExporters(t *testing.T) {
 	if live.Delay < 0.005 {
 		t.Errorf("verdict delay %.6f s: the burst did not queue the replies", live.Delay)
 	}
+	// hv_b's clock 37 ms off (its answers rewritten on the way): the
+	// offset is estimated from the normal echoes, the verdict does not move.
+	shifted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(urlB + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		batch, err := locate.ParseEchoBatch(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		for i := range batch.Echoes {
+			batch.Echoes[i].Time = batch.Echoes[i].Time.Add(37 * time.Millisecond)
+		}
+		w.Write(batch.AppendJSON(nil))
+	}))
+	defer shifted.Close()
+	moved, _ := verdict("--exporter", "hv_a="+urlA, "--exporter", "hv_b="+shifted.URL)
+	if moved.From != live.From || moved.To != live.To || moved.Direction != live.Direction || abs(moved.Delay-live.Delay) > 1e-6 {
+		t.Errorf("with hv_b's clock 37 ms off: %s -> %s %s %.6f s, want %s -> %s %s %.6f s", moved.From, moved.To, moved.Direction, moved.Delay, live.From, live.To, live.Direction, live.Delay)
+	}
+
 	// A third exporter that does not answer: named, left out.
 	again, errOut := verdict("--exporter", "hv_a="+urlA, "--exporter", "hv_x=http://127.0.0.1:1", "--exporter", "hv_b="+urlB)
 	if again.From != "hv_a/eth0" || !strings.Contains(errOut, "exporter hv_x at http://127.0.0.1:1") || !strings.Contains(errOut, "its points are left out") {

@@ -2,17 +2,71 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/netburst/netburst/locate"
 )
+
+// exportersFromFileSD reads a Prometheus file_sd file (JSON, or YAML by
+// its extension) listing exporters: each target host:port becomes
+// NAME=http://host:port, in the file's order (the path's), NAME being the
+// group's "name" label, else its "instance" label (a single-target group),
+// else the target's host; a "__scheme__" label of https makes it https.
+func exportersFromFileSD(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--exporter=%s: %w", path, err)}
+	}
+	var groups []struct {
+		Targets []string          `json:"targets" yaml:"targets"`
+		Labels  map[string]string `json:"labels" yaml:"labels"`
+	}
+	if strings.HasSuffix(path, ".yml") || strings.HasSuffix(path, ".yaml") {
+		err = yaml.Unmarshal(b, &groups)
+	} else {
+		err = json.Unmarshal(b, &groups)
+	}
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--exporter=%s: not a file_sd file: %w", path, err)}
+	}
+	var out []string
+	for _, g := range groups {
+		scheme := "http"
+		if g.Labels["__scheme__"] == "https" {
+			scheme = "https"
+		}
+		for _, t := range g.Targets {
+			host, _, err := net.SplitHostPort(t)
+			if err != nil {
+				return nil, usageError{fmt.Errorf("--exporter=%s: target %q: want host:port", path, t)}
+			}
+			name := host
+			if n := g.Labels["name"]; n != "" && len(g.Targets) == 1 {
+				name = n
+			} else if n := g.Labels["instance"]; n != "" && len(g.Targets) == 1 {
+				name = n
+			}
+			out = append(out, strings.ReplaceAll(name, "/", "_")+"="+scheme+"://"+t)
+		}
+	}
+	if len(out) == 0 {
+		return nil, usageError{fmt.Errorf("--exporter=%s: no target", path)}
+	}
+	return out, nil
+}
 
 // remoteClient reads exporters' /api/v1/echoes.
 type remoteClient struct {
@@ -21,7 +75,19 @@ type remoteClient struct {
 }
 
 func (c *locateCmd) remoteClient() (*remoteClient, error) {
-	rc := &remoteClient{http: &http.Client{Timeout: c.timeout}, user: c.user}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if c.caFile != "" {
+		pem, err := os.ReadFile(c.caFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--exporter-ca-file: %w", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageError{fmt.Errorf("--exporter-ca-file=%s: no PEM certificate in it", c.caFile)}
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	rc := &remoteClient{http: &http.Client{Timeout: c.timeout, Transport: tr}, user: c.user}
 	if c.pwFile != "" {
 		b, err := os.ReadFile(c.pwFile)
 		if err != nil {
