@@ -376,6 +376,13 @@ func TestLocateAcrossExporters(t *testing.T) {
 		t.Errorf("with hv_b's clock 37 ms off: %s -> %s %s %.6f s, want %s -> %s %s %.6f s", moved.From, moved.To, moved.Direction, moved.Delay, live.From, live.To, live.Direction, live.Delay)
 	}
 
+	// Files and an exporter in one path: hv_a's captures, then hv_b's
+	// exporter at its place.
+	mixed, _ := verdict("--same-clock", "hv_a_vif,hv_a_eth0", files[0], files[1], "hv_b="+urlB)
+	if mixed.From != "hv_a_eth0" || mixed.To != "hv_b/eth0" || mixed.Direction != "reply" || abs(mixed.Delay-live.Delay) > 0.05*live.Delay {
+		t.Errorf("files and an exporter: %s -> %s %s %.6f s, want hv_a_eth0 -> hv_b/eth0 reply near %.6f s", mixed.From, mixed.To, mixed.Direction, mixed.Delay, live.Delay)
+	}
+
 	// A third exporter that does not answer: named, left out.
 	again, errOut := verdict("--exporter", "hv_a="+urlA, "--exporter", "hv_x=http://127.0.0.1:1", "--exporter", "hv_b="+urlB)
 	if again.From != "hv_a/eth0" || !strings.Contains(errOut, "exporter hv_x at http://127.0.0.1:1") || !strings.Contains(errOut, "its points are left out") {
