@@ -55,6 +55,10 @@ var (
 	errTruncICMP     = &DecodeError{"icmp", ErrTruncated}
 	errBadRawIP      = &DecodeError{"raw_ip", ErrMalformed}
 	errTruncRawIP    = &DecodeError{"raw_ip", ErrTruncated}
+	errTruncMPLS     = &DecodeError{"mpls", ErrTruncated}
+	errBadMPLS       = &DecodeError{"mpls", ErrMalformed}
+	errTruncPPPoE    = &DecodeError{"pppoe", ErrTruncated}
+	errBadPPPoE      = &DecodeError{"pppoe", ErrMalformed}
 )
 
 // Link types the decoder accepts beyond gopacket's named constants: DLT_RAW
@@ -72,7 +76,13 @@ const (
 	etherTypeVLAN  = 0x8100
 	etherTypeQinQ  = 0x88A8
 	etherTypeQinQ2 = 0x9100 // pre-standard QinQ, still seen on switches
+	etherTypeMPLS  = 0x8847
+	etherTypeMPLSm = 0x8848 // multicast MPLS
+	etherTypePPPoE = 0x8864 // PPPoE session stage
 )
+
+// maxMPLSLabels bounds the label stack walked in hostile frames.
+const maxMPLSLabels = 8
 
 // maxVLANTags bounds how many stacked tags are skipped; only the first two
 // are recorded in Packet.VLANs.
@@ -214,6 +224,61 @@ func decodeEtherType(data []byte, off int, et uint16, p *Packet) error {
 		return decodeIPv4(data, off, p)
 	case etherTypeIPv6:
 		return decodeIPv6(data, off, p)
+	case etherTypeMPLS, etherTypeMPLSm:
+		return decodeMPLS(data, off, p)
+	case etherTypePPPoE:
+		return decodePPPoE(data, off, p)
+	}
+	return nil
+}
+
+// decodeMPLS walks the label stack to its bottom (the S bit) and decodes
+// the payload as IP by its first nibble, as Wireshark's heuristic does for
+// a stack without a control word: 4 is IPv4, 6 IPv6; anything else
+// (Ethernet pseudowires, a control word) is not decoded and the frame
+// counts as undecoded. EtherType stays the MPLS one.
+func decodeMPLS(data []byte, off int, p *Packet) error {
+	for i := 0; ; i++ {
+		if i == maxMPLSLabels {
+			return errBadMPLS
+		}
+		if len(data) < off+4 {
+			return errTruncMPLS
+		}
+		bottom := data[off+2]&1 != 0
+		off += 4
+		if bottom {
+			break
+		}
+	}
+	if len(data) <= off {
+		return errTruncMPLS
+	}
+	switch data[off] >> 4 {
+	case 4:
+		return decodeIPv4(data, off, p)
+	case 6:
+		return decodeIPv6(data, off, p)
+	}
+	return errBadMPLS
+}
+
+// decodePPPoE decodes a PPPoE session frame (RFC 2516: version/type 0x11,
+// code 0, then the PPP protocol): IPv4 (0x0021) and IPv6 (0x0057) are
+// followed; PPP control traffic (LCP, IPCP...) carries no IP and counts in
+// the totals only.
+func decodePPPoE(data []byte, off int, p *Packet) error {
+	if len(data) < off+8 {
+		return errTruncPPPoE
+	}
+	if data[off] != 0x11 || data[off+1] != 0 {
+		return errBadPPPoE
+	}
+	switch binary.BigEndian.Uint16(data[off+6 : off+8]) {
+	case 0x0021:
+		return decodeIPv4(data, off+8, p)
+	case 0x0057:
+		return decodeIPv6(data, off+8, p)
 	}
 	return nil
 }
@@ -228,6 +293,13 @@ func decodeIPv4(data []byte, off int, p *Packet) error {
 	}
 	ihl := int(h[0]&0x0f) * 4
 	if ihl < 20 {
+		return errBadIPv4
+	}
+	if tl := binary.BigEndian.Uint16(h[2:4]); tl != 0 && tl < uint16(ihl) {
+		// A total length shorter than the header: Wireshark's "bogus IP
+		// length", the packet not dissected (no addresses, no ports). Zero
+		// is a segmentation offload's super-packet (BIG TCP, captured
+		// TSO), which Wireshark decodes (its "TSO support" default).
 		return errBadIPv4
 	}
 	p.L3Offset = off

@@ -10,7 +10,8 @@ import (
 )
 
 // FuzzDecode feeds arbitrary frames of every supported link type to the
-// decoder. It must never panic, must only return the package's typed errors,
+// decoder (seeds: plain, tagged, IPv6 extension headers, fragments, MPLS,
+// PPPoE). It must never panic, must only return the package's typed errors,
 // must keep offsets inside the frame, and where gopacket's full decoder
 // decodes an unfragmented packet cleanly, both must agree on addresses and
 // ports.
@@ -26,6 +27,10 @@ func FuzzDecode(f *testing.F) {
 		serialize(f, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv6HopByHop), gopacket.Payload{44, 0, 1, 4, 0, 0, 0, 0},
 			frag6(6, 0, true, 9), tcp()),
 		serialize(f, ip6(layers.IPProtocolIPv6Fragment), frag6(17, 8, false, 9), payload),
+		serialize(f, eth(layers.EthernetTypeMPLSUnicast), &layers.MPLS{Label: 100, TTL: 64}, &layers.MPLS{Label: 200, StackBottom: true, TTL: 64},
+			ip4(layers.IPProtocolTCP), tcp(), payload),
+		serialize(f, eth(layers.EthernetTypePPPoESession), &layers.PPPoE{Version: 1, Type: 1, Code: layers.PPPoECodeSession, SessionId: 7},
+			&layers.PPP{PPPType: layers.PPPTypeIPv6}, ip6(layers.IPProtocolUDP), udp(), payload),
 		{},
 	}
 	for i, s := range seeds {

@@ -104,6 +104,25 @@ func TestDecode(t *testing.T) {
 			func(p *Packet) { v6(p); udpPkt(p) }, 0, 64},
 		{"ipv6 esp stops", layers.LinkTypeIPv6, serialize(t, ip6(layers.IPProtocolESP), payload),
 			func(p *Packet) { v6(p); p.Protocol = 50 }, 0, -1},
+		// Two MPLS labels (bottom of stack on the second), then IPv4: the
+		// payload's first nibble names it, as Wireshark guesses.
+		{"mpls two labels ipv4 tcp", layers.LinkTypeEthernet, serialize(t, eth(layers.EthernetTypeMPLSUnicast),
+			&layers.MPLS{Label: 100, TTL: 64}, &layers.MPLS{Label: 200, StackBottom: true, TTL: 64}, ip4(layers.IPProtocolTCP), tcp(), payload),
+			func(p *Packet) { ethOK(p); v4(p); tcpPkt(p); p.EtherType = 0x8847 }, 22, 42},
+		{"mpls ipv6 udp", layers.LinkTypeEthernet, serialize(t, eth(layers.EthernetTypeMPLSUnicast),
+			&layers.MPLS{Label: 7, StackBottom: true, TTL: 64}, ip6(layers.IPProtocolUDP), udp(), payload),
+			func(p *Packet) { ethOK(p); v6(p); udpPkt(p); p.EtherType = 0x8847 }, 18, 58},
+		// PPPoE session: version/type 0x11, code 0, session, length, then
+		// the PPP protocol 0x0021 (IPv4) or 0x0057 (IPv6).
+		{"pppoe ipv4 udp", layers.LinkTypeEthernet, serialize(t, eth(layers.EthernetTypePPPoESession),
+			gopacket.Payload{0x11, 0, 0x12, 0x34, 0, 0, 0x00, 0x21}, ip4(layers.IPProtocolUDP), udp(), payload),
+			func(p *Packet) { ethOK(p); v4(p); udpPkt(p); p.EtherType = 0x8864 }, 22, 42},
+		{"pppoe ipv6 tcp", layers.LinkTypeEthernet, serialize(t, eth(layers.EthernetTypePPPoESession),
+			gopacket.Payload{0x11, 0, 0x12, 0x34, 0, 0, 0x00, 0x57}, ip6(layers.IPProtocolTCP), tcp(), payload),
+			func(p *Packet) { ethOK(p); v6(p); tcpPkt(p); p.EtherType = 0x8864 }, 22, 62},
+		{"pppoe lcp: totals only", layers.LinkTypeEthernet, serialize(t, eth(layers.EthernetTypePPPoESession),
+			gopacket.Payload{0x11, 0, 0x12, 0x34, 0, 4, 0xc0, 0x21, 1, 1, 0, 4}),
+			func(p *Packet) { ethOK(p); p.EtherType = 0x8864 }, -1, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,6 +160,15 @@ func TestDecodeTruncatedAndMalformed(t *testing.T) {
 	badVer[14] = 0x55
 	badIHL := append([]byte(nil), full...)
 	badIHL[14] = 0x42
+	bogusLen := append([]byte(nil), full...)
+	bogusLen[14+2], bogusLen[14+3] = 0, 10
+	mplsCut := serialize(t, eth(layers.EthernetTypeMPLSUnicast), &layers.MPLS{Label: 1, TTL: 1})[:16]
+	mplsLoop := serialize(t, eth(layers.EthernetTypeMPLSUnicast))
+	for i := 0; i < 10; i++ {
+		mplsLoop = append(mplsLoop, 0, 0, 0x10, 64) // labels without the S bit
+	}
+	mplsPW := serialize(t, eth(layers.EthernetTypeMPLSUnicast), &layers.MPLS{Label: 9, StackBottom: true, TTL: 64}, gopacket.Payload{0, 0, 0, 0, 2, 0, 0, 0})
+	pppoeBad := serialize(t, eth(layers.EthernetTypePPPoESession), gopacket.Payload{0x21, 0, 0, 1, 0, 0, 0, 0x21})
 	loop6 := serialize(t, ip6(layers.IPProtocolIPv6HopByHop))
 	for i := 0; i < 20; i++ {
 		loop6 = append(loop6, 0, 0, 1, 4, 0, 0, 0, 0) // hop-by-hop pointing to hop-by-hop
@@ -167,6 +195,14 @@ func TestDecodeTruncatedAndMalformed(t *testing.T) {
 		{"raw empty", layers.LinkTypeRaw, nil, "raw_ip", ErrTruncated, 0},
 		{"raw not ip", layers.LinkTypeRaw, []byte{0x25, 0, 0}, "raw_ip", ErrMalformed, 0},
 		{"ipv6 header loop", layers.LinkTypeRaw, loop6, "ipv6_extension", ErrMalformed, 6},
+		// Total length 10 < the 20-byte header: Wireshark's bogus IP
+		// length, not dissected: no addresses (tshark shows none), no ports.
+		{"ipv4 total length below the header", layers.LinkTypeEthernet, bogusLen, "ipv4", ErrMalformed, 0},
+		{"mpls cut", layers.LinkTypeEthernet, mplsCut, "mpls", ErrTruncated, 0},
+		{"mpls without a bottom", layers.LinkTypeEthernet, mplsLoop, "mpls", ErrMalformed, 0},
+		{"mpls pseudowire (not ip)", layers.LinkTypeEthernet, mplsPW, "mpls", ErrMalformed, 0},
+		{"pppoe bad version", layers.LinkTypeEthernet, pppoeBad, "pppoe", ErrMalformed, 0},
+		{"pppoe cut", layers.LinkTypeEthernet, pppoeBad[:18], "pppoe", ErrTruncated, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

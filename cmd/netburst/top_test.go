@@ -458,8 +458,9 @@ func TestSyntheticFixtureMatchesTshark(t *testing.T) {
 }
 
 // writeSynthetic writes a pcapng file with two interfaces (Ethernet and Linux
-// cooked) holding what real veth captures lack: VLAN and QinQ tags, IPv6
-// with a hop-by-hop header, ICMP, ARP, and later (non-first) IPv4 fragments,
+// cooked) holding what real veth captures lack: VLAN and QinQ tags, MPLS and
+// PPPoE sessions, an IPv4 header with a bogus total length, IPv6 with a
+// hop-by-hop header, ICMP, ARP, and later (non-first) IPv4 fragments,
 // which both tshark and netburst count in the host pairs only. (A first
 // fragment is left out: tshark's default reassembly attributes the datagram's
 // ports to the last fragment's frame; docs/capture.md explains.)
@@ -540,6 +541,26 @@ func writeSynthetic(t *testing.T, file string) {
 			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 1, Seq: uint16(k)}, pay(56)))
 		write(0, ser(&layers.Ethernet{SrcMAC: mac1, DstMAC: mac2, EthernetType: layers.EthernetTypeIPv4},
 			&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: b, DstIP: a, Id: uint16(k), FragOffset: 185}, pay(300)))
+		// MPLS (two labels) and PPPoE sessions: their IP inside counts,
+		// as in tshark.
+		write(0, ser(&layers.Ethernet{SrcMAC: mac1, DstMAC: mac2, EthernetType: layers.EthernetTypeMPLSUnicast},
+			&layers.MPLS{Label: 100 + uint32(k), TTL: 64}, &layers.MPLS{Label: 16, StackBottom: true, TTL: 64},
+			&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: a, DstIP: b},
+			&layers.TCP{SrcPort: 45000, DstPort: 3260, ACK: true, Window: 100}, pay(300)))
+		write(0, ser(&layers.Ethernet{SrcMAC: mac2, DstMAC: mac1, EthernetType: layers.EthernetTypePPPoESession},
+			&layers.PPPoE{Version: 1, Type: 1, Code: layers.PPPoECodeSession, SessionId: 0x1234},
+			&layers.PPP{PPPType: layers.PPPTypeIPv4},
+			&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: b, DstIP: a},
+			&layers.UDP{SrcPort: 1194, DstPort: 1194}, pay(120)))
+		if k%5 == 0 {
+			// A bogus IPv4 total length (shorter than the header): tshark
+			// shows the addresses and decodes nothing above.
+			bogus := ser(&layers.Ethernet{SrcMAC: mac1, DstMAC: mac2, EthernetType: layers.EthernetTypeIPv4},
+				&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: a, DstIP: b},
+				&layers.UDP{SrcPort: 9, DstPort: 9}, pay(20))
+			bogus[14+2], bogus[14+3] = 0, 12
+			write(0, bogus)
+		}
 		// ARP: totals only.
 		write(0, ser(&layers.Ethernet{SrcMAC: mac1, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
 			&layers.ARP{AddrType: 1, Protocol: 0x0800, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
