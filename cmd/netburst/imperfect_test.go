@@ -200,14 +200,7 @@ func TestCommandLine(t *testing.T) {
 			if code != tt.code || errs != tt.stderr {
 				t.Errorf("exit %d, stderr %q; want %d, %q", code, errs, tt.code, tt.stderr)
 			}
-			rest := out
-			for _, s := range tt.stdout {
-				i := strings.Index(rest, s)
-				if i < 0 {
-					t.Fatalf("stdout lacks %q (in order):\n%s", s, out)
-				}
-				rest = rest[i+len(s):]
-			}
+			containsInOrder(t, out, tt.stdout)
 			if n := strings.Count(out, "usage: netburst"); n != tt.usages {
 				t.Errorf("usage printed %d times, want %d:\n%s", n, tt.usages, out)
 			}
@@ -238,5 +231,18 @@ func TestCommandLine(t *testing.T) {
 	lines := strings.SplitN(string(man), "\n", 3)
 	if err != nil || len(lines) < 3 || !strings.HasPrefix(lines[0], `.TH netburst 1 "" "netburst 1.2.3" `) || strings.Count(lines[0], `"`)%2 != 0 || !strings.HasPrefix(lines[1], ".") {
 		t.Errorf("--help-man: %v, first lines %q: want a one-line .TH header", err, lines[:min(2, len(lines))])
+	}
+}
+
+// containsInOrder fails the test unless out holds each of parts, in order.
+func containsInOrder(t *testing.T, out string, parts []string) {
+	t.Helper()
+	rest := out
+	for _, s := range parts {
+		i := strings.Index(rest, s)
+		if i < 0 {
+			t.Fatalf("stdout lacks %q (in order):\n%s", s, out)
+		}
+		rest = rest[i+len(s):]
 	}
 }

@@ -65,6 +65,34 @@ func newPathBed(t *testing.T) *pathBed {
 	return b
 }
 
+// pingThroughBurst pings vm_b from vm_a 120 times over 6 s while a 2 s
+// TCP stream from hv_b to hv_a's port 7000 (the storage traffic) fills the
+// switch's tbf, from 1.5 s to 3.5 s, and returns when the ping is done.
+func (b *pathBed) pingThroughBurst(t *testing.T) {
+	t.Helper()
+	b.hvA.Start(t, "iperf3", "-s", "-p", "7000", "-B", b.up.AddrA.String())
+	ping := exec.Command("ip", "netns", "exec", b.vmA.Name, "ping", "-n", "-q", "-i", "0.05", "-c", "120", "-W", "2", b.vmLinkB.AddrB.String())
+	if err := ping.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ping.Process.Kill(); _ = ping.Wait() })
+	time.Sleep(1500 * time.Millisecond)
+	var burstErr error
+	for try := 0; try < 10; try++ { // the server may still be starting
+		if _, burstErr = b.hvB.Exec("iperf3", "-c", b.up.AddrA.String(), "-p", "7000", "-B", b.down.AddrB.String(), "-t", "2"); burstErr == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if burstErr != nil {
+		t.Fatalf("storage burst: %v", burstErr)
+	}
+	if err := ping.Wait(); err != nil {
+		t.Logf("ping: %v (some replies lost in the queue)", err)
+	}
+	time.Sleep(250 * time.Millisecond)
+}
+
 // tsharkEcho holds one file's echo timestamps by seq, in nanoseconds, as
 // tshark reads them.
 type tsharkEcho struct{ req, rep int64 }
@@ -145,29 +173,7 @@ func TestLocateNamespacePath(t *testing.T) {
 		args = append(args, p.name+"="+f)
 	}
 
-	// Storage service on hv_a, ping from vm_a for 6 s, the burst from
-	// 1.5 s to 3.5 s.
-	b.hvA.Start(t, "iperf3", "-s", "-p", "7000", "-B", b.up.AddrA.String())
-	ping := exec.Command("ip", "netns", "exec", b.vmA.Name, "ping", "-n", "-q", "-i", "0.05", "-c", "120", "-W", "2", b.vmLinkB.AddrB.String())
-	if err := ping.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ping.Process.Kill(); _ = ping.Wait() })
-	time.Sleep(1500 * time.Millisecond)
-	var burstErr error
-	for try := 0; try < 10; try++ { // the server may still be starting
-		if _, burstErr = b.hvB.Exec("iperf3", "-c", b.up.AddrA.String(), "-p", "7000", "-B", b.down.AddrB.String(), "-t", "2"); burstErr == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if burstErr != nil {
-		t.Fatalf("storage burst: %v", burstErr)
-	}
-	if err := ping.Wait(); err != nil {
-		t.Logf("ping: %v (some replies lost in the queue)", err)
-	}
-	time.Sleep(200 * time.Millisecond)
+	b.pingThroughBurst(t)
 	for _, stop := range stops {
 		stop()
 	}
@@ -301,25 +307,7 @@ func TestLocateAcrossExporters(t *testing.T) {
 		stops = append(stops, nstest.Tcpdump(t, c.ns, c.dev, f, "-s", "200", "icmp"))
 		files = append(files, c.name+"="+f)
 	}
-	b.hvA.Start(t, "iperf3", "-s", "-p", "7000", "-B", b.up.AddrA.String())
-	ping := exec.Command("ip", "netns", "exec", b.vmA.Name, "ping", "-n", "-q", "-i", "0.05", "-c", "120", "-W", "2", b.vmLinkB.AddrB.String())
-	if err := ping.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ping.Process.Kill(); _ = ping.Wait() })
-	time.Sleep(1500 * time.Millisecond)
-	var burstErr error
-	for try := 0; try < 10; try++ {
-		if _, burstErr = b.hvB.Exec("iperf3", "-c", b.up.AddrA.String(), "-p", "7000", "-B", b.down.AddrB.String(), "-t", "2"); burstErr == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if burstErr != nil {
-		t.Fatalf("storage burst: %v", burstErr)
-	}
-	_ = ping.Wait()
-	time.Sleep(300 * time.Millisecond)
+	b.pingThroughBurst(t)
 	for _, stop := range stops {
 		stop()
 	}

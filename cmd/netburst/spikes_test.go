@@ -75,14 +75,7 @@ func TestSpikesCommand(t *testing.T) {
 			if code != tt.code || !strings.Contains(errs, tt.stderr) {
 				t.Fatalf("exit %d, stderr %q; want %d containing %q", code, errs, tt.code, tt.stderr)
 			}
-			rest := out
-			for _, s := range tt.stdout {
-				i := strings.Index(rest, s)
-				if i < 0 {
-					t.Fatalf("stdout lacks %q (in order):\n%s", s, out)
-				}
-				rest = rest[i+len(s):]
-			}
+			containsInOrder(t, out, tt.stdout)
 			if tt.name == "top 1" && strings.Contains(out, "tcp    22") {
 				t.Errorf("-n 1 printed the second port:\n%s", out)
 			}
