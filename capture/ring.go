@@ -40,6 +40,9 @@ const (
 	etherTypeVLAN  = 0x8100
 	etherTypeQinQ  = 0x88A8
 	etherTypeQinQ2 = 0x9100 // pre-standard QinQ, still seen on switches
+	etherTypeMPLS  = 0x8847
+	etherTypeMPLSm = 0x8848
+	etherTypePPPoE = 0x8864
 )
 
 // ring is a bounded FIFO of captured frames in fixed-size slots of one byte
@@ -202,6 +205,9 @@ func fastRecord(d []byte, s []byte) bool {
 		if ihl < 20 || len(d) < 14+ihl || binary.BigEndian.Uint16(d[20:22])&0x3fff != 0 {
 			return false // options cut short, or a fragment
 		}
+		if tl := binary.BigEndian.Uint16(d[16:18]); tl != 0 && tl < uint16(ihl) {
+			return false // a bogus total length: the Decoder's call
+		}
 		ipv, proto, addrOff, l4 = 4, d[23], 14+12, 14+ihl
 	case etherTypeIPv6:
 		if len(d) < 54 || d[14]>>4 != 6 {
@@ -212,8 +218,8 @@ func fastRecord(d []byte, s []byte) bool {
 			return false // extension headers
 		}
 		ipv, addrOff, l4 = 6, 14+8, 54
-	case etherTypeVLAN, etherTypeQinQ, etherTypeQinQ2:
-		return false
+	case etherTypeVLAN, etherTypeQinQ, etherTypeQinQ2, etherTypeMPLS, etherTypeMPLSm, etherTypePPPoE:
+		return false // tags and encapsulations: the Decoder walks them
 	default:
 		// Not IP: nothing to summarise beyond the lengths.
 		clear(s[14:recordHeader])

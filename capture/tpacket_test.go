@@ -308,6 +308,10 @@ func recordFrames(t testing.TB) [][]byte {
 		// an IPv4 header with the IPv6 version nibble, and the reverse
 		append(serialize(t, eth(layers.EthernetTypeIPv4)), 0x65, 0, 0, 40, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2, 0, 1, 0, 2, 0, 8, 0, 0),
 		append(serialize(t, eth(layers.EthernetTypeIPv6)), make([]byte, 48)...),
+		// MPLS and PPPoE take the Decoder; so does a bogus total length.
+		serialize(t, eth(layers.EthernetTypeMPLSUnicast), &layers.MPLS{Label: 5, StackBottom: true, TTL: 64}, ip4(layers.IPProtocolTCP), tcp(), payload),
+		serialize(t, eth(layers.EthernetTypePPPoESession), gopacket.Payload{0x11, 0, 0, 1, 0, 0, 0, 0x57}, ip6(layers.IPProtocolUDP), udp(), payload),
+		append(serialize(t, eth(layers.EthernetTypeIPv4)), 0x45, 0, 0, 12, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2, 0, 1, 0, 2, 0, 8, 0, 0),
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -641,6 +642,9 @@ func TestTopText(t *testing.T) {
 			t.Fatalf("--by %s: exit %d: %s", tt.by, code, errs)
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
+		// The fixture has frames that do not decode (bogus IPv4 lengths):
+		// their line comes after the summary.
+		lines = slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(l, "could not be fully decoded") })
 		// Summary line, blank, header, three rows.
 		if len(lines) != 6 || !strings.Contains(lines[2], tt.header) || !strings.Contains(lines[3], tt.first) {
 			t.Errorf("--by %s output:\n%s", tt.by, out)
