@@ -23,26 +23,32 @@ import (
 //	   destination follows it (4 bytes later for IPv4, 16 for IPv6)
 //	16 source port, 18 destination port (uint16)
 //	20 IP version (0 for a frame that is not IP), 21 protocol,
-//	22 flags (recHasPorts), 23 TCP flags
+//	22 flags (recHasPorts, recMACsec), 23 TCP flags
 //
 // The addresses stay in the captured bytes, where the decoder found them,
 // rather than being copied into every slot.
 const recordHeader = 24
 
 // Record flags.
-const recHasPorts = 1
+const (
+	recHasPorts = 1
+	// recMACsec marks a MACsec frame (EtherType 0x88E5): encrypted, counted
+	// as such by the summaries.
+	recMACsec = 2
+)
 
 // EtherTypes the record's fast path, the kernel filters and the VLAN tag
 // put back into offloaded frames read.
 const (
-	etherTypeIPv4  = 0x0800
-	etherTypeIPv6  = 0x86DD
-	etherTypeVLAN  = 0x8100
-	etherTypeQinQ  = 0x88A8
-	etherTypeQinQ2 = 0x9100 // pre-standard QinQ, still seen on switches
-	etherTypeMPLS  = 0x8847
-	etherTypeMPLSm = 0x8848
-	etherTypePPPoE = 0x8864
+	etherTypeIPv4   = 0x0800
+	etherTypeIPv6   = 0x86DD
+	etherTypeVLAN   = 0x8100
+	etherTypeQinQ   = 0x88A8
+	etherTypeQinQ2  = 0x9100 // pre-standard QinQ, still seen on switches
+	etherTypeMPLS   = 0x8847
+	etherTypeMPLSm  = 0x8848
+	etherTypePPPoE  = 0x8864
+	etherTypeMACsec = 0x88E5
 )
 
 // ring is a bounded FIFO of captured frames in fixed-size slots of one byte
@@ -220,6 +226,10 @@ func fastRecord(d []byte, s []byte) bool {
 		ipv, addrOff, l4 = 6, 14+8, 54
 	case etherTypeVLAN, etherTypeQinQ, etherTypeQinQ2, etherTypeMPLS, etherTypeMPLSm, etherTypePPPoE:
 		return false // tags and encapsulations: the Decoder walks them
+	case etherTypeMACsec:
+		clear(s[14:recordHeader])
+		s[22] = recMACsec
+		return true
 	default:
 		// Not IP: nothing to summarise beyond the lengths.
 		clear(s[14:recordHeader])
@@ -263,6 +273,9 @@ func writeSummary(s []byte, p *packet.Packet) {
 	if p.HasPorts {
 		flags |= recHasPorts
 	}
+	if p.IPVersion == 0 && p.EtherType == etherTypeMACsec {
+		flags |= recMACsec
+	}
 	s[22] = flags
 	s[23] = p.TCPFlags
 }
@@ -284,6 +297,9 @@ func readRecord(s []byte, p *packet.Packet) []byte {
 		TCPFlags:  s[23],
 		L3Offset:  -1,
 		L4Offset:  -1,
+	}
+	if s[22]&recMACsec != 0 {
+		p.EtherType = etherTypeMACsec
 	}
 	off := int(binary.LittleEndian.Uint16(s[14:]))
 	switch p.IPVersion {

@@ -178,11 +178,15 @@ func TestFillSlotVLAN(t *testing.T) {
 // recordFields keeps the fields of a Packet that a ring record carries:
 // what the spike summary reads.
 func recordFields(p *packet.Packet) packet.Packet {
-	return packet.Packet{
+	r := packet.Packet{
 		Time: p.Time, WireLen: p.WireLen, CapLen: p.CapLen, IPVersion: p.IPVersion, Src: p.Src, Dst: p.Dst,
 		Protocol: p.Protocol, HasPorts: p.HasPorts, SrcPort: p.SrcPort, DstPort: p.DstPort, TCPFlags: p.TCPFlags,
 		L3Offset: -1, L4Offset: -1,
 	}
+	if p.IPVersion == 0 && p.EtherType == etherTypeMACsec {
+		r.EtherType = etherTypeMACsec // the one EtherType a record keeps
+	}
+	return r
 }
 
 // checkRecord stores frame in a slot as the reader does and requires the
@@ -308,6 +312,8 @@ func recordFrames(t testing.TB) [][]byte {
 		// an IPv4 header with the IPv6 version nibble, and the reverse
 		append(serialize(t, eth(layers.EthernetTypeIPv4)), 0x65, 0, 0, 40, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2, 0, 1, 0, 2, 0, 8, 0, 0),
 		append(serialize(t, eth(layers.EthernetTypeIPv6)), make([]byte, 48)...),
+		// MACsec, counted as such.
+		serialize(t, eth(layers.EthernetType(0x88E5)), gopacket.Payload{0x2c, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}),
 		// MPLS and PPPoE take the Decoder; so does a bogus total length.
 		serialize(t, eth(layers.EthernetTypeMPLSUnicast), &layers.MPLS{Label: 5, StackBottom: true, TTL: 64}, ip4(layers.IPProtocolTCP), tcp(), payload),
 		serialize(t, eth(layers.EthernetTypePPPoESession), gopacket.Payload{0x11, 0, 0, 1, 0, 0, 0, 0x57}, ip6(layers.IPProtocolUDP), udp(), payload),

@@ -92,7 +92,13 @@ type Summary struct {
 	Conversations      []ConversationStat `json:"conversations"`
 	// Overflow is what the tables' bound kept out of them.
 	Overflow Overflow `json:"overflow"`
+	// MACsec is the frames encrypted by MACsec (EtherType 0x88E5): in the
+	// totals, their IP headers not readable.
+	MACsec Counter `json:"macsec"`
 }
+
+// etherTypeMACsec is IEEE 802.1AE.
+const etherTypeMACsec = 0x88E5
 
 // PeakSlots is how many 100 ms buckets each entry keeps for its peak: a
 // frame up to PeakSlots-1 buckets (300 ms) older than the newest the entry
@@ -210,6 +216,7 @@ type Aggregator struct {
 	total      flowStat
 	start, end time.Time
 	late       uint64
+	macsec     Counter
 	ports      table[portKey]
 	hosts      table[hostKey]
 	convs      table[convKey]
@@ -231,7 +238,7 @@ func NewAggregator(maxFlows int) *Aggregator {
 // Reset empties the aggregator, keeping its allocated memory.
 func (a *Aggregator) Reset() {
 	a.total = flowStat{}
-	a.start, a.end, a.late = time.Time{}, time.Time{}, 0
+	a.start, a.end, a.late, a.macsec = time.Time{}, time.Time{}, 0, Counter{}
 	a.ports.reset()
 	a.hosts.reset()
 	a.convs.reset()
@@ -267,6 +274,10 @@ func (a *Aggregator) Add(p *Packet) {
 		}
 	}
 	if p.IPVersion == 0 {
+		if p.EtherType == etherTypeMACsec {
+			a.macsec.Packets++
+			a.macsec.Bytes += n
+		}
 		return
 	}
 	if s, _ := a.hosts.get(hostKey{p.Src, p.Dst}, n); s != nil {
@@ -321,6 +332,7 @@ func (a *Aggregator) Summary(k int) Summary {
 			Hosts:         a.hosts.overflow,
 			Conversations: a.convs.overflow,
 		},
+		MACsec: a.macsec,
 	}
 	for i, key := range a.ports.keys {
 		st := &a.ports.stats[i]

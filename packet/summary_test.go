@@ -37,6 +37,8 @@ func TestAggregator(t *testing.T) {
 		{Time: t0.Add(60 * ms), WireLen: 600, IPVersion: 4, Src: netip.MustParseAddr(c), Dst: netip.MustParseAddr(a), Protocol: 17, FragmentOffset: 1480},
 		// ARP: totals only.
 		{Time: t0.Add(70 * ms), WireLen: 42},
+		// MACsec: totals, and counted as such.
+		{Time: t0.Add(80 * ms), WireLen: 120, EtherType: 0x88E5},
 		pkt(150*ms, 6, b, 40000, a, 7000, 1500), // next 100 ms bucket
 	}
 	ag := NewAggregator(0)
@@ -48,8 +50,8 @@ func TestAggregator(t *testing.T) {
 	want := Summary{
 		Start:              t0,
 		End:                t0.Add(150 * ms),
-		Counter:            Counter{9, 4500},
-		PeakBytesPerSecond: 3000 / 0.1,
+		Counter:            Counter{10, 4620},
+		PeakBytesPerSecond: 3120 / 0.1,
 		Ports: []PortStat{
 			{"tcp", 7000, Counter{3, 3500}, 2000 / 0.1},
 			{"udp", 53, Counter{2, 160}, 160 / 0.1},
@@ -66,6 +68,7 @@ func TestAggregator(t *testing.T) {
 			{"udp", addr(b), 5001, addr(a), 53, Counter{1, 80}, Counter{1, 80}, Counter{}, 80 / 0.1},
 			{"udp", addr(c), 5000, addr(a), 53, Counter{1, 80}, Counter{1, 80}, Counter{}, 80 / 0.1},
 		},
+		MACsec: Counter{1, 120},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Summary(0):\n got %+v\nwant %+v", got, want)
@@ -75,7 +78,7 @@ func TestAggregator(t *testing.T) {
 		t.Errorf("Summary(1) = %+v", top)
 	}
 	ag.Reset()
-	if s := ag.Summary(0); s.Packets != 0 || len(s.Hosts) != 0 || !s.Start.IsZero() || s.PeakBytesPerSecond != 0 {
+	if s := ag.Summary(0); s.Packets != 0 || len(s.Hosts) != 0 || !s.Start.IsZero() || s.PeakBytesPerSecond != 0 || s.MACsec.Packets != 0 {
 		t.Errorf("after Reset: %+v", s)
 	}
 }

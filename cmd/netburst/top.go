@@ -369,6 +369,9 @@ func printTop(out io.Writer, res *topOutput, by string) error {
 	if res.Undecoded > 0 {
 		fmt.Fprintf(out, "%d frames could not be fully decoded (counted in the totals only)\n", res.Undecoded)
 	}
+	if s.MACsec.Packets > 0 {
+		fmt.Fprintf(out, "%d frames, %d bytes encrypted by MACsec (counted in the totals only)\n", s.MACsec.Packets, s.MACsec.Bytes)
+	}
 	fmt.Fprintln(out)
 	return printTable(out, s, by)
 }

@@ -460,7 +460,7 @@ func TestSyntheticFixtureMatchesTshark(t *testing.T) {
 
 // writeSynthetic writes a pcapng file with two interfaces (Ethernet and Linux
 // cooked) holding what real veth captures lack: VLAN and QinQ tags, MPLS and
-// PPPoE sessions, an IPv4 header with a bogus total length, IPv6 with a
+// PPPoE sessions, MACsec, an IPv4 header with a bogus total length, IPv6 with a
 // hop-by-hop header, ICMP, ARP, and later (non-first) IPv4 fragments,
 // which both tshark and netburst count in the host pairs only. (A first
 // fragment is left out: tshark's default reassembly attributes the datagram's
@@ -562,6 +562,11 @@ func writeSynthetic(t *testing.T, file string) {
 			bogus[14+2], bogus[14+3] = 0, 12
 			write(0, bogus)
 		}
+		if k%10 == 0 {
+			// MACsec (SecTAG, then ciphertext): totals only, counted as such.
+			write(0, ser(&layers.Ethernet{SrcMAC: mac1, DstMAC: mac2, EthernetType: layers.EthernetType(0x88E5)},
+				gopacket.Payload{0x2c, 0, 0, 0, 0, byte(k + 1), 2, 0, 0, 0, 0, 1, 0, 1}, pay(80)))
+		}
 		// ARP: totals only.
 		write(0, ser(&layers.Ethernet{SrcMAC: mac1, DstMAC: layers.EthernetBroadcast, EthernetType: layers.EthernetTypeARP},
 			&layers.ARP{AddrType: 1, Protocol: 0x0800, HwAddressSize: 6, ProtAddressSize: 4, Operation: 1,
@@ -642,9 +647,19 @@ func TestTopText(t *testing.T) {
 			t.Fatalf("--by %s: exit %d: %s", tt.by, code, errs)
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		// The fixture has frames that do not decode (bogus IPv4 lengths):
-		// their line comes after the summary.
-		lines = slices.DeleteFunc(lines, func(l string) bool { return strings.Contains(l, "could not be fully decoded") })
+		// The fixture has frames that do not decode (bogus IPv4 lengths)
+		// and MACsec frames: their lines come after the summary.
+		var notes []string
+		lines = slices.DeleteFunc(lines, func(l string) bool {
+			if strings.Contains(l, "could not be fully decoded") || strings.Contains(l, "encrypted by MACsec") {
+				notes = append(notes, l)
+				return true
+			}
+			return false
+		})
+		if want := fmt.Sprintf("%d frames, %d bytes encrypted by MACsec (counted in the totals only)", res.MACsec.Packets, res.MACsec.Bytes); res.MACsec.Packets == 0 || !slices.Contains(notes, want) {
+			t.Errorf("--by %s: MACsec line %q missing from %q", tt.by, want, notes)
+		}
 		// Summary line, blank, header, three rows.
 		if len(lines) != 6 || !strings.Contains(lines[2], tt.header) || !strings.Contains(lines[3], tt.first) {
 			t.Errorf("--by %s output:\n%s", tt.by, out)
@@ -667,7 +682,7 @@ func TestTopJSONSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"file", "from", "to", "start", "end", "packets", "bytes", "peak_bytes_per_second",
-		"ports", "hosts", "conversations", "overflow", "undecoded_frames"} {
+		"ports", "hosts", "conversations", "overflow", "macsec", "undecoded_frames"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("output lacks %q", k)
 		}
