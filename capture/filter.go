@@ -5,6 +5,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
+
+	"github.com/netburst/netburst/packet"
 )
 
 // FilterProgram returns the classic BPF program the kernel runs on every
@@ -20,7 +22,7 @@ func FilterProgram(lt layers.LinkType, snaplen int, ipOnly bool) ([]bpf.RawInstr
 	if ipOnly && lt == layers.LinkTypeEthernet {
 		accept := a.label()
 		a.op(bpf.LoadAbsolute{Off: 12, Size: 2})
-		for _, et := range []uint32{etherTypeIPv4, etherTypeIPv6, etherTypeVLAN, etherTypeQinQ} {
+		for _, et := range []uint32{packet.EtherTypeIPv4, packet.EtherTypeIPv6, packet.EtherTypeVLAN, packet.EtherTypeQinQ} {
 			a.jumpIf(bpf.JumpEqual, et, accept, bpfNext)
 		}
 		a.op(bpf.RetConstant{Val: 0})

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
+
+	"github.com/netburst/netburst/packet"
 )
 
 // ErrFilter is wrapped by every error of ParseFilter and Filter.Program.
@@ -78,8 +80,8 @@ func both(a, b *fnode) *fnode   { return &fnode{op: '&', a: a, b: b} }
 func either(a, b *fnode) *fnode { return &fnode{op: '|', a: a, b: b} }
 func negate(a *fnode) *fnode    { return &fnode{op: '!', a: a} }
 
-func isIPv4() *fnode { return match(offEtherType, 2, 0, etherTypeIPv4) }
-func isIPv6() *fnode { return match(offEtherType, 2, 0, etherTypeIPv6) }
+func isIPv4() *fnode { return match(offEtherType, 2, 0, packet.EtherTypeIPv4) }
+func isIPv6() *fnode { return match(offEtherType, 2, 0, packet.EtherTypeIPv6) }
 
 func proto4(p uint32) *fnode { return both(isIPv4(), match(offIPv4Proto, 1, 0, p)) }
 func proto6(p uint32) *fnode { return both(isIPv6(), match(offIPv6Next, 1, 0, p)) }

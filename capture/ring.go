@@ -37,20 +37,6 @@ const (
 	recMACsec = 2
 )
 
-// EtherTypes the record's fast path, the kernel filters and the VLAN tag
-// put back into offloaded frames read.
-const (
-	etherTypeIPv4   = 0x0800
-	etherTypeIPv6   = 0x86DD
-	etherTypeVLAN   = 0x8100
-	etherTypeQinQ   = 0x88A8
-	etherTypeQinQ2  = 0x9100 // pre-standard QinQ, still seen on switches
-	etherTypeMPLS   = 0x8847
-	etherTypeMPLSm  = 0x8848
-	etherTypePPPoE  = 0x8864
-	etherTypeMACsec = 0x88E5
-)
-
 // ring is a bounded FIFO of captured frames in fixed-size slots of one byte
 // slice: no pointer per packet for the garbage collector to scan, no
 // allocation per packet. A slot holds at most snaplen bytes of a frame.
@@ -203,7 +189,7 @@ func fastRecord(d []byte, s []byte) bool {
 		l4         int
 	)
 	switch binary.BigEndian.Uint16(d[12:14]) {
-	case etherTypeIPv4:
+	case packet.EtherTypeIPv4:
 		if len(d) < 34 || d[14]>>4 != 4 {
 			return false
 		}
@@ -215,7 +201,7 @@ func fastRecord(d []byte, s []byte) bool {
 			return false // a bogus total length: the Decoder's call
 		}
 		ipv, proto, addrOff, l4 = 4, d[23], 14+12, 14+ihl
-	case etherTypeIPv6:
+	case packet.EtherTypeIPv6:
 		if len(d) < 54 || d[14]>>4 != 6 {
 			return false
 		}
@@ -224,9 +210,9 @@ func fastRecord(d []byte, s []byte) bool {
 			return false // extension headers
 		}
 		ipv, addrOff, l4 = 6, 14+8, 54
-	case etherTypeVLAN, etherTypeQinQ, etherTypeQinQ2, etherTypeMPLS, etherTypeMPLSm, etherTypePPPoE:
+	case packet.EtherTypeVLAN, packet.EtherTypeQinQ, packet.EtherTypeQinQ2, packet.EtherTypeMPLS, packet.EtherTypeMPLSm, packet.EtherTypePPPoE:
 		return false // tags and encapsulations: the Decoder walks them
-	case etherTypeMACsec:
+	case packet.EtherTypeMACsec:
 		clear(s[14:recordHeader])
 		s[22] = recMACsec
 		return true
@@ -273,7 +259,7 @@ func writeSummary(s []byte, p *packet.Packet) {
 	if p.HasPorts {
 		flags |= recHasPorts
 	}
-	if p.IPVersion == 0 && p.EtherType == etherTypeMACsec {
+	if p.IPVersion == 0 && p.EtherType == packet.EtherTypeMACsec {
 		flags |= recMACsec
 	}
 	s[22] = flags
@@ -299,7 +285,7 @@ func readRecord(s []byte, p *packet.Packet) []byte {
 		L4Offset:  -1,
 	}
 	if s[22]&recMACsec != 0 {
-		p.EtherType = etherTypeMACsec
+		p.EtherType = packet.EtherTypeMACsec
 	}
 	off := int(binary.LittleEndian.Uint16(s[14:]))
 	switch p.IPVersion {

@@ -1,6 +1,10 @@
 package capture
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/netburst/netburst/packet"
+)
 
 // The TPACKET_V3 ring layout (linux/if_packet.h), read directly from the
 // mmap'd blocks: gopacket's afpacket reads the same fields, but through a
@@ -93,7 +97,7 @@ func (w *v3Walker) next(f *v3Frame) bool {
 	status := binary.NativeEndian.Uint32(h[v3FrameStatus:])
 	f.vlan = vlanTag{}
 	if status&tpStatusVLANValid != 0 {
-		f.vlan = vlanTag{tpid: etherTypeVLAN, tci: uint16(binary.NativeEndian.Uint32(h[v3FrameVLANTCI:]))}
+		f.vlan = vlanTag{tpid: packet.EtherTypeVLAN, tci: uint16(binary.NativeEndian.Uint32(h[v3FrameVLANTCI:]))}
 		if tpid := binary.NativeEndian.Uint16(h[v3FrameTPID:]); status&tpStatusTPIDValid != 0 && tpid != 0 {
 			f.vlan.tpid = tpid
 		}

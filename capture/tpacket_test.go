@@ -183,8 +183,8 @@ func recordFields(p *packet.Packet) packet.Packet {
 		Protocol: p.Protocol, HasPorts: p.HasPorts, SrcPort: p.SrcPort, DstPort: p.DstPort, TCPFlags: p.TCPFlags,
 		L3Offset: -1, L4Offset: -1,
 	}
-	if p.IPVersion == 0 && p.EtherType == etherTypeMACsec {
-		r.EtherType = etherTypeMACsec // the one EtherType a record keeps
+	if p.IPVersion == 0 && p.EtherType == packet.EtherTypeMACsec {
+		r.EtherType = packet.EtherTypeMACsec // the one EtherType a record keeps
 	}
 	return r
 }
@@ -481,7 +481,7 @@ func TestReaderStoreAllocs(t *testing.T) {
 	for i, fr := range frames {
 		tag := vlanTag{}
 		if i%2 == 1 {
-			tag = vlanTag{tpid: etherTypeVLAN, tci: 7}
+			tag = vlanTag{tpid: packet.EtherTypeVLAN, tci: 7}
 		}
 		if n := testing.AllocsPerRun(100, func() {
 			ts += 1000

@@ -69,16 +69,18 @@ const (
 	linkTypeSLL2     layers.LinkType = 276
 )
 
-// EtherTypes the decoder follows.
+// EtherTypes the decoder follows (and the live capture's fast path and
+// kernel filters read).
 const (
-	etherTypeIPv4  = 0x0800
-	etherTypeIPv6  = 0x86DD
-	etherTypeVLAN  = 0x8100
-	etherTypeQinQ  = 0x88A8
-	etherTypeQinQ2 = 0x9100 // pre-standard QinQ, still seen on switches
-	etherTypeMPLS  = 0x8847
-	etherTypeMPLSm = 0x8848 // multicast MPLS
-	etherTypePPPoE = 0x8864 // PPPoE session stage
+	EtherTypeIPv4   = 0x0800
+	EtherTypeIPv6   = 0x86DD
+	EtherTypeVLAN   = 0x8100
+	EtherTypeQinQ   = 0x88A8
+	EtherTypeQinQ2  = 0x9100 // pre-standard QinQ, still seen on switches
+	EtherTypeMPLS   = 0x8847
+	EtherTypeMPLSm  = 0x8848 // multicast MPLS
+	EtherTypePPPoE  = 0x8864 // PPPoE session stage
+	EtherTypeMACsec = 0x88E5 // IEEE 802.1AE: encrypted, counted as such
 )
 
 // maxMPLSLabels bounds the label stack walked in hostile frames.
@@ -176,18 +178,18 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, p *Packet) error 
 		}
 		switch data[0] >> 4 {
 		case 4:
-			p.EtherType = etherTypeIPv4
+			p.EtherType = EtherTypeIPv4
 			return decodeIPv4(data, 0, p)
 		case 6:
-			p.EtherType = etherTypeIPv6
+			p.EtherType = EtherTypeIPv6
 			return decodeIPv6(data, 0, p)
 		}
 		return errBadRawIP
 	case linkIPv4:
-		p.EtherType = etherTypeIPv4
+		p.EtherType = EtherTypeIPv4
 		return decodeIPv4(data, 0, p)
 	case linkIPv6:
-		p.EtherType = etherTypeIPv6
+		p.EtherType = EtherTypeIPv6
 		return decodeIPv6(data, 0, p)
 	}
 	return nil
@@ -206,7 +208,7 @@ func decodeEthernet(data []byte, p *Packet) error {
 // decodeEtherType skips VLAN tags starting at off and decodes the network
 // layer named by et.
 func decodeEtherType(data []byte, off int, et uint16, p *Packet) error {
-	for tags := 0; et == etherTypeVLAN || et == etherTypeQinQ || et == etherTypeQinQ2; tags++ {
+	for tags := 0; et == EtherTypeVLAN || et == EtherTypeQinQ || et == EtherTypeQinQ2; tags++ {
 		if tags == maxVLANTags || len(data) < off+4 {
 			p.EtherType = et
 			return errTruncVLAN
@@ -220,13 +222,13 @@ func decodeEtherType(data []byte, off int, et uint16, p *Packet) error {
 	}
 	p.EtherType = et
 	switch et {
-	case etherTypeIPv4:
+	case EtherTypeIPv4:
 		return decodeIPv4(data, off, p)
-	case etherTypeIPv6:
+	case EtherTypeIPv6:
 		return decodeIPv6(data, off, p)
-	case etherTypeMPLS, etherTypeMPLSm:
+	case EtherTypeMPLS, EtherTypeMPLSm:
 		return decodeMPLS(data, off, p)
-	case etherTypePPPoE:
+	case EtherTypePPPoE:
 		return decodePPPoE(data, off, p)
 	}
 	return nil

@@ -97,9 +97,6 @@ type Summary struct {
 	MACsec Counter `json:"macsec"`
 }
 
-// etherTypeMACsec is IEEE 802.1AE.
-const etherTypeMACsec = 0x88E5
-
 // PeakSlots is how many 100 ms buckets each entry keeps for its peak: a
 // frame up to PeakSlots-1 buckets (300 ms) older than the newest the entry
 // has seen still counts in its own bucket, so the jitter between the CPUs
@@ -274,7 +271,7 @@ func (a *Aggregator) Add(p *Packet) {
 		}
 	}
 	if p.IPVersion == 0 {
-		if p.EtherType == etherTypeMACsec {
+		if p.EtherType == EtherTypeMACsec {
 			a.macsec.Packets++
 			a.macsec.Bytes += n
 		}
