@@ -91,7 +91,7 @@ func parse(app *kingpin.Application, args []string) (chosen string, code int, ex
 // run parses args, runs the chosen subcommand and returns the exit status:
 // 0 success, 1 failure, 2 bad usage (docs/exit-status.md).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := kingpin.New("netburst", "Offline and interactive companion of netburst_exporter: ping with kernel timestamps, locate the path segment that added delay, top talkers of a capture, bond slave hashing. Exit status: 0 done (warnings about an imperfect capture file on stderr), 1 failed, 2 bad usage.")
+	app := kingpin.New("netburst", "Offline and interactive companion of netburst_exporter: ping with kernel timestamps, locate the path segment that added delay (from captures or from exporters), top talkers of a capture, bond slave hashing, an exporter's spike reports. Exit status: 0 done (warnings about an imperfect capture file on stderr), 1 failed, 2 bad usage.")
 	app.Version(version.Print("netburst"))
 	app.HelpFlag.Short('h')
 	app.UsageWriter(stdout)
