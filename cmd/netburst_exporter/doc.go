@@ -5,8 +5,9 @@
 //
 // The command holds flags and their checks (bad input is one line and exit
 // status 2 before anything is served), the wiring of the domain packages to
-// the collectors and to each other, and the HTTP server (metrics, the
-// landing page, /api/v1/spikes, health, reload, pprof); the sampling,
-// probing, capture and analysis live in those packages. It is the only
+// the collectors and to each other, and the HTTP server (metrics, the live
+// page and its stream, the spike pages and /api/v1/spikes, /api/v1/echoes,
+// /probe, health, reload, pprof); the sampling, probing, capture, analysis
+// and page rendering live in those packages (and live, webui). It is the only
 // importer of package capture. docs/exporter.md lists its flags.
 package main
