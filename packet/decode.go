@@ -59,6 +59,14 @@ var (
 	errBadMPLS       = &DecodeError{"mpls", ErrMalformed}
 	errTruncPPPoE    = &DecodeError{"pppoe", ErrTruncated}
 	errBadPPPoE      = &DecodeError{"pppoe", ErrMalformed}
+	errTruncGRE      = &DecodeError{"gre", ErrTruncated}
+	errBadGRE        = &DecodeError{"gre", ErrMalformed}
+	errTruncERSPAN   = &DecodeError{"erspan", ErrTruncated}
+	errBadERSPAN     = &DecodeError{"erspan", ErrMalformed}
+	errTruncGTPU     = &DecodeError{"gtpu", ErrTruncated}
+	errBadGTPU       = &DecodeError{"gtpu", ErrMalformed}
+	errTruncTunnel   = &DecodeError{"tunnel", ErrTruncated}
+	errBadTunnel     = &DecodeError{"tunnel", ErrMalformed}
 )
 
 // Link types the decoder accepts beyond gopacket's named constants: DLT_RAW
@@ -388,7 +396,8 @@ func decodeIPv6(data []byte, off int, p *Packet) error {
 	}
 }
 
-// decodeTransport decodes the TCP, UDP, ICMP or ICMPv6 header at off.
+// decodeTransport decodes the TCP, UDP, ICMP or ICMPv6 header at off, and
+// opens the tunnels (UDP ports, IP in IP, GRE) of tunnel.go.
 func decodeTransport(data []byte, off int, p *Packet) error {
 	var h []byte
 	if off <= len(data) {
@@ -412,6 +421,18 @@ func decodeTransport(data []byte, off int, p *Packet) error {
 		p.SrcPort = binary.BigEndian.Uint16(h[0:2])
 		p.DstPort = binary.BigEndian.Uint16(h[2:4])
 		p.HasPorts = true
+		if isTunnelPort(p.SrcPort) || isTunnelPort(p.DstPort) {
+			return decodeUDPTunnel(data, off, p)
+		}
+	case 4, 41: // IPv4 or IPv6 in IP
+		p.L4Offset = off
+		kind := payloadIPv4
+		if p.Protocol == 41 {
+			kind = payloadIPv6
+		}
+		return decapsulate(data, off, kind, TunnelIPIP, 0, false, p)
+	case 47:
+		return decodeGRE(data, off, p)
 	case 1, 58:
 		if len(h) < 8 {
 			return errTruncICMP

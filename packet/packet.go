@@ -64,6 +64,23 @@ type Packet struct {
 	// headers in the frame's bytes (-1 when absent), for callers that need
 	// fields this summary does not carry (bond-hash's inner headers).
 	L3Offset, L4Offset int
+
+	// Tunnel is the outermost encapsulation the frame was opened from
+	// (TunnelNone for a plain packet). The IP, port and ICMP fields above
+	// then describe the innermost IP packet found inside (MACs, VLANs and
+	// EtherType stay the outer frame's), and Outer holds the tunnel's own
+	// IP header. When the inside holds no IP header, the fields are the
+	// tunnel's own and Tunnel is still set.
+	Tunnel Tunnel
+	// Tunnels counts the encapsulations opened (2 for VXLAN in GRE).
+	Tunnels uint8
+	// HasTunnelID says whether the outermost tunnel carries an ID:
+	// TunnelID is then the VNI (VXLAN, Geneve), key (GRE with the K bit),
+	// session ID (ERSPAN II and III) or TEID (GTP-U).
+	HasTunnelID bool
+	TunnelID    uint32
+	// Outer is the outermost tunnel's IP header (valid when Tunnel is set).
+	Outer Underlay
 }
 
 // Fragment reports whether the packet is an IP fragment of any position.
