@@ -66,6 +66,28 @@ type ConversationStat struct {
 	// PeakBytesPerSecond is the largest 100 ms bucket's bytes (both
 	// directions), per second.
 	PeakBytesPerSecond float64 `json:"peak_bytes_per_second"`
+	// Tunnel and TunnelID name the overlay a tunnelled conversation was
+	// found in ("vxlan" and its VNI, ...): part of the key, so that two
+	// tenants' equal addresses in two VNIs stay two conversations.
+	Tunnel   string  `json:"tunnel,omitempty"`
+	TunnelID *uint32 `json:"tunnel_id,omitempty"`
+}
+
+// TunnelStat is the traffic of one tunnel between two underlay addresses,
+// in that direction (netburst top --by tunnel): what the outer headers
+// alone would show.
+type TunnelStat struct {
+	// Tunnel is the encapsulation ("vxlan", "geneve", "gre", "erspan",
+	// "ipip", "gtpu"); TunnelID its VNI, key, session or TEID when it has
+	// one.
+	Tunnel   string  `json:"tunnel"`
+	TunnelID *uint32 `json:"tunnel_id,omitempty"`
+	// Src and Dst are the outer IP addresses.
+	Src netip.Addr `json:"src"`
+	Dst netip.Addr `json:"dst"`
+	Counter
+	// PeakBytesPerSecond is the largest 100 ms bucket's bytes, per second.
+	PeakBytesPerSecond float64 `json:"peak_bytes_per_second"`
 }
 
 // Overflow counts the traffic that found its table full: it is in the
@@ -74,6 +96,7 @@ type Overflow struct {
 	Ports         Counter `json:"ports"`
 	Hosts         Counter `json:"hosts"`
 	Conversations Counter `json:"conversations"`
+	Tunnels       Counter `json:"tunnels"`
 }
 
 // Summary is the result of aggregating packets: totals and the top entries of
@@ -90,6 +113,10 @@ type Summary struct {
 	Ports              []PortStat         `json:"ports"`
 	Hosts              []HostStat         `json:"hosts"`
 	Conversations      []ConversationStat `json:"conversations"`
+	// Tunnels is the tunnelled traffic by tunnel and outer address pair;
+	// the other tables count what is inside. Tunneled is its total.
+	Tunnels  []TunnelStat `json:"tunnels"`
+	Tunneled Counter      `json:"tunneled"`
 	// Overflow is what the tables' bound kept out of them.
 	Overflow Overflow `json:"overflow"`
 	// MACsec is the frames encrypted by MACsec (EtherType 0x88E5): in the
@@ -201,6 +228,27 @@ type convKey struct {
 	proto          uint8
 	lo, hi         netip.Addr
 	loPort, hiPort uint16
+	tunnel         tunnelRef
+}
+
+// tunnelRef is a tunnel and its ID, if it has one.
+type tunnelRef struct {
+	kind  Tunnel
+	hasID bool
+	id    uint32
+}
+
+func (r tunnelRef) json() (string, *uint32) {
+	if !r.hasID {
+		return r.kind.String(), nil
+	}
+	id := r.id
+	return r.kind.String(), &id
+}
+
+type tunnelKey struct {
+	tunnel   tunnelRef
+	src, dst netip.Addr
 }
 
 // Aggregator accumulates packets into totals and per-port, per-host-pair and
@@ -214,9 +262,11 @@ type Aggregator struct {
 	start, end time.Time
 	late       uint64
 	macsec     Counter
+	tunneled   Counter
 	ports      table[portKey]
 	hosts      table[hostKey]
 	convs      table[convKey]
+	tunnels    table[tunnelKey]
 }
 
 // NewAggregator returns an aggregator keeping at most maxFlows entries per
@@ -226,19 +276,21 @@ func NewAggregator(maxFlows int) *Aggregator {
 		maxFlows = DefaultMaxFlows
 	}
 	return &Aggregator{
-		ports: newTable[portKey](maxFlows),
-		hosts: newTable[hostKey](maxFlows),
-		convs: newTable[convKey](maxFlows),
+		ports:   newTable[portKey](maxFlows),
+		hosts:   newTable[hostKey](maxFlows),
+		convs:   newTable[convKey](maxFlows),
+		tunnels: newTable[tunnelKey](maxFlows),
 	}
 }
 
 // Reset empties the aggregator, keeping its allocated memory.
 func (a *Aggregator) Reset() {
 	a.total = flowStat{}
-	a.start, a.end, a.late, a.macsec = time.Time{}, time.Time{}, 0, Counter{}
+	a.start, a.end, a.late, a.macsec, a.tunneled = time.Time{}, time.Time{}, 0, Counter{}, Counter{}
 	a.ports.reset()
 	a.hosts.reset()
 	a.convs.reset()
+	a.tunnels.reset()
 }
 
 // bucketOf is t's 100 ms bucket since the epoch, for a ValidTime t.
@@ -246,7 +298,9 @@ func bucketOf(t time.Time) int64 { return t.UnixNano() / int64(RateBucket) }
 
 // Add counts one packet. Every frame counts in the totals; IP frames in the
 // host pairs; TCP and UDP frames that carry ports (not later fragments) in
-// the ports and conversations.
+// the ports and conversations. A tunnelled frame counts by what is inside
+// (its conversation keyed by the tunnel too) and in the tunnel table by
+// its outer addresses.
 func (a *Aggregator) Add(p *Packet) {
 	n := uint64(p.WireLen)
 	timed := ValidTime(p.Time)
@@ -277,6 +331,18 @@ func (a *Aggregator) Add(p *Packet) {
 		}
 		return
 	}
+	var tun tunnelRef // the conversation's: only for an IP header found inside
+	if p.Tunnel != TunnelNone {
+		a.tunneled.Packets++
+		a.tunneled.Bytes += n
+		ref := tunnelRef{kind: p.Tunnel, hasID: p.HasTunnelID, id: p.TunnelID}
+		if s, _ := a.tunnels.get(tunnelKey{ref, p.Outer.Src, p.Outer.Dst}, n); s != nil {
+			add(s)
+		}
+		if p.L3Offset != p.Outer.L3Offset {
+			tun = ref
+		}
+	}
 	if s, _ := a.hosts.get(hostKey{p.Src, p.Dst}, n); s != nil {
 		add(s)
 	}
@@ -286,7 +352,7 @@ func (a *Aggregator) Add(p *Packet) {
 	if s, _ := a.ports.get(portKey{p.Protocol, p.DstPort}, n); s != nil {
 		add(s)
 	}
-	k := convKey{proto: p.Protocol, lo: p.Src, hi: p.Dst, loPort: p.SrcPort, hiPort: p.DstPort}
+	k := convKey{proto: p.Protocol, lo: p.Src, hi: p.Dst, loPort: p.SrcPort, hiPort: p.DstPort, tunnel: tun}
 	srcIsLo := true
 	if c := p.Src.Compare(p.Dst); c > 0 || (c == 0 && p.SrcPort > p.DstPort) {
 		k.lo, k.hi, k.loPort, k.hiPort = p.Dst, p.Src, p.DstPort, p.SrcPort
@@ -328,8 +394,11 @@ func (a *Aggregator) Summary(k int) Summary {
 			Ports:         a.ports.overflow,
 			Hosts:         a.hosts.overflow,
 			Conversations: a.convs.overflow,
+			Tunnels:       a.tunnels.overflow,
 		},
-		MACsec: a.macsec,
+		Tunnels:  make([]TunnelStat, 0, len(a.tunnels.keys)),
+		MACsec:   a.macsec,
+		Tunneled: a.tunneled,
 	}
 	for i, key := range a.ports.keys {
 		st := &a.ports.stats[i]
@@ -343,6 +412,9 @@ func (a *Aggregator) Summary(k int) Summary {
 		st := &a.convs.stats[i]
 		c := ConversationStat{Protocol: protoName(key.proto), Counter: st.Counter, PeakBytesPerSecond: st.peakRate(),
 			SrcToDst: st.fwd, DstToSrc: Counter{Packets: st.Packets - st.fwd.Packets, Bytes: st.Bytes - st.fwd.Bytes}}
+		if key.tunnel.kind != TunnelNone {
+			c.Tunnel, c.TunnelID = key.tunnel.json()
+		}
 		if st.loFirst {
 			c.Src, c.SrcPort, c.Dst, c.DstPort = key.lo, key.loPort, key.hi, key.hiPort
 		} else {
@@ -350,6 +422,16 @@ func (a *Aggregator) Summary(k int) Summary {
 		}
 		s.Conversations = append(s.Conversations, c)
 	}
+	for i, key := range a.tunnels.keys {
+		st := &a.tunnels.stats[i]
+		ts := TunnelStat{Src: key.src, Dst: key.dst, Counter: st.Counter, PeakBytesPerSecond: st.peakRate()}
+		ts.Tunnel, ts.TunnelID = key.tunnel.json()
+		s.Tunnels = append(s.Tunnels, ts)
+	}
+	slices.SortFunc(s.Tunnels, func(x, y TunnelStat) int {
+		return cmpCounters(x.Counter, y.Counter, cmp.Or(cmp.Compare(x.Tunnel, y.Tunnel), cmpID(x.TunnelID, y.TunnelID),
+			x.Src.Compare(y.Src), x.Dst.Compare(y.Dst)))
+	})
 	slices.SortFunc(s.Ports, func(x, y PortStat) int {
 		return cmpCounters(x.Counter, y.Counter, cmp.Or(cmp.Compare(x.Protocol, y.Protocol), cmp.Compare(x.Port, y.Port)))
 	})
@@ -358,14 +440,32 @@ func (a *Aggregator) Summary(k int) Summary {
 	})
 	slices.SortFunc(s.Conversations, func(x, y ConversationStat) int {
 		return cmpCounters(x.Counter, y.Counter, cmp.Or(cmp.Compare(x.Protocol, y.Protocol),
-			x.Src.Compare(y.Src), cmp.Compare(x.SrcPort, y.SrcPort), x.Dst.Compare(y.Dst), cmp.Compare(x.DstPort, y.DstPort)))
+			x.Src.Compare(y.Src), cmp.Compare(x.SrcPort, y.SrcPort), x.Dst.Compare(y.Dst), cmp.Compare(x.DstPort, y.DstPort),
+			cmp.Compare(x.Tunnel, y.Tunnel), cmpID(x.TunnelID, y.TunnelID)))
 	})
 	if k > 0 {
 		s.Ports = s.Ports[:min(k, len(s.Ports))]
 		s.Hosts = s.Hosts[:min(k, len(s.Hosts))]
 		s.Conversations = s.Conversations[:min(k, len(s.Conversations))]
+		s.Tunnels = s.Tunnels[:min(k, len(s.Tunnels))]
 	}
 	return s
+}
+
+// cmpID orders tunnel IDs, none first.
+func cmpID(x, y *uint32) int {
+	switch {
+	case x == nil || y == nil:
+		return cmp.Compare(boolInt(x != nil), boolInt(y != nil))
+	}
+	return cmp.Compare(*x, *y)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // cmpCounters orders by bytes, then packets, descending, then by tie.

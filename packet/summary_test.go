@@ -64,11 +64,12 @@ func TestAggregator(t *testing.T) {
 			{addr(a), addr(c), Counter{1, 98}, 98 / 0.1},
 		},
 		Conversations: []ConversationStat{
-			{"tcp", addr(b), 40000, addr(a), 7000, Counter{4, 3600}, Counter{3, 3500}, Counter{1, 100}, 2100 / 0.1},
-			{"udp", addr(b), 5001, addr(a), 53, Counter{1, 80}, Counter{1, 80}, Counter{}, 80 / 0.1},
-			{"udp", addr(c), 5000, addr(a), 53, Counter{1, 80}, Counter{1, 80}, Counter{}, 80 / 0.1},
+			{"tcp", addr(b), 40000, addr(a), 7000, Counter{4, 3600}, Counter{3, 3500}, Counter{1, 100}, 2100 / 0.1, "", nil},
+			{"udp", addr(b), 5001, addr(a), 53, Counter{1, 80}, Counter{1, 80}, Counter{}, 80 / 0.1, "", nil},
+			{"udp", addr(c), 5000, addr(a), 53, Counter{1, 80}, Counter{1, 80}, Counter{}, 80 / 0.1, "", nil},
 		},
-		MACsec: Counter{1, 120},
+		Tunnels: []TunnelStat{},
+		MACsec:  Counter{1, 120},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Summary(0):\n got %+v\nwant %+v", got, want)
@@ -111,7 +112,7 @@ func TestAggregatorOverflow(t *testing.T) {
 	if len(s.Ports) != 2 || len(s.Hosts) != 2 || len(s.Conversations) != 2 {
 		t.Fatalf("tables exceed their bound: %d %d %d", len(s.Ports), len(s.Hosts), len(s.Conversations))
 	}
-	want := Overflow{Counter{3, 300}, Counter{3, 300}, Counter{3, 300}}
+	want := Overflow{Counter{3, 300}, Counter{3, 300}, Counter{3, 300}, Counter{}}
 	if s.Overflow != want || s.Packets != 5 {
 		t.Errorf("overflow %+v, packets %d; want %+v, 5", s.Overflow, s.Packets, want)
 	}
@@ -144,5 +145,55 @@ func BenchmarkAggregatorAdd(b *testing.B) {
 		p := &pkts[i%len(pkts)]
 		p.Time = t0.Add(time.Duration(i) * time.Microsecond)
 		ag.Add(p)
+	}
+}
+
+// TestAggregatorTunnels: tunnelled frames count by what is inside, their
+// conversations apart per VNI (two tenants with the same addresses), and
+// in the tunnel table by their outer pair.
+func TestAggregatorTunnels(t *testing.T) {
+	outerA, outerB := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	in := func(vni uint32, n int) Packet {
+		p := pkt(0, 6, "10.0.0.1", 41000, "10.0.0.2", 3260, n)
+		p.Tunnel, p.Tunnels, p.HasTunnelID, p.TunnelID = TunnelVXLAN, 1, true, vni
+		p.Outer = Underlay{Src: outerA, Dst: outerB, Protocol: 17, SrcPort: 51000, DstPort: 4789, L3Offset: 14}
+		p.L3Offset = 64
+		return p
+	}
+	pkts := []Packet{in(100, 1000), in(100, 1000), in(200, 500), pkt(0, 17, "198.18.0.1", 5000, "198.18.0.2", 53, 80)}
+	gre := pkt(0, 6, "10.0.0.1", 41000, "10.0.0.2", 3260, 300)
+	gre.Tunnel, gre.Tunnels, gre.Outer, gre.L3Offset = TunnelGRE, 1, Underlay{Src: outerB, Dst: outerA, Protocol: 47, L3Offset: 14}, 38
+	pkts = append(pkts, gre)
+	ag := NewAggregator(0)
+	for i := range pkts {
+		ag.Add(&pkts[i])
+	}
+	s := ag.Summary(0)
+	if len(s.Ports) != 2 || s.Ports[0].Port != 3260 || s.Ports[0].Bytes != 2800 {
+		t.Errorf("ports %+v: want tcp/3260 with the inner 2800 bytes first, no udp/4789", s.Ports)
+	}
+	id := func(v uint32) *uint32 { return &v }
+	wantConvs := []struct {
+		tunnel string
+		id     *uint32
+		bytes  uint64
+	}{{"vxlan", id(100), 2000}, {"vxlan", id(200), 500}, {"gre", nil, 300}, {"", nil, 80}}
+	if len(s.Conversations) != len(wantConvs) {
+		t.Fatalf("conversations %+v", s.Conversations)
+	}
+	for i, w := range wantConvs {
+		c := s.Conversations[i]
+		if c.Tunnel != w.tunnel || (c.TunnelID == nil) != (w.id == nil) || (c.TunnelID != nil && *c.TunnelID != *w.id) || c.Bytes != w.bytes {
+			t.Errorf("conversation %d: %s %v %d bytes, want %s %v %d", i, c.Tunnel, c.TunnelID, c.Bytes, w.tunnel, w.id, w.bytes)
+		}
+	}
+	if len(s.Tunnels) != 3 {
+		t.Fatalf("tunnels %+v", s.Tunnels)
+	}
+	if tu := s.Tunnels[0]; tu.Tunnel != "vxlan" || *tu.TunnelID != 100 || tu.Src != outerA || tu.Dst != outerB || tu.Packets != 2 {
+		t.Errorf("first tunnel %+v", tu)
+	}
+	if tu := s.Tunnels[2]; tu.Tunnel != "gre" || tu.TunnelID != nil || tu.Src != outerB || tu.Bytes != 300 {
+		t.Errorf("gre tunnel %+v", tu)
 	}
 }

@@ -55,7 +55,7 @@ func registerTop(app *kingpin.Application) (*kingpin.CmdClause, runFunc) {
 		asJSON   = cmd.Flag("json", "Print the summary as JSON (schema in docs/capture.md).").Bool()
 		from     = cmd.Flag("from", "Only frames at or after this time: epoch seconds (fractional) or RFC 3339 (like editcap -A).").PlaceHolder("T").String()
 		to       = cmd.Flag("to", "Only frames before this time: epoch seconds (fractional) or RFC 3339 (like editcap -B).").PlaceHolder("T").String()
-		by       = cmd.Flag("by", "Table to print in text mode: port, host or conversation.").Default("port").Enum("port", "host", "conversation")
+		by       = cmd.Flag("by", "Table to print in text mode: port, host, conversation, or tunnel (tunnelled traffic by tunnel, ID and outer address pair; the other tables count what is inside a tunnel).").Default("port").Enum("port", "host", "conversation", "tunnel")
 		n        = cmd.Flag("n", "Entries per table (0 for all).").Short('n').Default("10").Int()
 		maxFlows = cmd.Flag("max-flows", "Bound on entries per table; traffic beyond it is counted as overflow.").Default(strconv.Itoa(packet.DefaultMaxFlows)).Int()
 		svg      = cmd.Flag("svg", "Also write the throughput over time as an SVG picture to this file: 10 ms bins (wider for long files, at most 2,000), the top 5 destination ports stacked, as the exporter's spike pages draw it.").PlaceHolder("FILE").String()
@@ -369,6 +369,9 @@ func printTop(out io.Writer, res *topOutput, by string) error {
 	if res.Undecoded > 0 {
 		fmt.Fprintf(out, "%d frames could not be fully decoded (counted in the totals only)\n", res.Undecoded)
 	}
+	if s.Tunneled.Packets > 0 {
+		fmt.Fprintf(out, "%d frames, %d bytes in tunnels, counted by their inner headers (--by tunnel for the outer pairs)\n", s.Tunneled.Packets, s.Tunneled.Bytes)
+	}
 	if s.MACsec.Packets > 0 {
 		fmt.Fprintf(out, "%d frames, %d bytes encrypted by MACsec (counted in the totals only)\n", s.MACsec.Packets, s.MACsec.Bytes)
 	}
@@ -376,8 +379,8 @@ func printTop(out io.Writer, res *topOutput, by string) error {
 	return printTable(out, s, by)
 }
 
-// printTable prints one of the summary's tables: port, host or
-// conversation.
+// printTable prints one of the summary's tables: port, host, conversation
+// or tunnel.
 func printTable(out io.Writer, s *packet.Summary, by string) error {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	// Without a frame that has a usable time there is no peak to print.
@@ -400,14 +403,32 @@ func printTable(out io.Writer, s *packet.Summary, by string) error {
 		}
 		overflow = s.Overflow.Hosts
 	case "conversation":
-		fmt.Fprintln(tw, "PROTO\tA\t\tB\tPACKETS\tBYTES\tA->B\tB->A\tPEAK/s\t")
+		tunnels := false
 		for _, e := range s.Conversations {
-			fmt.Fprintf(tw, "%s\t%s\t<->\t%s\t%d\t%d\t%d\t%d\t%s\t\n", e.Protocol, joinHostPort(e.Src, e.SrcPort), joinHostPort(e.Dst, e.DstPort),
-				e.Packets, e.Bytes, e.SrcToDst.Bytes, e.DstToSrc.Bytes, peak(e.PeakBytesPerSecond))
+			tunnels = tunnels || e.Tunnel != ""
+		}
+		tunnelHead := ""
+		if tunnels {
+			tunnelHead = "TUNNEL\t"
+		}
+		fmt.Fprintln(tw, "PROTO\tA\t\tB\t"+tunnelHead+"PACKETS\tBYTES\tA->B\tB->A\tPEAK/s\t")
+		for _, e := range s.Conversations {
+			tunnel := ""
+			if tunnels {
+				tunnel = tunnelName(e.Tunnel, e.TunnelID) + "\t"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t<->\t%s\t%s%d\t%d\t%d\t%d\t%s\t\n", e.Protocol, joinHostPort(e.Src, e.SrcPort), joinHostPort(e.Dst, e.DstPort),
+				tunnel, e.Packets, e.Bytes, e.SrcToDst.Bytes, e.DstToSrc.Bytes, peak(e.PeakBytesPerSecond))
 		}
 		overflow = s.Overflow.Conversations
+	case "tunnel":
+		fmt.Fprintln(tw, "TUNNEL\tOUTER SOURCE\tOUTER DESTINATION\tPACKETS\tBYTES\tSHARE\tPEAK/s\t")
+		for _, e := range s.Tunnels {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n", tunnelName(e.Tunnel, e.TunnelID), e.Src, e.Dst, e.Packets, e.Bytes, share(e.Bytes, s.Bytes), peak(e.PeakBytesPerSecond))
+		}
+		overflow = s.Overflow.Tunnels
 	default:
-		return usageError{errors.New("--by must be port, host or conversation")}
+		return usageError{errors.New("--by must be port, host, conversation or tunnel")}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -416,6 +437,18 @@ func printTable(out io.Writer, s *packet.Summary, by string) error {
 		fmt.Fprintf(out, "\n%d packets, %d bytes beyond --max-flows are in no entry\n", overflow.Packets, overflow.Bytes)
 	}
 	return nil
+}
+
+// tunnelName is a tunnel and its ID as the tables print them: "vxlan 5001",
+// "ipip", "-" for none.
+func tunnelName(tunnel string, id *uint32) string {
+	switch {
+	case tunnel == "":
+		return "-"
+	case id == nil:
+		return tunnel
+	}
+	return tunnel + " " + strconv.FormatUint(uint64(*id), 10)
 }
 
 func joinHostPort(a fmt.Stringer, port uint16) string {
