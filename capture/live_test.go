@@ -315,7 +315,7 @@ func TestRingBounds(t *testing.T) {
 		t.Errorf("size %d dropped %d", r.size, r.dropped)
 	}
 	var p packet.Packet
-	d := readRecord(r.get(0), &p)
+	d := readRecord(r.get(0), nil, &p)
 	if ts := p.Time.UnixNano(); ts != 2 || p.WireLen != 102 || len(d) != 16 || p.CapLen != 16 {
 		t.Errorf("oldest record %d %d %d bytes", ts, p.WireLen, len(d))
 	}
@@ -329,7 +329,7 @@ func TestRingBounds(t *testing.T) {
 	if r.size != 3 || r.rejected != 1 {
 		t.Errorf("no-overwrite push: size %d rejected %d", r.size, r.rejected)
 	}
-	if readRecord(r.get(2), &p); p.Time.UnixNano() != 6 || p.WireLen != 1 || p.CapLen != 0 {
+	if readRecord(r.get(2), nil, &p); p.Time.UnixNano() != 6 || p.WireLen != 1 || p.CapLen != 0 {
 		t.Errorf("newest record %+v", p)
 	}
 }

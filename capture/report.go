@@ -76,7 +76,7 @@ func (c *Capture) summarize(d *device, w *window) Report {
 		d.mu.Unlock()
 		// The records were decoded at capture time: the summary reads them.
 		for i := 0; i < c.scratch.size; i++ {
-			data := readRecord(c.scratch.get(i), &p)
+			data := readRecord(c.scratch.get(i), d.decoder, &p)
 			ag.Add(&p)
 			tl.Add(&p)
 			if out != nil && fileErr == nil {

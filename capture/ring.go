@@ -23,10 +23,12 @@ import (
 //	   destination follows it (4 bytes later for IPv4, 16 for IPv6)
 //	16 source port, 18 destination port (uint16)
 //	20 IP version (0 for a frame that is not IP), 21 protocol,
-//	22 flags (recHasPorts, recMACsec), 23 TCP flags
+//	22 flags (recHasPorts, recMACsec, recTunnel), 23 TCP flags
 //
 // The addresses stay in the captured bytes, where the decoder found them,
-// rather than being copied into every slot.
+// rather than being copied into every slot. A tunnelled frame's record
+// holds its inner packet and is flagged: readRecord decodes the slot's
+// bytes again for the tunnel's fields (rare frames, read once per spike).
 const recordHeader = 24
 
 // Record flags.
@@ -35,6 +37,8 @@ const (
 	// recMACsec marks a MACsec frame (EtherType 0x88E5): encrypted, counted
 	// as such by the summaries.
 	recMACsec = 2
+	// recTunnel marks a frame the Decoder opened a tunnel of.
+	recTunnel = 4
 )
 
 // ring is a bounded FIFO of captured frames in fixed-size slots of one byte
@@ -201,6 +205,9 @@ func fastRecord(d []byte, s []byte) bool {
 			return false // a bogus total length: the Decoder's call
 		}
 		ipv, proto, addrOff, l4 = 4, d[23], 14+12, 14+ihl
+		if proto == 4 || proto == 41 || proto == 47 {
+			return false // IP in IP, GRE: the Decoder opens them
+		}
 	case packet.EtherTypeIPv6:
 		if len(d) < 54 || d[14]>>4 != 6 {
 			return false
@@ -208,6 +215,8 @@ func fastRecord(d []byte, s []byte) bool {
 		switch proto = d[20]; proto {
 		case 0, 43, 44, 51, 60, 135, 139, 140:
 			return false // extension headers
+		case 4, 41, 47:
+			return false // IP in IP, GRE: the Decoder opens them
 		}
 		ipv, addrOff, l4 = 6, 14+8, 54
 	case packet.EtherTypeVLAN, packet.EtherTypeQinQ, packet.EtherTypeQinQ2, packet.EtherTypeMPLS, packet.EtherTypeMPLSm, packet.EtherTypePPPoE:
@@ -231,6 +240,9 @@ func fastRecord(d []byte, s []byte) bool {
 		sport = binary.BigEndian.Uint16(h[0:2])
 		dport = binary.BigEndian.Uint16(h[2:4])
 		flags = recHasPorts
+		if proto == 17 && (isTunnelPort(sport) || isTunnelPort(dport)) {
+			return false // VXLAN, Geneve, GTP-U: the Decoder opens them
+		}
 	}
 	binary.LittleEndian.PutUint16(s[14:], uint16(addrOff))
 	binary.LittleEndian.PutUint16(s[16:], sport)
@@ -262,15 +274,30 @@ func writeSummary(s []byte, p *packet.Packet) {
 	if p.IPVersion == 0 && p.EtherType == packet.EtherTypeMACsec {
 		flags |= recMACsec
 	}
+	if p.Tunnel != packet.TunnelNone {
+		flags |= recTunnel
+	}
 	s[22] = flags
 	s[23] = p.TCPFlags
 }
 
+// isTunnelPort reports whether a UDP port is one the Decoder opens.
+func isTunnelPort(port uint16) bool {
+	return port == packet.PortVXLAN || port == packet.PortVXLANLinux || port == packet.PortGeneve || port == packet.PortGTPU
+}
+
 // readRecord fills p from slot s's record, the summary fields only (see
-// recordFields), and returns the captured bytes (aliasing the ring).
-func readRecord(s []byte, p *packet.Packet) []byte {
+// recordFields), and returns the captured bytes (aliasing the ring). A
+// tunnelled frame's bytes are decoded again with dec, the decoder that
+// made the record, for its tunnel fields.
+func readRecord(s []byte, dec *packet.Decoder, p *packet.Packet) []byte {
 	capLen := int(binary.LittleEndian.Uint16(s[12:]))
 	data := s[recordHeader : recordHeader+capLen]
+	if s[22]&recTunnel != 0 {
+		_ = dec.Decode(data, gopacket.CaptureInfo{Timestamp: time.Unix(0, int64(binary.LittleEndian.Uint64(s[0:]))).UTC(),
+			Length: int(binary.LittleEndian.Uint32(s[8:]))}, p)
+		return data
+	}
 	*p = packet.Packet{
 		Time:      time.Unix(0, int64(binary.LittleEndian.Uint64(s[0:]))).UTC(),
 		WireLen:   int(binary.LittleEndian.Uint32(s[8:])),

@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/netburst/netburst/packet"
+	"github.com/netburst/netburst/packet/packettest"
 )
 
 // testFrame is a frame to lay out in a synthetic TPACKET_V3 block.
@@ -163,14 +164,14 @@ func TestFillSlotVLAN(t *testing.T) {
 	if p.NumVLANs != 1 || p.VLANs[0] != 5 || !p.HasPorts || p.DstPort != 7000 {
 		t.Errorf("decoded %+v", p)
 	}
-	data := readRecord(s, &p)
+	data := readRecord(s, dec, &p)
 	if string(data) != string(tagged) || p.WireLen != len(tagged) || p.CapLen != len(tagged) {
 		t.Errorf("slot holds %x (wire %d), want %x", data, p.WireLen, tagged)
 	}
 	// A snap length that cuts the frame keeps the first bytes, tag included.
 	s = make([]byte, recordHeader+20)
 	fillSlot(s, 7, len(untagged), untagged, vlanTag{tpid: 0x8100, tci: 0x2005}, dec, &p)
-	if data := readRecord(s, &p); string(data) != string(tagged[:20]) || p.WireLen != len(tagged) {
+	if data := readRecord(s, dec, &p); string(data) != string(tagged[:20]) || p.WireLen != len(tagged) {
 		t.Errorf("cut slot holds %x (wire %d), want %x", data, p.WireLen, tagged[:20])
 	}
 }
@@ -186,6 +187,8 @@ func recordFields(p *packet.Packet) packet.Packet {
 	if p.IPVersion == 0 && p.EtherType == packet.EtherTypeMACsec {
 		r.EtherType = packet.EtherTypeMACsec // the one EtherType a record keeps
 	}
+	r.Tunnel, r.HasTunnelID, r.TunnelID = p.Tunnel, p.HasTunnelID, p.TunnelID
+	r.Outer.Src, r.Outer.Dst = p.Outer.Src, p.Outer.Dst
 	return r
 }
 
@@ -197,7 +200,7 @@ func checkRecord(t testing.TB, dec *packet.Decoder, frame []byte, ts int64, wire
 	s := make([]byte, recordHeader+snaplen)
 	var scratch, got, want packet.Packet
 	fillSlot(s, ts, wireLen, frame, vlanTag{}, dec, &scratch)
-	data := readRecord(s, &got)
+	data := readRecord(s, dec, &got)
 	kept := frame[:min(len(frame), snaplen)]
 	if string(data) != string(kept) {
 		t.Fatalf("slot bytes %x, want %x", data, kept)
@@ -318,6 +321,17 @@ func recordFrames(t testing.TB) [][]byte {
 		serialize(t, eth(layers.EthernetTypeMPLSUnicast), &layers.MPLS{Label: 5, StackBottom: true, TTL: 64}, ip4(layers.IPProtocolTCP), tcp(), payload),
 		serialize(t, eth(layers.EthernetTypePPPoESession), gopacket.Payload{0x11, 0, 0, 1, 0, 0, 0, 0x57}, ip6(layers.IPProtocolUDP), udp(), payload),
 		append(serialize(t, eth(layers.EthernetTypeIPv4)), 0x45, 0, 0, 12, 0, 0, 0, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2, 0, 1, 0, 2, 0, 8, 0, 0),
+		// Tunnels take the Decoder, and their records its tunnel fields.
+		serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP), packettest.OuterUDP(4789), packettest.VXLAN(100),
+			eth(layers.EthernetTypeIPv4), packettest.InnerIP4(layers.IPProtocolTCP), packettest.InnerTCP(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolUDP), packettest.OuterUDP(6081), packettest.Geneve(0x0800, 5, 1),
+			packettest.InnerIP4(layers.IPProtocolUDP), udp(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolGRE), packettest.GRE(0x6558, false, 9, false),
+			eth(layers.EthernetTypeIPv6), packettest.InnerIP6(layers.IPProtocolTCP), packettest.InnerTCP(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv6), ip6(layers.IPProtocolIPv4), packettest.InnerIP4(layers.IPProtocolTCP), packettest.InnerTCP(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolIPv6), packettest.InnerIP6(layers.IPProtocolUDP), udp(), payload),
+		serialize(t, eth(layers.EthernetTypeIPv4), ip4(layers.IPProtocolUDP), &layers.UDP{SrcPort: 2152, DstPort: 2152}, packettest.GTPU(1, 44, false),
+			packettest.InnerIP4(layers.IPProtocolUDP), udp(), payload),
 	}
 }
 
@@ -331,6 +345,9 @@ func FuzzRecord(f *testing.F) {
 		f.Add(uint8(0), fr)
 	}
 	f.Add(uint8(3), serialize(f, ip6(layers.IPProtocolUDP), udp(), payload))
+	for _, fr := range recordFrames(f) {
+		f.Add(uint8(0), fr)
+	}
 	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, linkTypeSLL2,
 		layers.LinkTypeRaw, layers.LinkTypeIPv4, layers.LinkTypeIPv6}
 	f.Fuzz(func(t *testing.T, li uint8, frame []byte) {
@@ -461,7 +478,7 @@ func TestCaptureBlocks(t *testing.T) {
 		t.Errorf("ring holds %d frames, want 20", r.size)
 	}
 	var p packet.Packet
-	readRecord(r.get(0), &p)
+	readRecord(r.get(0), c.devices[0].decoder, &p)
 	if p.Time.UnixNano() != 1_700_000_000_200_000_000 || p.DstPort != 7000 || !p.HasPorts || p.WireLen != 1000 {
 		t.Errorf("oldest record %+v", p)
 	}

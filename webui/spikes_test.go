@@ -33,6 +33,32 @@ func testSpike() Spike {
 	}
 }
 
+// TestSpikePageTunnels: a spike of tunnelled traffic shows its
+// conversations' tunnels and the tunnel table of outer pairs.
+func TestSpikePageTunnels(t *testing.T) {
+	s := testSpike()
+	vni := uint32(100)
+	s.Summary.Conversations[0].Tunnel, s.Summary.Conversations[0].TunnelID = "vxlan", &vni
+	s.Summary.Tunnels = []packet.TunnelStat{{Tunnel: "vxlan", TunnelID: &vni, Src: netip.MustParseAddr("198.18.1.1"), Dst: netip.MustParseAddr("198.18.1.2"),
+		Counter: packet.Counter{Packets: 100, Bytes: 155000}}}
+	s.Summary.Tunneled = packet.Counter{Packets: 100, Bytes: 155000}
+	rec := httptest.NewRecorder()
+	Handler(func() []Spike { return []Spike{s} }, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/spikes/"+s.ID, nil))
+	page := rec.Body.String()
+	for _, want := range []string{"<h2>Tunnels</h2>", "<td>vxlan 100</td><td>198.18.1.1</td><td>198.18.1.2</td>", "<th>tunnel</th>", "155.0 kB"} {
+		if rec.Code != 200 || !strings.Contains(page, want) {
+			t.Errorf("spike page (%d) lacks %q", rec.Code, want)
+		}
+	}
+	if page := func() string {
+		rec := httptest.NewRecorder()
+		Handler(func() []Spike { return []Spike{testSpike()} }, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/spikes/"+s.ID, nil))
+		return rec.Body.String()
+	}(); strings.Contains(page, "Tunnels") || strings.Contains(page, "<th>tunnel</th>") {
+		t.Error("a spike without tunnelled traffic shows a tunnel table")
+	}
+}
+
 func TestSpikePages(t *testing.T) {
 	s := testSpike()
 	var pcapAsked string

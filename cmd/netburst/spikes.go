@@ -189,10 +189,14 @@ func printSpike(out io.Writer, r spikeReport, k int) error {
 		return err
 	}
 	s := r.Summary
-	for _, by := range []string{"port", "host", "conversation"} {
+	tables := []string{"port", "host", "conversation"}
+	if len(s.Tunnels) > 0 {
+		tables = append(tables, "tunnel") // the outer pairs of what the others count inside
+	}
+	for _, by := range tables {
 		fmt.Fprintln(out)
 		cut := s
-		cut.Ports, cut.Hosts, cut.Conversations = limit(s.Ports, k), limit(s.Hosts, k), limit(s.Conversations, k)
+		cut.Ports, cut.Hosts, cut.Conversations, cut.Tunnels = limit(s.Ports, k), limit(s.Hosts, k), limit(s.Conversations, k), limit(s.Tunnels, k)
 		if err := printTable(out, &cut, by); err != nil {
 			return err
 		}
