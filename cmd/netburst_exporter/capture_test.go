@@ -305,3 +305,75 @@ func TestCaptureDirUnusable(t *testing.T) {
 		t.Errorf("files left in the read-only directory: %v", entries)
 	}
 }
+
+// TestCaptureVXLANEndToEnd: the hypervisor's case of issue 18. The exporter
+// captures the underlay of a VXLAN overlay that the kernel encapsulates; a
+// burst to the tenant's port 3260 inside VNI 100 must be reported as
+// udp/3260 (in the ports, the conversations keyed by the VNI, the spike
+// metric), not as the overlay's udp/4789, and the tunnel table must name
+// VNI 100 between the underlay addresses.
+func TestCaptureVXLANEndToEnd(t *testing.T) {
+	a, b := nstest.New(t), nstest.New(t)
+	nbe := nstest.VethPair(t, a, "nbe0", b, "nbe1")
+	ua, ub := nbe.AddrA.String(), nbe.AddrB.String()
+	a.MustRun(t, "ip", "link", "add", "vx100", "type", "vxlan", "id", "100", "local", ua, "remote", ub, "dstport", "4789", "dev", "nbe0")
+	b.MustRun(t, "ip", "link", "add", "vx100", "type", "vxlan", "id", "100", "local", ub, "remote", ua, "dstport", "4789", "dev", "nbe1")
+	a.MustRun(t, "ip", "addr", "add", "198.19.0.1/30", "dev", "vx100")
+	b.MustRun(t, "ip", "addr", "add", "198.19.0.2/30", "dev", "vx100")
+	a.MustRun(t, "ip", "link", "set", "vx100", "up")
+	b.MustRun(t, "ip", "link", "set", "vx100", "up")
+	// As deployed: uid 65534 with CAP_NET_RAW only.
+	e := nstest.StartExporter(t, b, nstest.Launch{As: nstest.AsNetRaw}, "--capture.device=nbe1", "--capture.pre=1s", "--capture.post=500ms",
+		"--sampler.device-include=^nbe1$", "--sampler.burst-threshold=0.0001", "--sampler.burst-rate=500000")
+	client, logs := e.Client, e.Logs
+	err := a.Do(func() error {
+		conn, err := net.Dial("udp", "198.19.0.2:3260")
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		buf := make([]byte, 1300)
+		for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
+			for i := 0; i < 50; i++ {
+				_, _ = conn.Write(buf)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reports []capture.Report
+	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
+		reports = spikeReports(t, client, "127.0.0.1:9917")
+		return len(reports) > 0, "no spike report; logs:\n" + logs.String()
+	})
+	rep := reports[0]
+	if len(rep.Ports) == 0 || rep.Ports[0].Protocol != "udp" || rep.Ports[0].Port != 3260 {
+		t.Fatalf("top ports %+v, want udp/3260 inside the overlay first", rep.Ports)
+	}
+	for _, p := range rep.Ports {
+		// Only frames with no IP inside count under the overlay's port:
+		// the tenant's ARP, a request and its reply.
+		if p.Port == 4789 && p.Packets > 4 {
+			t.Errorf("the overlay's udp/4789 counted as a port: %+v", rep.Ports)
+		}
+	}
+	if c := rep.Conversations[0]; c.Tunnel != "vxlan" || c.TunnelID == nil || *c.TunnelID != 100 || c.Src.String() != "198.19.0.1" {
+		t.Errorf("top conversation %+v, want 198.19.0.1 -> 198.19.0.2:3260 in vxlan 100", c)
+	}
+	if len(rep.Tunnels) == 0 || rep.Tunnels[0].Tunnel != "vxlan" || rep.Tunnels[0].Src.String() != ua || rep.Tunnels[0].Dst.String() != ub {
+		t.Errorf("tunnels %+v, want vxlan 100 from %s to %s", rep.Tunnels, ua, ub)
+	}
+	if rep.Tunneled.Bytes == 0 || rep.Tunneled.Bytes > rep.Bytes {
+		t.Errorf("tunnelled %+v of %d bytes", rep.Tunneled, rep.Bytes)
+	}
+	if code, page := get(t, client, "/spikes/"+rep.ID); code != 200 || !strings.Contains(page, "<td>vxlan 100</td>") {
+		t.Errorf("/spikes/%s: %d, no tunnel table naming vxlan 100", rep.ID, code)
+	}
+	_, metrics := get(t, client, "/metrics")
+	if want := `netburst_spike_last_port_bytes{device="nbe1",port="3260",protocol="udp"}`; !strings.Contains(metrics, want) {
+		t.Errorf("metrics lack %s", want)
+	}
+}
