@@ -53,48 +53,115 @@ func (a *bpfAsm) jumpIf(cond bpf.JumpTest, val uint32, t, f int) {
 	a.ins = append(a.ins, bpf.JumpIf{Cond: cond, Val: val})
 }
 
+// jumpIfX is jumpIf comparing A with the X register.
+func (a *bpfAsm) jumpIfX(cond bpf.JumpTest, t, f int) {
+	a.jumps = append(a.jumps, bpfJump{at: len(a.ins), t: t, f: f})
+	a.ins = append(a.ins, bpf.JumpIfX{Cond: cond})
+}
+
 // jump emits an unconditional jump to label t.
 func (a *bpfAsm) jump(t int) {
 	a.jumps = append(a.jumps, bpfJump{at: len(a.ins), t: t, f: bpfAlways})
 	a.ins = append(a.ins, bpf.Jump{})
 }
 
-// program fills in the jumps' skips and returns the instructions: classic
-// BPF jumps only forward, by at most 255 instructions for a conditional
-// jump, and the kernel takes at most maxBPFInstructions.
+// program fills in the jumps' skips and returns the instructions. Classic
+// BPF jumps only forward, a conditional jump by at most 255 instructions:
+// one whose target is further goes there through an unconditional jump (32
+// bits of skip) put right after it, which moves what follows, so this is
+// repeated until every jump reaches. The kernel takes at most
+// maxBPFInstructions.
 func (a *bpfAsm) program() ([]bpf.Instruction, error) {
-	skip := func(from, l int) (int, error) {
-		if l == bpfNext {
-			return 0, nil
-		}
-		d := a.labels[l] - from - 1
-		if a.labels[l] < 0 || d < 0 {
-			return 0, errors.New("internal error: backward jump")
-		}
-		return d, nil
+	if len(a.ins) > maxBPFInstructions { // before the far jumps add to it
+		return nil, errors.New("expression too long for the kernel (4096 instructions)")
 	}
 	for _, j := range a.jumps {
-		tsk, err := skip(j.at, j.t)
-		if err != nil {
-			return nil, err
+		for _, l := range [2]int{j.t, j.f} {
+			if l >= 0 && (a.labels[l] < 0 || a.labels[l] <= j.at) {
+				return nil, errors.New("internal error: backward jump")
+			}
 		}
-		if j.f == bpfAlways {
-			a.ins[j.at] = bpf.Jump{Skip: uint32(tsk)}
+	}
+	target := func(j bpfJump, l int) int { // old index of a jump's target
+		if l == bpfNext {
+			return j.at + 1
+		}
+		return a.labels[l]
+	}
+	// far[k]: which targets of jump k go through an unconditional jump
+	// (1: true, 2: false).
+	far := make([]uint8, len(a.jumps))
+	var pos []int // new index of each old instruction, and of the end
+	for {
+		pos = pos[:0]
+		shift, k := 0, 0
+		for i := 0; i <= len(a.ins); i++ {
+			pos = append(pos, i+shift)
+			if k < len(a.jumps) && a.jumps[k].at == i {
+				shift += bits(far[k])
+				k++
+			}
+		}
+		changed := false
+		for k, j := range a.jumps {
+			if j.f == bpfAlways {
+				continue
+			}
+			for bit, l := range [2]int{j.t, j.f} {
+				m := uint8(1) << bit
+				if far[k]&m == 0 && pos[target(j, l)]-pos[j.at]-1 > 255 {
+					far[k] |= m
+					changed = true
+				}
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	out := make([]bpf.Instruction, 0, pos[len(a.ins)])
+	k := 0
+	for i, ins := range a.ins {
+		if k >= len(a.jumps) || a.jumps[k].at != i {
+			out = append(out, ins)
 			continue
 		}
-		fsk, err := skip(j.at, j.f)
-		if err != nil {
-			return nil, err
+		j := a.jumps[k]
+		at := pos[i]
+		if j.f == bpfAlways {
+			out = append(out, bpf.Jump{Skip: uint32(pos[target(j, j.t)] - at - 1)})
+			k++
+			continue
 		}
-		if tsk > 255 || fsk > 255 {
-			return nil, errors.New("expression too long for classic BPF jumps")
+		// Skips from the conditional jump, and the unconditional jumps
+		// after it for the far targets.
+		var skips [2]uint8
+		var tramps []bpf.Instruction
+		for bit, l := range [2]int{j.t, j.f} {
+			if far[k]&(1<<bit) == 0 {
+				skips[bit] = uint8(pos[target(j, l)] - at - 1)
+				continue
+			}
+			skips[bit] = uint8(len(tramps))
+			from := at + 1 + len(tramps)
+			tramps = append(tramps, bpf.Jump{Skip: uint32(pos[target(j, l)] - from - 1)})
 		}
-		ji := a.ins[j.at].(bpf.JumpIf)
-		ji.SkipTrue, ji.SkipFalse = uint8(tsk), uint8(fsk)
-		a.ins[j.at] = ji
+		switch ji := ins.(type) {
+		case bpf.JumpIf:
+			ji.SkipTrue, ji.SkipFalse = skips[0], skips[1]
+			out = append(out, ji)
+		case bpf.JumpIfX:
+			ji.SkipTrue, ji.SkipFalse = skips[0], skips[1]
+			out = append(out, ji)
+		}
+		out = append(out, tramps...)
+		k++
 	}
-	if len(a.ins) > maxBPFInstructions {
-		return nil, errors.New("expression too long for the kernel")
+	if len(out) > maxBPFInstructions {
+		return nil, errors.New("expression too long for the kernel (4096 instructions)")
 	}
-	return a.ins, nil
+	return out, nil
 }
+
+// bits counts the set bits of a far mask.
+func bits(m uint8) int { return int(m&1) + int(m>>1&1) }

@@ -57,7 +57,7 @@ func newCaptureFeature(app *kingpin.Application) feature {
 	app.Flag("capture.top", "Entries per table (ports, hosts, conversations) in a spike report and its metrics.").Default("10").IntVar(&f.topK)
 	app.Flag("capture.reports", "Spike reports kept in memory for "+spikesPath+".").Default("32").IntVar(&f.reports)
 	app.Flag("capture.ip-only", "Drop non-IP Ethernet frames (ARP, LLDP, STP) in the kernel filter.").Default("false").BoolVar(&f.ipOnly)
-	app.Flag("capture.filter", "Capture only the frames this expression matches, in the kernel (e.g. 'tcp and not port 22'; language in docs/capture.md); empty: all.").Default("").StringVar(&f.filter)
+	app.Flag("capture.filter", "Capture only the frames this expression matches, in the kernel (e.g. 'tcp and not port 22', 'vlan 100 and tcp port 80'; language in docs/capture.md); empty: all.").Default("").StringVar(&f.filter)
 	return f
 }
 
