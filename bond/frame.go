@@ -17,6 +17,7 @@ const (
 	etherTypeTEB   = 0x6558
 	etherTypeMPLSU = 0x8847
 	etherTypeMPLSM = 0x8848
+	etherTypePPPoE = 0x8864 // session stage
 )
 
 // protoIPv6Fragment is the IPv6 fragment header's number: bond_flow_ip
@@ -171,6 +172,13 @@ func flowDissect(b []byte, off int, proto uint16, h *Header) bool {
 		case etherTypeARP, etherTypeRARP, etherTypeMPLSU, etherTypeMPLSM:
 			// Dissected without addresses the bonding keys use.
 			return true
+		case etherTypePPPoE:
+			var ok, again bool
+			off, proto, ok, again = dissectPPPoE(b, off)
+			if !again {
+				return ok
+			}
+			continue
 		case etherTypeIPv4:
 			if len(b) < off+20 {
 				return false
@@ -244,6 +252,33 @@ func flowDissect(b []byte, off int, proto uint16, h *Header) bool {
 		}
 	}
 	return true
+}
+
+// dissectPPPoE is the flow dissector's ETH_P_PPP_SES case: a session
+// header (version 1, type 1, code 0), then the PPP protocol, one byte when
+// compressed (its low bit set). IP and IPv6 are dissected further; MPLS
+// and other valid PPP protocols end the dissection without addresses; an
+// invalid header or protocol fails it.
+func dissectPPPoE(b []byte, off int) (next int, proto uint16, ok, again bool) {
+	if len(b) < off+8 || b[off] != 0x11 || b[off+1] != 0 {
+		return off, 0, false, false
+	}
+	ppp := binary.BigEndian.Uint16(b[off+6 : off+8])
+	if ppp&0x0100 != 0 { // compressed to one byte
+		ppp >>= 8
+		off += 7
+	} else {
+		off += 8
+	}
+	switch ppp {
+	case 0x0021:
+		return off, etherTypeIPv4, true, true
+	case 0x0057:
+		return off, etherTypeIPv6, true, true
+	}
+	// ppp_proto_is_valid: the low bit of the protocol's high byte clear
+	// and of its low byte set.
+	return off, 0, ppp&0x0101 == 0x0001, false
 }
 
 // dissectGRE is __skb_flow_dissect_gre for version 0: it skips the

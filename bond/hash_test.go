@@ -222,6 +222,26 @@ var vectorTests = []struct {
 		want: 0x03030b08,
 	},
 	{
+		// A PPPoE session carrying the UDP flow: encap3+4's dissector reads
+		// the IP inside, 0x2da0004e as for the plain flow.
+		name: "encap3+4 pppoe inner", policy: Encap34, variant: Current,
+		frame: ether(0x8864, []byte{0x11, 0, 0, 1, 0, 30, 0, 0x21}, ipv4("198.18.0.1", "198.18.0.2", 17, 0), l4ports(40000, 7000)),
+		want:  0x2da0004e,
+	},
+	{
+		// layer3+4 reads IP EtherTypes only: layer2, 02^01 ^ 0x8864 = 0x8867.
+		name: "layer3+4 pppoe is layer2", policy: Layer34, variant: Current,
+		frame: ether(0x8864, []byte{0x11, 0, 0, 1, 0, 30, 0, 0x21}, ipv4("198.18.0.1", "198.18.0.2", 17, 0), l4ports(40000, 7000)),
+		want:  0x8867,
+	},
+	{
+		// PPP control (LCP 0xc021, a valid protocol): dissected without
+		// addresses, so encap3+4 hashes zero keys: 0.
+		name: "encap3+4 pppoe lcp", policy: Encap34, variant: Current,
+		frame: ether(0x8864, []byte{0x11, 0, 0, 1, 0, 6, 0xc0, 0x21}, []byte{1, 1, 0, 4}),
+		want:  0,
+	},
+	{
 		// ESP: the SPI 0x00001234 is hashed as ports: bytes 00 00 12 34 -> LE
 		// 0x34120000; 198.18.0.9 = 0x090012c6, ^ 198.18.0.1 = 0x08000000;
 		// 0x3c120000 ^>>16 -> 0x3c123c12 ^>>8 (0x3c123c) -> 0x3c2e2e2e; >>1 = 0x1e171717.

@@ -48,6 +48,9 @@ type Underlay struct {
 	Protocol uint8
 	// SrcPort and DstPort are the outer UDP ports (VXLAN, Geneve, GTP-U).
 	SrcPort, DstPort uint16
+	// Fragment is set when the outer packet is a first fragment (a tunnel
+	// is only opened in the fragment that holds its header).
+	Fragment bool
 	// L3Offset and L4Offset are the offsets of the outer IP header and of
 	// what follows it (after any IPv6 extension headers).
 	L3Offset, L4Offset int
@@ -318,7 +321,7 @@ func decapsulate(data []byte, off int, kind payloadKind, t Tunnel, id uint32, ha
 	}
 	if p.Tunnels == 0 {
 		p.Tunnel, p.TunnelID, p.HasTunnelID = t, id, hasID
-		p.Outer = Underlay{Src: p.Src, Dst: p.Dst, Protocol: p.Protocol, L3Offset: p.L3Offset, L4Offset: p.L4Offset}
+		p.Outer = Underlay{Src: p.Src, Dst: p.Dst, Protocol: p.Protocol, Fragment: p.Fragment(), L3Offset: p.L3Offset, L4Offset: p.L4Offset}
 		if p.HasPorts {
 			p.Outer.SrcPort, p.Outer.DstPort = p.SrcPort, p.DstPort
 		}
