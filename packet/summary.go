@@ -114,9 +114,9 @@ type Summary struct {
 	Hosts              []HostStat         `json:"hosts"`
 	Conversations      []ConversationStat `json:"conversations"`
 	// Tunnels is the tunnelled traffic by tunnel and outer address pair;
-	// the other tables count what is inside. Tunneled is its total.
-	Tunnels  []TunnelStat `json:"tunnels"`
-	Tunneled Counter      `json:"tunneled"`
+	// the other tables count what is inside. Tunnelled is its total.
+	Tunnels   []TunnelStat `json:"tunnels"`
+	Tunnelled Counter      `json:"tunnelled"`
 	// Overflow is what the tables' bound kept out of them.
 	Overflow Overflow `json:"overflow"`
 	// MACsec is the frames encrypted by MACsec (EtherType 0x88E5): in the
@@ -262,7 +262,7 @@ type Aggregator struct {
 	start, end time.Time
 	late       uint64
 	macsec     Counter
-	tunneled   Counter
+	tunnelled  Counter
 	ports      table[portKey]
 	hosts      table[hostKey]
 	convs      table[convKey]
@@ -286,7 +286,7 @@ func NewAggregator(maxFlows int) *Aggregator {
 // Reset empties the aggregator, keeping its allocated memory.
 func (a *Aggregator) Reset() {
 	a.total = flowStat{}
-	a.start, a.end, a.late, a.macsec, a.tunneled = time.Time{}, time.Time{}, 0, Counter{}, Counter{}
+	a.start, a.end, a.late, a.macsec, a.tunnelled = time.Time{}, time.Time{}, 0, Counter{}, Counter{}
 	a.ports.reset()
 	a.hosts.reset()
 	a.convs.reset()
@@ -333,8 +333,8 @@ func (a *Aggregator) Add(p *Packet) {
 	}
 	var tun tunnelRef // the conversation's: only for an IP header found inside
 	if p.Tunnel != TunnelNone {
-		a.tunneled.Packets++
-		a.tunneled.Bytes += n
+		a.tunnelled.Packets++
+		a.tunnelled.Bytes += n
 		ref := tunnelRef{kind: p.Tunnel, hasID: p.HasTunnelID, id: p.TunnelID}
 		if s, _ := a.tunnels.get(tunnelKey{ref, p.Outer.Src, p.Outer.Dst}, n); s != nil {
 			add(s)
@@ -396,9 +396,9 @@ func (a *Aggregator) Summary(k int) Summary {
 			Conversations: a.convs.overflow,
 			Tunnels:       a.tunnels.overflow,
 		},
-		Tunnels:  make([]TunnelStat, 0, len(a.tunnels.keys)),
-		MACsec:   a.macsec,
-		Tunneled: a.tunneled,
+		Tunnels:   make([]TunnelStat, 0, len(a.tunnels.keys)),
+		MACsec:    a.macsec,
+		Tunnelled: a.tunnelled,
 	}
 	for i, key := range a.ports.keys {
 		st := &a.ports.stats[i]

@@ -41,7 +41,7 @@ func TestSpikePageTunnels(t *testing.T) {
 	s.Summary.Conversations[0].Tunnel, s.Summary.Conversations[0].TunnelID = "vxlan", &vni
 	s.Summary.Tunnels = []packet.TunnelStat{{Tunnel: "vxlan", TunnelID: &vni, Src: netip.MustParseAddr("198.18.1.1"), Dst: netip.MustParseAddr("198.18.1.2"),
 		Counter: packet.Counter{Packets: 100, Bytes: 155000}}}
-	s.Summary.Tunneled = packet.Counter{Packets: 100, Bytes: 155000}
+	s.Summary.Tunnelled = packet.Counter{Packets: 100, Bytes: 155000}
 	rec := httptest.NewRecorder()
 	Handler(func() []Spike { return []Spike{s} }, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/spikes/"+s.ID, nil))
 	page := rec.Body.String()

@@ -369,8 +369,8 @@ func printTop(out io.Writer, res *topOutput, by string) error {
 	if res.Undecoded > 0 {
 		fmt.Fprintf(out, "%d frames could not be fully decoded (counted in the totals only)\n", res.Undecoded)
 	}
-	if s.Tunneled.Packets > 0 {
-		fmt.Fprintf(out, "%d frames, %d bytes in tunnels, counted by their inner headers (--by tunnel for the outer pairs)\n", s.Tunneled.Packets, s.Tunneled.Bytes)
+	if s.Tunnelled.Packets > 0 {
+		fmt.Fprintf(out, "%d frames, %d bytes in tunnels, counted by their inner headers (--by tunnel for the outer pairs)\n", s.Tunnelled.Packets, s.Tunnelled.Bytes)
 	}
 	if s.MACsec.Packets > 0 {
 		fmt.Fprintf(out, "%d frames, %d bytes encrypted by MACsec (counted in the totals only)\n", s.MACsec.Packets, s.MACsec.Bytes)

@@ -682,7 +682,7 @@ func TestTopJSONSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"file", "from", "to", "start", "end", "packets", "bytes", "peak_bytes_per_second",
-		"ports", "hosts", "conversations", "tunnels", "tunneled", "overflow", "macsec", "undecoded_frames"} {
+		"ports", "hosts", "conversations", "tunnels", "tunnelled", "overflow", "macsec", "undecoded_frames"} {
 		if _, ok := raw[k]; !ok {
 			t.Errorf("output lacks %q", k)
 		}

@@ -366,8 +366,8 @@ func TestCaptureVXLANEndToEnd(t *testing.T) {
 	if len(rep.Tunnels) == 0 || rep.Tunnels[0].Tunnel != "vxlan" || rep.Tunnels[0].Src.String() != ua || rep.Tunnels[0].Dst.String() != ub {
 		t.Errorf("tunnels %+v, want vxlan 100 from %s to %s", rep.Tunnels, ua, ub)
 	}
-	if rep.Tunneled.Bytes == 0 || rep.Tunneled.Bytes > rep.Bytes {
-		t.Errorf("tunnelled %+v of %d bytes", rep.Tunneled, rep.Bytes)
+	if rep.Tunnelled.Bytes == 0 || rep.Tunnelled.Bytes > rep.Bytes {
+		t.Errorf("tunnelled %+v of %d bytes", rep.Tunnelled, rep.Bytes)
 	}
 	if code, page := get(t, client, "/spikes/"+rep.ID); code != 200 || !strings.Contains(page, "<td>vxlan 100</td>") {
 		t.Errorf("/spikes/%s: %d, no tunnel table naming vxlan 100", rep.ID, code)
