@@ -157,13 +157,8 @@ func (d *Decoder) LinkType() layers.LinkType { return d.linkType }
 // ErrTruncated or ErrMalformed and p keeps what was decoded before that
 // layer. Decode never panics on any input.
 func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, p *Packet) error {
-	*p = Packet{
-		Time:     ci.Timestamp,
-		WireLen:  ci.Length,
-		CapLen:   len(data),
-		L3Offset: -1,
-		L4Offset: -1,
-	}
+	*p = Packet{}
+	p.Time, p.WireLen, p.CapLen, p.L3Offset, p.L4Offset = ci.Timestamp, ci.Length, len(data), -1, -1
 	if p.WireLen == 0 {
 		p.WireLen = len(data)
 	}
