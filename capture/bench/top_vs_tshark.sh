@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Times `netburst top` against `tshark -q -z conv,udp` on the same generated
-# pcap of N frames (default 1,000,000; 1000 flows, a quarter TCP, 128-byte snap
-# length). Run from the repository root:
-#   capture/bench/top_vs_tshark.sh [N]
+# Times `netburst top` against tshark on the same generated pcap of N frames
+# (default 1,000,000; 1000 flows, a quarter TCP, 128-byte snap length; with
+# TUNNEL_EVERY=K every K-th frame inside VXLAN): `tshark -q -z conv,udp`, and
+# tshark computing the same statistics as top (host pairs, TCP and UDP
+# conversations, destination ports: `-z conv,ip -z conv,ipv6 -z conv,tcp
+# -z conv,udp -z dests,tree`). Run from the repository root:
+#   [TUNNEL_EVERY=K] capture/bench/top_vs_tshark.sh [N]
 # Prints each tool's best wall time of RUNS runs (default 3; tshark runs once
-# unless TSHARK_RUNS is set), its peak RSS, and the ratio.
+# unless TSHARK_RUNS is set), its peak RSS, and the ratios.
 set -euo pipefail
 n=${1:-1000000}
 runs=${RUNS:-3}
@@ -13,7 +16,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 CGO_ENABLED=0 go build -o "$tmp/netburst" ./cmd/netburst
 go build -o "$tmp/genpcap" ./capture/bench/genpcap
-"$tmp/genpcap" -o "$tmp/bench.pcap" -n "$n"
+"$tmp/genpcap" -o "$tmp/bench.pcap" -n "$n" -tunnel-every "${TUNNEL_EVERY:-0}"
 echo "file: $n frames, $(stat -c %s "$tmp/bench.pcap") bytes"
 
 # best RUNS "label" cmd...: prints the best wall time in seconds and the peak
@@ -35,4 +38,7 @@ nb=$best
 best "$runs" "netburst top --by conversation" "$tmp/netburst" top --by conversation -n 10 "$tmp/bench.pcap"
 best "$truns" "tshark -q -z conv,udp" tshark -n -q -r "$tmp/bench.pcap" -z conv,udp
 ts=$best
-awk "BEGIN{printf \"ratio tshark/netburst: %.1fx\n\", $ts/$nb}"
+best "$truns" "tshark, the same statistics as top" tshark -n -q -r "$tmp/bench.pcap" -z conv,ip -z conv,ipv6 -z conv,tcp -z conv,udp -z dests,tree
+all=$best
+awk "BEGIN{printf \"ratio tshark -z conv,udp / netburst: %.1fx\n\", $ts/$nb}"
+awk "BEGIN{printf \"ratio tshark, same statistics / netburst: %.1fx\n\", $all/$nb}"

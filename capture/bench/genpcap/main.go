@@ -17,14 +17,15 @@ func main() {
 	out := flag.String("o", "bench.pcap", "output file")
 	n := flag.Int("n", 1_000_000, "frames")
 	flows := flag.Int("flows", 1000, "distinct flows (every fourth TCP, the rest UDP)")
+	tunnelEvery := flag.Int("tunnel-every", 0, "put every k-th frame inside VXLAN (UDP 4789, VNI 100-107, underlay 198.18.200.1 -> 198.18.200.2); 0 for none")
 	flag.Parse()
-	if err := generate(*out, *n, *flows); err != nil {
+	if err := generate(*out, *n, *flows, *tunnelEvery); err != nil {
 		fmt.Fprintln(os.Stderr, "genpcap:", err)
 		os.Exit(1)
 	}
 }
 
-func generate(path string, n, flows int) error {
+func generate(path string, n, flows, tunnelEvery int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -45,6 +46,18 @@ func generate(path string, n, flows int) error {
 		return err
 	}
 	frame := buf.Bytes()
+	// The tunnelled template: the same inner frame after an underlay
+	// Ethernet/IPv4/UDP/VXLAN header of 50 bytes, cut at the snap length.
+	under := gopacket.NewSerializeBuffer()
+	err = gopacket.SerializeLayers(under, gopacket.SerializeOptions{},
+		&layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 1, 1}, DstMAC: []byte{2, 0, 0, 0, 1, 2}, EthernetType: layers.EthernetTypeIPv4},
+		&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: []byte{198, 18, 200, 1}, DstIP: []byte{198, 18, 200, 2}},
+		&layers.UDP{SrcPort: 50000, DstPort: 4789}, gopacket.Payload{0x08, 0, 0, 0, 0, 0, 100, 0})
+	if err != nil {
+		return err
+	}
+	outer := append([]byte(nil), under.Bytes()[:50]...) // without the Ethernet minimum's padding
+	tunnelled := make([]byte, 128)
 	base := time.Unix(1700000000, 0)
 	for i := 0; i < n; i++ {
 		fl := (i * 7919) % flows
@@ -63,7 +76,18 @@ func generate(path string, n, flows int) error {
 		frame[47] = 0x10                                            // TCP ACK
 		frame[48], frame[49] = 0xff, 0xff                           // TCP window
 		ci := gopacket.CaptureInfo{Timestamp: base.Add(time.Duration(i) * 10 * time.Microsecond), CaptureLength: len(frame), Length: wire}
-		if err := w.WritePacket(ci, frame); err != nil {
+		data := frame
+		if tunnelEvery > 0 && i%tunnelEvery == 0 {
+			copy(tunnelled, outer)
+			copy(tunnelled[len(outer):], frame)
+			owire := wire + len(outer)
+			binary.BigEndian.PutUint16(tunnelled[16:], uint16(owire-14))    // outer IP total length
+			binary.BigEndian.PutUint16(tunnelled[34:], uint16(50000+fl%64)) // entropy source port
+			binary.BigEndian.PutUint16(tunnelled[38:], uint16(owire-34))    // outer UDP length
+			tunnelled[48] = byte(100 + fl%8)                                // VNI
+			data, ci.Length, ci.CaptureLength = tunnelled, owire, len(tunnelled)
+		}
+		if err := w.WritePacket(ci, data); err != nil {
 			return err
 		}
 	}
