@@ -5,7 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/netburst/netburst/packet"
+	pt "github.com/netburst/netburst/packet/packettest"
 )
 
 func TestFromPacket(t *testing.T) {
@@ -52,6 +56,40 @@ func TestFromPacket(t *testing.T) {
 		}
 		if ok && got != c.want {
 			t.Errorf("%s: observation %+v, want %+v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestFromPacketTunnelled: an echo inside an overlay, as a hypervisor's
+// physical NIC sees it, is the same observation as at the VM's vif: the
+// decoder opens the tunnel and FromPacket reads the inner echo.
+func TestFromPacketTunnelled(t *testing.T) {
+	dec, err := packet.NewDecoder(layers.LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo := func() []gopacket.SerializableLayer {
+		return []gopacket.SerializableLayer{pt.InnerIP4(layers.IPProtocolICMPv4),
+			&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 0x77, Seq: 9}, pt.Payload}
+	}
+	plain := pt.Serialize(t, append([]gopacket.SerializableLayer{pt.Eth(layers.EthernetTypeIPv4)}, echo()...)...)
+	vxlan := pt.Serialize(t, append([]gopacket.SerializableLayer{pt.Eth(layers.EthernetTypeIPv4), pt.IP4(layers.IPProtocolUDP),
+		pt.OuterUDP(4789), pt.VXLAN(100), pt.Eth(layers.EthernetTypeIPv4)}, echo()...)...)
+	gre := pt.Serialize(t, append([]gopacket.SerializableLayer{pt.Eth(layers.EthernetTypeIPv4), pt.IP4(layers.IPProtocolGRE),
+		pt.GRE(0x0800, false, 5, false)}, echo()...)...)
+	var want Observation
+	var p packet.Packet
+	if err := dec.Decode(plain, gopacket.CaptureInfo{}, &p); err != nil || !FromPacket(&p, 0, &want) {
+		t.Fatalf("plain echo: %v", err)
+	}
+	for name, frame := range map[string][]byte{"vxlan": vxlan, "gre": gre} {
+		var got Observation
+		if err := dec.Decode(frame, gopacket.CaptureInfo{}, &p); err != nil || !FromPacket(&p, 0, &got) {
+			t.Errorf("%s: not an observation (%v)", name, err)
+			continue
+		}
+		if got != want {
+			t.Errorf("%s: %+v, want the vif's %+v", name, got, want)
 		}
 	}
 }

@@ -1,5 +1,8 @@
 // Package packet is the ground floor under capture, locate, bond and
-// netburst top: it decodes frame headers into a flat Packet summary, reads
+// netburst top: it decodes frame headers into a flat Packet summary
+// (through VLAN tags, MPLS, PPPoE, and the tunnels of tunnel.go, whose
+// innermost IP packet the summary describes, the outermost tunnel kept
+// beside it), reads
 // pcap and pcapng files frame by frame, and aggregates packets into
 // per-port, per-host-pair and per-conversation statistics (Summary).
 //
