@@ -72,7 +72,7 @@ var (
 		"Time of the latest accepted spike event, by trigger.",
 		[]string{"trigger"}, nil)
 	captureLastPortDesc = prometheus.NewDesc(namespace+"_spike_last_port_bytes",
-		"Bytes to each of the top destination ports during the latest spike window of the device (top K only).",
+		"Bytes to each of the top destination ports during the latest spike window of the device (top K only; inside a tunnel, the inner packet's port).",
 		[]string{"device", "protocol", "port"}, nil)
 	capturePacketsDesc = prometheus.NewDesc(namespace+"_capture_packets_total",
 		"Frames the capture read from the kernel.",

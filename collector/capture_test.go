@@ -31,7 +31,7 @@ netburst_spikes_total{trigger="rtt"} 2
 # TYPE netburst_spike_last_timestamp_seconds gauge
 netburst_spike_last_timestamp_seconds{trigger="burst"} 1.7000001e+09
 netburst_spike_last_timestamp_seconds{trigger="rtt"} 1.7000000005e+09
-# HELP netburst_spike_last_port_bytes Bytes to each of the top destination ports during the latest spike window of the device (top K only).
+# HELP netburst_spike_last_port_bytes Bytes to each of the top destination ports during the latest spike window of the device (top K only; inside a tunnel, the inner packet's port).
 # TYPE netburst_spike_last_port_bytes gauge
 netburst_spike_last_port_bytes{device="eth0",port="7000",protocol="tcp"} 123456
 # HELP netburst_capture_packets_total Frames the capture read from the kernel.
