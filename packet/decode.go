@@ -224,6 +224,11 @@ func decodeEtherType(data []byte, off int, et uint16, p *Packet) error {
 		off += 4
 	}
 	p.EtherType = et
+	return decodeNetwork(data, off, et, p)
+}
+
+// decodeNetwork decodes the network layer at off that EtherType et names.
+func decodeNetwork(data []byte, off int, et uint16, p *Packet) error {
 	switch et {
 	case EtherTypeIPv4:
 		return decodeIPv4(data, off, p)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -88,6 +89,19 @@ type TunnelStat struct {
 	Counter
 	// PeakBytesPerSecond is the largest 100 ms bucket's bytes, per second.
 	PeakBytesPerSecond float64 `json:"peak_bytes_per_second"`
+}
+
+// TunnelLabel is a tunnel and its ID as netburst's tables print them
+// ("vxlan 5001", "ipip"; "-" for none): the Tunnel and TunnelID fields of
+// a ConversationStat or TunnelStat.
+func TunnelLabel(tunnel string, id *uint32) string {
+	switch {
+	case tunnel == "":
+		return "-"
+	case id == nil:
+		return tunnel
+	}
+	return tunnel + " " + strconv.FormatUint(uint64(*id), 10)
 }
 
 // Overflow counts the traffic that found its table full: it is in the

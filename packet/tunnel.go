@@ -380,15 +380,5 @@ func decodeInnerEthernet(data []byte, off int, p *Packet) error {
 		et = binary.BigEndian.Uint16(data[off+2 : off+4])
 		off += 4
 	}
-	switch et {
-	case EtherTypeIPv4:
-		return decodeIPv4(data, off, p)
-	case EtherTypeIPv6:
-		return decodeIPv6(data, off, p)
-	case EtherTypeMPLS, EtherTypeMPLSm:
-		return decodeMPLS(data, off, p)
-	case EtherTypePPPoE:
-		return decodePPPoE(data, off, p)
-	}
-	return nil
+	return decodeNetwork(data, off, et, p)
 }

@@ -50,20 +50,8 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"sub":     func(a, b time.Time) time.Duration { return a.Sub(b) },
 	"join":    strings.Join,
 	"bin":     func(d packet.Duration) string { return time.Duration(d).String() },
-	"tunnel":  tunnelName,
+	"tunnel":  packet.TunnelLabel,
 }).ParseFS(templateFS, "templates/*.html"))
-
-// tunnelName is a tunnel and its ID as the pages show them: "vxlan 5001",
-// "ipip", "-" for none.
-func tunnelName(tunnel string, id *uint32) string {
-	switch {
-	case tunnel == "":
-		return "-"
-	case id == nil:
-		return tunnel
-	}
-	return tunnel + " " + strconv.FormatUint(uint64(*id), 10)
-}
 
 // Handler serves /spikes (the list) and /spikes/ID (one report) from
 // reports; pcap, when not nil, serves /spikes/ID.pcap (the report's file).

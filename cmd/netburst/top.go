@@ -415,7 +415,7 @@ func printTable(out io.Writer, s *packet.Summary, by string) error {
 		for _, e := range s.Conversations {
 			tunnel := ""
 			if tunnels {
-				tunnel = tunnelName(e.Tunnel, e.TunnelID) + "\t"
+				tunnel = packet.TunnelLabel(e.Tunnel, e.TunnelID) + "\t"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t<->\t%s\t%s%d\t%d\t%d\t%d\t%s\t\n", e.Protocol, joinHostPort(e.Src, e.SrcPort), joinHostPort(e.Dst, e.DstPort),
 				tunnel, e.Packets, e.Bytes, e.SrcToDst.Bytes, e.DstToSrc.Bytes, peak(e.PeakBytesPerSecond))
@@ -424,7 +424,7 @@ func printTable(out io.Writer, s *packet.Summary, by string) error {
 	case "tunnel":
 		fmt.Fprintln(tw, "TUNNEL\tOUTER SOURCE\tOUTER DESTINATION\tPACKETS\tBYTES\tSHARE\tPEAK/s\t")
 		for _, e := range s.Tunnels {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n", tunnelName(e.Tunnel, e.TunnelID), e.Src, e.Dst, e.Packets, e.Bytes, share(e.Bytes, s.Bytes), peak(e.PeakBytesPerSecond))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t\n", packet.TunnelLabel(e.Tunnel, e.TunnelID), e.Src, e.Dst, e.Packets, e.Bytes, share(e.Bytes, s.Bytes), peak(e.PeakBytesPerSecond))
 		}
 		overflow = s.Overflow.Tunnels
 	default:
@@ -437,18 +437,6 @@ func printTable(out io.Writer, s *packet.Summary, by string) error {
 		fmt.Fprintf(out, "\n%d packets, %d bytes beyond --max-flows are in no entry\n", overflow.Packets, overflow.Bytes)
 	}
 	return nil
-}
-
-// tunnelName is a tunnel and its ID as the tables print them: "vxlan 5001",
-// "ipip", "-" for none.
-func tunnelName(tunnel string, id *uint32) string {
-	switch {
-	case tunnel == "":
-		return "-"
-	case id == nil:
-		return tunnel
-	}
-	return tunnel + " " + strconv.FormatUint(uint64(*id), 10)
 }
 
 func joinHostPort(a fmt.Stringer, port uint16) string {

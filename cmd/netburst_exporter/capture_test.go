@@ -326,24 +326,7 @@ func TestCaptureVXLANEndToEnd(t *testing.T) {
 	e := nstest.StartExporter(t, b, nstest.Launch{As: nstest.AsNetRaw}, "--capture.device=nbe1", "--capture.pre=1s", "--capture.post=500ms",
 		"--sampler.device-include=^nbe1$", "--sampler.burst-threshold=0.0001", "--sampler.burst-rate=500000")
 	client, logs := e.Client, e.Logs
-	err := a.Do(func() error {
-		conn, err := net.Dial("udp", "198.19.0.2:3260")
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		buf := make([]byte, 1300)
-		for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); {
-			for i := 0; i < 50; i++ {
-				_, _ = conn.Write(buf)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	nstest.BlastUDP(t, a, "198.19.0.2:3260", 500*time.Millisecond)
 	var reports []capture.Report
 	nstest.Eventually(t, 15*time.Second, func() (bool, string) {
 		reports = spikeReports(t, client, "127.0.0.1:9917")
