@@ -108,24 +108,7 @@ func TestLiveCaptureFilterVLAN(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	var send func(frame []byte) error
-	if err := a.Do(func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { unix.Close(fd) })
-		ifi, err := net.InterfaceByName("nbv0")
-		if err != nil {
-			return err
-		}
-		send = func(frame []byte) error {
-			return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6})
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	send := rawSender(t, a, "nbv0")
 	v4 := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 18, 251, 1}, DstIP: net.IP{198, 18, 251, 2}}
 	v6 := func(next layers.IPProtocol) *layers.IPv6 {
 		return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: net.ParseIP("2001:db8::1"), DstIP: net.ParseIP("2001:db8::2")}

@@ -218,25 +218,7 @@ func TestLiveCaptureVLANOffload(t *testing.T) {
 		&layers.Dot1Q{VLANIdentifier: 5, Priority: 3, Type: layers.EthernetTypeIPv4},
 		&layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{198, 18, 9, 1}, DstIP: net.IP{198, 18, 9, 2}},
 		&layers.UDP{SrcPort: 40000, DstPort: 7000}, make(gopacket.Payload, 100))
-	var send func(frame []byte) error
-	if err := a.Do(func() error {
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { unix.Close(fd) })
-		ifi, err := net.InterfaceByName("nbq0")
-		if err != nil {
-			return err
-		}
-		// The socket stays in a's namespace: sending needs no thread there.
-		send = func(frame []byte) error {
-			return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6})
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	send := rawSender(t, a, "nbq0")
 	// The reader binds its socket when it starts: send an untagged non-IP
 	// frame until one is counted.
 	probe := serialize(t, eth(layers.EthernetTypeARP), gopacket.Payload(make([]byte, 46)))
@@ -363,4 +345,30 @@ func TestLiveCaptureFilter(t *testing.T) {
 	if st := c.Stats().Devices[0]; st.Packets != rep.Packets {
 		t.Errorf("the capture read %d frames, the report has %d", st.Packets, rep.Packets)
 	}
+}
+
+// rawSender returns a function that sends whole Ethernet frames out of
+// ifname in ns through an AF_PACKET socket, closed when the test ends. The
+// socket stays in ns: sending needs no thread there.
+func rawSender(t *testing.T, ns *nstest.NS, ifname string) func(frame []byte) error {
+	t.Helper()
+	var send func(frame []byte) error
+	if err := ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		send = func(frame []byte) error {
+			return unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Halen: 6})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return send
 }
