@@ -42,18 +42,7 @@ func tunnelFrames(t testing.TB) []tunnelFrame {
 	inner := func() []gopacket.SerializableLayer {
 		return []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), packettest.InnerIP4(layers.IPProtocolTCP), packettest.InnerTCP(), payload}
 	}
-	ser := func(ls ...any) []byte {
-		var all []gopacket.SerializableLayer
-		for _, l := range ls {
-			switch l := l.(type) {
-			case gopacket.SerializableLayer:
-				all = append(all, l)
-			case []gopacket.SerializableLayer:
-				all = append(all, l...)
-			}
-		}
-		return serialize(t, all...)
-	}
+	ser := func(ls ...any) []byte { return serialize(t, packettest.Layers(ls...)...) }
 	gtpInner := ser(packettest.InnerIP6(layers.IPProtocolUDP), &layers.UDP{SrcPort: 2000, DstPort: 443}, payload)
 	// Offsets: Ethernet 14, IPv4 20, UDP 8, VXLAN 8, inner Ethernet 14.
 	return []tunnelFrame{

@@ -303,18 +303,7 @@ func writeTunnels(t *testing.T, file string) {
 		tcp.SrcPort += layers.TCPPort(k % 2)
 		return []gopacket.SerializableLayer{pt.Eth(layers.EthernetTypeIPv4), pt.InnerIP4(layers.IPProtocolTCP), tcp, pay(100 + 10*k)}
 	}
-	cat := func(ls ...any) []gopacket.SerializableLayer {
-		var all []gopacket.SerializableLayer
-		for _, l := range ls {
-			switch l := l.(type) {
-			case gopacket.SerializableLayer:
-				all = append(all, l)
-			case []gopacket.SerializableLayer:
-				all = append(all, l...)
-			}
-		}
-		return all
-	}
+	cat := pt.Layers
 	for k := 0; k < 12; k++ {
 		write(cat(e4(), pt.IP4(layers.IPProtocolUDP), pt.OuterUDP(4789), pt.VXLAN(100), inner4(k))...)
 		write(cat(e4(), pt.IP4(layers.IPProtocolUDP), pt.OuterUDP(4789), pt.VXLAN(200), inner4(k))...)

@@ -1,6 +1,7 @@
 package packettest
 
 import (
+	"fmt"
 	"net"
 	"testing"
 
@@ -41,6 +42,23 @@ func Serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 		t.Fatalf("serialize: %v", err)
 	}
 	return append([]byte(nil), buf.Bytes()...)
+}
+
+// Layers flattens layers and slices of layers into one list, for frames
+// built of a tunnel's headers and a shared inner part.
+func Layers(ls ...any) []gopacket.SerializableLayer {
+	var all []gopacket.SerializableLayer
+	for _, l := range ls {
+		switch l := l.(type) {
+		case gopacket.SerializableLayer:
+			all = append(all, l)
+		case []gopacket.SerializableLayer:
+			all = append(all, l...)
+		default:
+			panic(fmt.Sprintf("packettest.Layers: %T is not a layer", l))
+		}
+	}
+	return all
 }
 
 // Eth is an Ethernet header from MACA to MACB.
