@@ -9,6 +9,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
+
+	"github.com/netburst/netburst/packet/packettest"
 )
 
 // ipPacket serialises an IPv4 or IPv6 packet with the given transport.
@@ -81,6 +83,24 @@ func TestEchoFilter(t *testing.T) {
 	first4 := append([]byte(nil), echo4...)
 	binary.BigEndian.PutUint16(first4[6:], 0x2000)
 	arp := echoEth(0x0806, make([]byte, 28))
+	// Echoes inside overlays, as a hypervisor's underlay carries them.
+	inEth := echoEth
+	tunnel := func(port uint16, hdr gopacket.Payload, inner []byte) []byte {
+		return echoEth(0x0800, ipPacket(t, false, 17, &layers.UDP{SrcPort: 50000, DstPort: layers.UDPPort(port)}, hdr, gopacket.Payload(inner)))
+	}
+	vxlanEcho := tunnel(4789, packettest.VXLAN(100), inEth(0x0800, echo4))
+	linuxVXLANReply := tunnel(8472, packettest.VXLAN(7), inEth(0x0800, reply4))
+	vxlanEcho6 := tunnel(4789, packettest.VXLAN(1), inEth(0x86DD, echo6))
+	vxlanOpts := tunnel(4789, packettest.VXLAN(1), inEth(0x0800, opts4))
+	genevePlain := tunnel(6081, packettest.Geneve(0x6558, 5, 0), inEth(0x0800, echo4))
+	geneveOpts := tunnel(6081, packettest.Geneve(0x6558, 5, 3), inEth(0x86DD, reply6))
+	vxlanUDP := tunnel(4789, packettest.VXLAN(100), inEth(0x0800, udp4))
+	vxlanUnreach := tunnel(4789, packettest.VXLAN(100), inEth(0x0800, unreach4))
+	vxlanFrag := tunnel(4789, packettest.VXLAN(100), inEth(0x0800, frag4))
+	vxlanNoFlag := tunnel(4789, gopacket.Payload{0, 0, 0, 0, 0, 0, 100, 0}, inEth(0x0800, echo4))
+	geneveIP := tunnel(6081, packettest.Geneve(0x0800, 5, 0), echo4) // IP straight in Geneve: not followed
+	otherPort := tunnel(4790, packettest.VXLAN(100), inEth(0x0800, echo4))
+	vxlanTagged := tunnel(4789, packettest.VXLAN(100), echoVLAN(0x8100, 0x0800, echo4))
 
 	for _, tc := range []struct {
 		name  string
@@ -104,6 +124,22 @@ func TestEchoFilter(t *testing.T) {
 		{"qinq-tpid echo6", layers.LinkTypeEthernet, echoVLAN(0x88A8, 0x86DD, echo6), true},
 		{"vlan udp", layers.LinkTypeEthernet, echoVLAN(0x8100, 0x0800, udp4), false},
 		{"truncated", layers.LinkTypeEthernet, echoEth(0x0800, echo4[:16]), false},
+		{"vxlan echo", layers.LinkTypeEthernet, vxlanEcho, true},
+		{"vxlan 8472 reply", layers.LinkTypeEthernet, linuxVXLANReply, true},
+		{"vxlan echo6", layers.LinkTypeEthernet, vxlanEcho6, true},
+		{"vxlan inner ipv4 options", layers.LinkTypeEthernet, vxlanOpts, true},
+		{"geneve echo", layers.LinkTypeEthernet, genevePlain, true},
+		{"geneve options echo6 reply", layers.LinkTypeEthernet, geneveOpts, true},
+		{"vxlan udp", layers.LinkTypeEthernet, vxlanUDP, false},
+		{"vxlan unreachable", layers.LinkTypeEthernet, vxlanUnreach, false},
+		{"vxlan inner non-first fragment", layers.LinkTypeEthernet, vxlanFrag, false},
+		{"vxlan without its VNI flag", layers.LinkTypeEthernet, vxlanNoFlag, false},
+		{"geneve carrying ip", layers.LinkTypeEthernet, geneveIP, false},
+		{"udp 4790", layers.LinkTypeEthernet, otherPort, false},
+		{"vxlan inner tag", layers.LinkTypeEthernet, vxlanTagged, false},
+		{"vxlan cut before the icmp type", layers.LinkTypeEthernet, vxlanEcho[:14+20+8+8+14+20], false},
+		{"sll vxlan echo", layers.LinkTypeLinuxSLL, echoSLL(0x0800, vxlanEcho[14:]), true},
+		{"vlan vxlan echo", layers.LinkTypeEthernet, echoVLAN(0x8100, 0x0800, vxlanEcho[14:]), true},
 		{"sll echo", layers.LinkTypeLinuxSLL, echoSLL(0x0800, echo4), true},
 		{"sll echo6", layers.LinkTypeLinuxSLL, echoSLL(0x86DD, reply6), true},
 		{"sll udp", layers.LinkTypeLinuxSLL, echoSLL(0x0800, udp4), false},
@@ -114,7 +150,7 @@ func TestEchoFilter(t *testing.T) {
 		{"ipv4 link echo", layers.LinkTypeIPv4, reply4, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			raw, err := EchoFilter(tc.lt, 96)
+			raw, err := EchoFilter(tc.lt, 128)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,7 +169,7 @@ func TestEchoFilter(t *testing.T) {
 			// The kernel keeps min(return value, frame length) bytes.
 			want := 0
 			if tc.pass {
-				want = 96
+				want = 128
 			}
 			if n != want {
 				t.Errorf("filter returned %d, want %d", n, want)

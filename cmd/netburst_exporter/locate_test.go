@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -277,5 +278,66 @@ func TestEchoesHandler(t *testing.T) {
 		if rec.Code != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", q, rec.Code)
 		}
+	}
+}
+
+// TestLocateLiveVXLAN: the seed's hypervisor with an overlay. A VM's vif and
+// a VXLAN device are bridged on hv, whose eth0 is the underlay; the VM pings
+// a host behind the far VXLAN end. The echo filter passes the encapsulated
+// echoes at eth0 and the decoder opens them, so every echo the exporter
+// sees at the vif it also sees at eth0 (same id, sequence and direction,
+// inner addresses), and the vif -> eth0 segment counts every request.
+func TestLocateLiveVXLAN(t *testing.T) {
+	nstest.RequireRoot(t)
+	nstest.RequireTool(t, "ping")
+	vm, hv, far := nstest.New(t), nstest.New(t), nstest.New(t)
+	nstest.Veth(t, vm, "eth0", hv, "vif")
+	under := nstest.VethPair(t, hv, "eth0", far, "eth0")
+	ua, ub := under.AddrA.String(), under.AddrB.String()
+	hv.Batch(t, []string{
+		"link add vx100 type vxlan id 100 local " + ua + " remote " + ub + " dstport 4789 dev eth0",
+		"link add br0 type bridge",
+		"link set vif master br0",
+		"link set vx100 master br0",
+		"link set vx100 up",
+		"link set br0 up",
+	})
+	far.Batch(t, []string{
+		"link add vx100 type vxlan id 100 local " + ub + " remote " + ua + " dstport 4789 dev eth0",
+		"addr add 198.19.0.2/24 dev vx100",
+		"link set vx100 up",
+	})
+	vm.MustRun(t, "ip", "addr", "add", "198.19.0.1/24", "dev", "eth0")
+	e := nstest.StartExporter(t, hv, nstest.Launch{As: nstest.AsNetRaw}, "--locate.points=vif,eth0", "--sampler.device-include=^(vif|eth0)$")
+	time.Sleep(500 * time.Millisecond) // the points' sockets open
+	const n = 20
+	vm.MustRun(t, "ping", "-n", "-q", "-i", "0.05", "-c", strconv.Itoa(n), "-W", "2", "198.19.0.2")
+	type key struct {
+		id, seq uint16
+		reply   bool
+	}
+	seen := [2]map[key]bool{}
+	nstest.Eventually(t, 5*time.Second, func() (bool, string) {
+		code, body := get(t, e.Client, "/api/v1/echoes?since=0&limit=100000")
+		b, err := locate.ParseEchoBatch([]byte(body))
+		if code != 200 || err != nil {
+			return false, fmt.Sprintf("/api/v1/echoes: %d, %v", code, err)
+		}
+		seen = [2]map[key]bool{{}, {}}
+		for _, o := range b.Echoes {
+			if o.Src.String() == "198.19.0.1" || o.Dst.String() == "198.19.0.1" {
+				seen[o.Point][key{o.ID, o.Seq, o.Reply}] = true
+			}
+		}
+		return len(seen[0]) >= 2*n && len(seen[1]) >= 2*n, fmt.Sprintf("echoes seen at vif %d, at eth0 %d; want %d each; logs:\n%s", len(seen[0]), len(seen[1]), 2*n, e.Logs.String())
+	})
+	for k := range seen[0] {
+		if !seen[1][k] {
+			t.Errorf("echo %+v seen at the vif, not inside the overlay at eth0", k)
+		}
+	}
+	_, scrape := get(t, e.Client, "/metrics")
+	if _, count := histogram(scrape, `{direction="request",from="vif",to="eth0"}`); count != n {
+		t.Errorf("vif -> eth0 counted %v requests, want %d", count, n)
 	}
 }
