@@ -83,20 +83,7 @@ func TestLiveCaptureFilterVLAN(t *testing.T) {
 		b.MustRun(t, "ip", "link", "set", "nbv1.100", "up")
 	}
 
-	flt, err := ParseFilter("vlan 100 and (udp dst port 7000 or vlan 200 and udp dst port 7000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dev Device
-	if err := b.Do(func() error {
-		var err error
-		dev, err = OpenDeviceFiltered("nbv1", 256, func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
-			return flt.Program(lt, snaplen, false)
-		}, 0, 0)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	dev := openFiltered(t, b, "nbv1", 256, "vlan 100 and (udp dst port 7000 or vlan 200 and udp dst port 7000)")
 	c, err := New(Config{Pre: 2 * time.Second, Post: 300 * time.Millisecond, Dir: t.TempDir(), Memory: 4 << 20, Snaplen: 256}, []Device{dev})
 	if err != nil {
 		t.Fatal(err)

@@ -271,20 +271,7 @@ func TestLiveCaptureVLANOffload(t *testing.T) {
 func TestLiveCaptureFilter(t *testing.T) {
 	a, b := nstest.New(t), nstest.New(t)
 	nbf := nstest.VethPair(t, a, "nbf0", b, "nbf1")
-	flt, err := ParseFilter("udp and dst port 7000 and src net " + nbf.Net.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dev Device
-	if err := b.Do(func() error {
-		var err error
-		dev, err = OpenDeviceFiltered("nbf1", 128, func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
-			return flt.Program(lt, snaplen, false)
-		}, 0, 0)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	dev := openFiltered(t, b, "nbf1", 128, "udp and dst port 7000 and src net "+nbf.Net.String())
 	dir := t.TempDir()
 	c, err := New(Config{Pre: 2 * time.Second, Post: 300 * time.Millisecond, Dir: dir, Memory: 4 << 20}, []Device{dev})
 	if err != nil {
@@ -371,4 +358,25 @@ func rawSender(t *testing.T, ns *nstest.NS, ifname string) func(frame []byte) er
 		t.Fatal(err)
 	}
 	return send
+}
+
+// openFiltered opens a capture of ifname in ns with the filter expression
+// expr compiled by ParseFilter.
+func openFiltered(t *testing.T, ns *nstest.NS, ifname string, snaplen int, expr string) Device {
+	t.Helper()
+	flt, err := ParseFilter(expr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dev Device
+	if err := ns.Do(func() error {
+		var err error
+		dev, err = OpenDeviceFiltered(ifname, snaplen, func(lt layers.LinkType, snaplen int) ([]bpf.RawInstruction, error) {
+			return flt.Program(lt, snaplen, false)
+		}, 0, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return dev
 }
