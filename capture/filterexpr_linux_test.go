@@ -123,15 +123,7 @@ func TestLiveCaptureFilterVLAN(t *testing.T) {
 	keep := map[uint16]bool{1001: true, 1004: true, 1005: true, 1007: true, 1010: vlanDev}
 	// The reader binds its socket when it starts: a probe at a time until
 	// one is counted.
-	nstest.Eventually(t, 5*time.Second, func() (bool, string) {
-		if c.Stats().Devices[0].Packets > 0 {
-			return true, ""
-		}
-		if err := send(probe); err != nil {
-			t.Fatal(err)
-		}
-		return false, "the capture saw nothing since it started"
-	})
+	awaitCapture(t, c, send, probe)
 	const n = 20
 	for i := 0; i < n; i++ {
 		for _, f := range frames {

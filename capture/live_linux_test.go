@@ -222,15 +222,7 @@ func TestLiveCaptureVLANOffload(t *testing.T) {
 	// The reader binds its socket when it starts: send an untagged non-IP
 	// frame until one is counted.
 	probe := serialize(t, eth(layers.EthernetTypeARP), gopacket.Payload(make([]byte, 46)))
-	nstest.Eventually(t, 5*time.Second, func() (bool, string) {
-		if c.Stats().Devices[0].Packets > 0 {
-			return true, ""
-		}
-		if err := send(probe); err != nil {
-			t.Fatal(err)
-		}
-		return false, "the capture saw nothing since it started"
-	})
+	awaitCapture(t, c, send, probe)
 	const n = 50
 	for i := 0; i < n; i++ {
 		if err := send(frame); err != nil {
@@ -379,4 +371,19 @@ func openFiltered(t *testing.T, ns *nstest.NS, ifname string, snaplen int, expr 
 		t.Fatal(err)
 	}
 	return dev
+}
+
+// awaitCapture sends probe until the capture's first device has counted a
+// frame: its reader binds the socket when it starts.
+func awaitCapture(t *testing.T, c *Capture, send func([]byte) error, probe []byte) {
+	t.Helper()
+	nstest.Eventually(t, 5*time.Second, func() (bool, string) {
+		if c.Stats().Devices[0].Packets > 0 {
+			return true, ""
+		}
+		if err := send(probe); err != nil {
+			t.Fatal(err)
+		}
+		return false, "the capture saw nothing since it started"
+	})
 }

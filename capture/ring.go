@@ -240,7 +240,7 @@ func fastRecord(d []byte, s []byte) bool {
 		sport = binary.BigEndian.Uint16(h[0:2])
 		dport = binary.BigEndian.Uint16(h[2:4])
 		flags = recHasPorts
-		if proto == 17 && (isTunnelPort(sport) || isTunnelPort(dport)) {
+		if proto == 17 && (packet.IsTunnelPort(sport) || packet.IsTunnelPort(dport)) {
 			return false // VXLAN, Geneve, GTP-U: the Decoder opens them
 		}
 	}
@@ -279,11 +279,6 @@ func writeSummary(s []byte, p *packet.Packet) {
 	}
 	s[22] = flags
 	s[23] = p.TCPFlags
-}
-
-// isTunnelPort reports whether a UDP port is one the Decoder opens.
-func isTunnelPort(port uint16) bool {
-	return port == packet.PortVXLAN || port == packet.PortVXLANLinux || port == packet.PortGeneve || port == packet.PortGTPU
 }
 
 // readRecord fills p from slot s's record, the summary fields only (see

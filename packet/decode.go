@@ -421,7 +421,7 @@ func decodeTransport(data []byte, off int, p *Packet) error {
 		p.SrcPort = binary.BigEndian.Uint16(h[0:2])
 		p.DstPort = binary.BigEndian.Uint16(h[2:4])
 		p.HasPorts = true
-		if isTunnelPort(p.SrcPort) || isTunnelPort(p.DstPort) {
+		if IsTunnelPort(p.SrcPort) || IsTunnelPort(p.DstPort) {
 			return decodeUDPTunnel(data, off, p)
 		}
 	case 4, 41: // IPv4 or IPv6 in IP

@@ -84,8 +84,9 @@ const (
 	payloadMPLS
 )
 
-// isTunnelPort reports whether a UDP port is one decapsulated.
-func isTunnelPort(port uint16) bool {
+// IsTunnelPort reports whether a UDP port is one the decoder opens a
+// tunnel on (the live capture's fast path hands such datagrams to it).
+func IsTunnelPort(port uint16) bool {
 	return port == PortVXLAN || port == PortVXLANLinux || port == PortGeneve || port == PortGTPU
 }
 
@@ -100,7 +101,7 @@ func decodeUDPTunnel(data []byte, off int, p *Packet) error {
 		lo, hi = hi, lo
 	}
 	port := lo
-	if !isTunnelPort(lo) {
+	if !IsTunnelPort(lo) {
 		port = hi
 	}
 	h := data[off+8:]
